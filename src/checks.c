@@ -1,0 +1,104 @@
+/*
+ * checks.c: argument checks shared by the API functions, so that every
+ * function rejects the same bad input with the same code and message.
+ */
+#include "jam.h"
+#include "errors.h"
+
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#define JAM_SERVICE_ID_MAX 64
+#define JAM_LIST_LIMIT_MAX 1000
+
+void
+jam_check_enabled(void)
+{
+	if (!jam_enabled)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_DISABLED),
+				 errmsg("jam is disabled"),
+				 errhint("An administrator can turn it on with jam.enabled = on.")));
+}
+
+/* API functions are not STRICT: a null argument is an error, not a silent null. */
+void
+jam_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
+				 errmsg("%s must not be null", name)));
+}
+
+/*
+ * A service id is 1 to 64 characters from [A-Za-z0-9._:-], starting with a
+ * letter or digit: safe in URLs, log lines and metric labels unescaped.
+ */
+char *
+jam_check_service_id(text *service_id)
+{
+	const char *s = VARDATA_ANY(service_id);
+	int			len = VARSIZE_ANY_EXHDR(service_id);
+
+	if (len == 0)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_SERVICE_ID),
+				 errmsg("service_id must not be empty")));
+	if (len > JAM_SERVICE_ID_MAX)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_SERVICE_ID),
+				 errmsg("service_id is too long"),
+				 errdetail("A service id has at most %d characters; this one has %d.",
+						   JAM_SERVICE_ID_MAX, len)));
+	for (int i = 0; i < len; i++)
+	{
+		char		c = s[i];
+		bool		alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != ':' && c != '-')))
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_INVALID_SERVICE_ID),
+					 errmsg("service_id is malformed"),
+					 errdetail("A service id starts with a letter or digit and has only "
+							   "letters, digits and . _ : - after it; character %d is not allowed.",
+							   i + 1)));
+	}
+	return text_to_cstring(service_id);
+}
+
+void
+jam_check_pagination(int32 limit, int32 offset)
+{
+	if (limit < 1 || limit > JAM_LIST_LIMIT_MAX)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_PAGINATION),
+				 errmsg("limit must be between 1 and %d", JAM_LIST_LIMIT_MAX),
+				 errdetail("The limit given was %d.", limit)));
+	if (offset < 0)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_PAGINATION),
+				 errmsg("offset must not be negative"),
+				 errdetail("The offset given was %d.", offset)));
+}
+
+/* Raises invalid_status unless status is one of the NULL-terminated allowed list. */
+void
+jam_check_status_filter(text *status, const char *const *allowed)
+{
+	char	   *s = text_to_cstring(status);
+	StringInfoData names;
+
+	for (int i = 0; allowed[i] != NULL; i++)
+		if (strcmp(s, allowed[i]) == 0)
+			return;
+
+	initStringInfo(&names);
+	for (int i = 0; allowed[i] != NULL; i++)
+		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", allowed[i]);
+	ereport(ERROR,
+			(jam_errcode(JAM_ERR_INVALID_STATUS),
+			 errmsg("unknown status \"%s\"", s),
+			 errdetail("The status is one of: %s.", names.data)));
+}

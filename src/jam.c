@@ -1,0 +1,25 @@
+/*
+ * jam.c: module entry point.
+ *
+ * jam is loaded through shared_preload_libraries so that its configuration
+ * exists before any session starts (and, in later versions, so that it can
+ * claim shared memory and start background workers).
+ */
+#include "jam.h"
+
+#include <sodium.h>
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/* libsodium picks its fastest implementations here; it fails only without entropy. */
+	if (sodium_init() < 0)
+		ereport(FATAL,
+				(errmsg("jam could not initialize libsodium")));
+
+	jam_define_gucs();
+}

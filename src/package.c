@@ -1,0 +1,414 @@
+/*
+ * package.c: work packages (jam_submit_package, jam_get_package,
+ * jam_list_packages, jam_package_id) and service registration
+ * (jam_register_service).
+ *
+ * A submit writes the package, the service's pending count and the
+ * refcounts of the preimages it references in the caller's transaction:
+ * an error anywhere leaves none of it behind.
+ */
+#include "jam.h"
+#include "errors.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#define PACKAGE_SUMMARY_JSON \
+	"jsonb_build_object('id', id, 'service_id', service_id, 'status', status, " \
+	"'contract_version', contract_version, 'weight_hint', weight_hint, " \
+	"'payload_size', octet_length(payload), 'preimage_hashes', to_jsonb(preimage_hashes), " \
+	"'failure_reason', failure_reason, 'submitted_by', submitted_by, " \
+	"'submitted_at', submitted_at, 'processed_at', processed_at)"
+
+#define PACKAGE_JSON \
+	PACKAGE_SUMMARY_JSON " || jsonb_build_object('payload', " \
+	"translate(encode(payload, 'base64'), E'\\n', ''))"
+
+#define SERVICE_JSON \
+	"jsonb_build_object('service_id', service_id, 'refine_function', refine_function::text, " \
+	"'pending_count', pending_count, 'created_at', created_at)"
+
+static JamStatement insert_package = {
+	"INSERT INTO jam.jam_work_packages "
+	"(id, service_id, contract_version, weight_hint, payload, preimage_hashes) "
+	"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING "
+	"RETURNING " PACKAGE_SUMMARY_JSON,
+	6, {TEXTOID, TEXTOID, INT4OID, INT4OID, BYTEAOID, TEXTARRAYOID}
+};
+
+static JamStatement select_package_summary = {
+	"SELECT " PACKAGE_SUMMARY_JSON " FROM jam.jam_work_packages WHERE id = $1",
+	1, {TEXTOID}
+};
+
+static JamStatement select_package = {
+	"SELECT " PACKAGE_JSON " FROM jam.jam_work_packages WHERE id = $1",
+	1, {TEXTOID}
+};
+
+static JamStatement count_pending = {
+	"INSERT INTO jam.jam_services AS s (service_id, pending_count) VALUES ($1, 1) "
+	"ON CONFLICT (service_id) DO UPDATE SET pending_count = s.pending_count + 1 "
+	"RETURNING pending_count",
+	1, {TEXTOID}
+};
+
+static JamStatement first_missing_preimage = {
+	"SELECT h FROM unnest($1::text[]) WITH ORDINALITY AS r(h, i) "
+	"WHERE NOT EXISTS (SELECT 1 FROM jam.jam_preimages p WHERE p.hash = r.h) ORDER BY i LIMIT 1",
+	1, {TEXTARRAYOID}
+};
+
+static JamStatement upsert_service = {
+	"INSERT INTO jam.jam_services AS s (service_id, refine_function) VALUES ($1, $2) "
+	"ON CONFLICT (service_id) DO UPDATE SET refine_function = EXCLUDED.refine_function "
+	"RETURNING " SERVICE_JSON,
+	2, {TEXTOID, REGPROCEDUREOID}
+};
+
+static JamList package_list = {
+	"jam.jam_work_packages", PACKAGE_SUMMARY_JSON, {"status", "service_id"}
+};
+
+static const char *const package_statuses[] = {"pending", "applied", "failed", NULL};
+
+/* The checked fields of a package, as its hash and the database need them. */
+typedef struct CheckedPackage
+{
+	JamPackageFields fields;
+	bytea	   *payload;
+	ArrayType  *preimage_array; /* the hashes as given, in order */
+	ArrayType  *distinct_array; /* each hash once, for refcounts */
+	int			n_distinct;
+} CheckedPackage;
+
+/*
+ * Checks preimage_hashes (a one-dimensional text[] without nulls, each a
+ * valid hash) and fills the raw hashes and the distinct set into pkg.
+ */
+static void
+check_preimage_hashes(ArrayType *hashes, CheckedPackage *pkg)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	Datum	   *distinct;
+
+	if (ARR_NDIM(hashes) > 1)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
+				 errmsg("preimage_hashes must be a one-dimensional array")));
+	deconstruct_array(hashes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n > JAM_MAX_PREIMAGE_REFS)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_TOO_MANY_PREIMAGES),
+				 errmsg("a package may reference at most %d preimages", JAM_MAX_PREIMAGE_REFS),
+				 errdetail("This package references %d.", n)));
+
+	pkg->fields.n_preimages = n;
+	pkg->fields.preimage_hashes = palloc((Size) Max(n, 1) * JAM_HASH_BYTES);
+	distinct = palloc(sizeof(Datum) * Max(n, 1));
+	pkg->n_distinct = 0;
+	for (int i = 0; i < n; i++)
+	{
+		uint8	   *raw = pkg->fields.preimage_hashes + (Size) i * JAM_HASH_BYTES;
+		bool		seen = false;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_INVALID_HASH),
+					 errmsg("preimage_hashes[%d] is null", i + 1)));
+		jam_parse_hash(DatumGetTextPP(elems[i]), psprintf("preimage_hashes[%d]", i + 1), raw);
+		for (int j = 0; j < i && !seen; j++)
+			seen = memcmp(raw, pkg->fields.preimage_hashes + (Size) j * JAM_HASH_BYTES,
+						  JAM_HASH_BYTES) == 0;
+		if (!seen)
+			distinct[pkg->n_distinct++] = elems[i];
+	}
+	pkg->preimage_array = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+	pkg->distinct_array = construct_array(distinct, pkg->n_distinct, TEXTOID, -1, false,
+										  TYPALIGN_INT);
+}
+
+/*
+ * Checks the arguments shared by jam_submit_package and jam_package_id
+ * (service_id, payload, contract_version, weight_hint, preimage_hashes at
+ * the given argument positions) and computes the package hash.
+ */
+static void
+check_package(FunctionCallInfo fcinfo, const int argno[5], CheckedPackage *pkg,
+			  uint8 id[JAM_HASH_BYTES])
+{
+	int32		contract_version;
+	int32		weight_hint;
+
+	jam_require_arg(fcinfo, argno[0], "service_id");
+	jam_require_arg(fcinfo, argno[1], "payload");
+	jam_require_arg(fcinfo, argno[2], "contract_version");
+	jam_require_arg(fcinfo, argno[3], "weight_hint");
+	jam_require_arg(fcinfo, argno[4], "preimage_hashes");
+
+	pkg->fields.service_id = jam_check_service_id(PG_GETARG_TEXT_PP(argno[0]));
+
+	contract_version = PG_GETARG_INT32(argno[2]);
+	if (contract_version < JAM_CONTRACT_VERSION_MIN || contract_version > JAM_CONTRACT_VERSION_MAX)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_UNSUPPORTED_CONTRACT_VERSION),
+				 errmsg("contract version %d is not supported", contract_version),
+				 errdetail("This node runs contract versions %d to %d.",
+						   JAM_CONTRACT_VERSION_MIN, JAM_CONTRACT_VERSION_MAX)));
+
+	weight_hint = PG_GETARG_INT32(argno[3]);
+	if (weight_hint <= 0)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_WEIGHT),
+				 errmsg("weight_hint must be positive"),
+				 errdetail("The weight_hint given was %d.", weight_hint)));
+
+	pkg->payload = PG_GETARG_BYTEA_PP(argno[1]);
+	pkg->fields.payload = VARDATA_ANY(pkg->payload);
+	pkg->fields.payload_len = VARSIZE_ANY_EXHDR(pkg->payload);
+	if (pkg->fields.payload_len > (Size) jam_max_payload_bytes)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_PAYLOAD_TOO_LARGE),
+				 errmsg("payload is too large"),
+				 errdetail("The payload has %zu bytes; jam.max_payload_bytes allows %d.",
+						   pkg->fields.payload_len, jam_max_payload_bytes)));
+
+	pkg->fields.contract_version = contract_version;
+	pkg->fields.weight_hint = weight_hint;
+	check_preimage_hashes(PG_GETARG_ARRAYTYPE_P(argno[4]), pkg);
+	jam_package_hash(&pkg->fields, id);
+}
+
+/* Raises missing_preimage naming the first referenced preimage that is not stored. */
+static void
+raise_missing_preimage(CheckedPackage *pkg)
+{
+	Datum		values[1] = {PointerGetDatum(pkg->preimage_array)};
+	char	   *missing = "(unknown)";
+
+	if (jam_spi_exec(&first_missing_preimage, values, NULL, true, 1) == 1)
+		missing = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	ereport(ERROR,
+			(jam_errcode(JAM_ERR_MISSING_PREIMAGE),
+			 errmsg("package references preimage %s, which is not stored", missing),
+			 errhint("Store it with jam_put_preimage first.")));
+}
+
+PG_FUNCTION_INFO_V1(jam_submit_package);
+
+/*
+ * jam_submit_package(service_id, payload, declared_hash, contract_version,
+ * weight_hint, preimage_hashes) stores a new pending package and returns its
+ * summary with "created": true; an identical package already stored is
+ * returned unchanged with "created": false, so a client may retry safely.
+ */
+Datum
+jam_submit_package(PG_FUNCTION_ARGS)
+{
+	static const int argno[5] = {0, 1, 3, 4, 5};
+	CheckedPackage pkg;
+	uint8		id[JAM_HASH_BYTES];
+	text	   *id_text;
+	Datum		values[6];
+	Datum		doc;
+	bool		created;
+
+	jam_check_enabled();
+	check_package(fcinfo, argno, &pkg, id);
+	id_text = jam_hash_to_text(id);
+
+	if (!PG_ARGISNULL(2))
+	{
+		uint8		declared[JAM_HASH_BYTES];
+
+		jam_parse_hash(PG_GETARG_TEXT_PP(2), "declared_hash", declared);
+		if (memcmp(declared, id, JAM_HASH_BYTES) != 0)
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_HASH_MISMATCH),
+					 errmsg("declared hash does not match the package"),
+					 errdetail("The declared hash is %s; the package's hash is %s.",
+							   text_to_cstring(PG_GETARG_TEXT_PP(2)), text_to_cstring(id_text)),
+					 errhint("README.md documents the encoding the package hash is computed over.")));
+	}
+
+	values[0] = PointerGetDatum(id_text);
+	values[1] = CStringGetTextDatum(pkg.fields.service_id);
+	values[2] = Int32GetDatum(pkg.fields.contract_version);
+	values[3] = Int32GetDatum(pkg.fields.weight_hint);
+	values[4] = PointerGetDatum(pkg.payload);
+	values[5] = PointerGetDatum(pkg.preimage_array);
+
+	SPI_connect();
+	created = jam_spi_exec(&insert_package, values, NULL, false, 0) == 1;
+	if (created)
+	{
+		Datum		service[1] = {values[1]};
+		bool		isnull;
+		int64		pending;
+
+		doc = jam_spi_copy_jsonb(1);
+
+		jam_spi_exec(&count_pending, service, NULL, false, 0);
+		pending = DatumGetInt64(jam_spi_result_datum(1, &isnull));
+		if (jam_max_pending_packages > 0 && pending > jam_max_pending_packages)
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_QUOTA_EXCEEDED),
+					 errmsg("service \"%s\" has too many pending packages", pkg.fields.service_id),
+					 errdetail("jam.max_pending_packages allows %d pending packages per service.",
+							   jam_max_pending_packages),
+					 errhint("Retry after some packages have been processed.")));
+
+		if (pkg.n_distinct > 0 &&
+			jam_reference_preimages(pkg.distinct_array) != pkg.n_distinct)
+			raise_missing_preimage(&pkg);
+	}
+	else
+	{
+		jam_spi_exec(&select_package_summary, values, NULL, false, 1);
+		doc = jam_spi_copy_jsonb(1);
+	}
+	SPI_finish();
+
+	PG_RETURN_DATUM(jam_with_created_flag(doc, created));
+}
+
+PG_FUNCTION_INFO_V1(jam_package_id);
+
+/*
+ * jam_package_id(service_id, payload, contract_version, weight_hint,
+ * preimage_hashes) returns the id jam_submit_package would give the package,
+ * without storing anything.
+ */
+Datum
+jam_package_id(PG_FUNCTION_ARGS)
+{
+	static const int argno[5] = {0, 1, 2, 3, 4};
+	CheckedPackage pkg;
+	uint8		id[JAM_HASH_BYTES];
+
+	check_package(fcinfo, argno, &pkg, id);
+	PG_RETURN_TEXT_P(jam_hash_to_text(id));
+}
+
+PG_FUNCTION_INFO_V1(jam_get_package);
+
+/* jam_get_package(id) returns the package with its payload in base64. */
+Datum
+jam_get_package(PG_FUNCTION_ARGS)
+{
+	char	   *id;
+	Datum		values[1];
+	Datum		doc;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "id");
+	id = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "id");
+	values[0] = CStringGetTextDatum(id);
+
+	SPI_connect();
+	if (jam_spi_exec(&select_package, values, NULL, true, 1) == 0)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_PACKAGE_NOT_FOUND),
+				 errmsg("package %s not found", id)));
+	doc = jam_spi_copy_jsonb(1);
+	SPI_finish();
+
+	PG_RETURN_DATUM(doc);
+}
+
+PG_FUNCTION_INFO_V1(jam_list_packages);
+
+/* jam_list_packages(status, service_id, limit, offset): package summaries in arrival order. */
+Datum
+jam_list_packages(PG_FUNCTION_ARGS)
+{
+	text	   *filters[2] = {NULL, NULL};
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 2, "limit");
+	jam_require_arg(fcinfo, 3, "offset");
+	if (!PG_ARGISNULL(0))
+	{
+		filters[0] = PG_GETARG_TEXT_PP(0);
+		jam_check_status_filter(filters[0], package_statuses);
+	}
+	if (!PG_ARGISNULL(1))
+		filters[1] = cstring_to_text(jam_check_service_id(PG_GETARG_TEXT_PP(1)));
+
+	PG_RETURN_DATUM(jam_list(&package_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3)));
+}
+
+/*
+ * A refine function must be IMMUTABLE, so that every node replaying a
+ * package computes the same report, and take (bytea, bytea[]) to bytea.
+ */
+static void
+check_refine_function(Oid fn)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
+				 errmsg("refine function %u does not exist", fn)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		proc->prorettype == BYTEAOID && proc->pronargs == 2 &&
+		proc->proargtypes.values[0] == BYTEAOID &&
+		proc->proargtypes.values[1] == BYTEAARRAYOID;
+	if (!ok)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
+				 errmsg("refine function %s has the wrong signature", format_procedure(fn)),
+				 errdetail("A refine function takes (payload bytea, preimages bytea[]) and returns bytea.")));
+	if (proc->provolatile != PROVOLATILE_IMMUTABLE)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
+				 errmsg("refine function %s is not IMMUTABLE", format_procedure(fn)),
+				 errdetail("Processing must be deterministic so that any node can replay a package."),
+				 errhint("Declare the function IMMUTABLE if it truly is.")));
+	ReleaseSysCache(tuple);
+}
+
+PG_FUNCTION_INFO_V1(jam_register_service);
+
+/*
+ * jam_register_service(service_id, refine_function) creates the service or
+ * changes its refine function (NULL: the built-in refine).
+ */
+Datum
+jam_register_service(PG_FUNCTION_ARGS)
+{
+	Datum		values[2];
+	char		nulls[2] = {' ', 'n'};
+	Datum		doc;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "service_id");
+	values[0] = CStringGetTextDatum(jam_check_service_id(PG_GETARG_TEXT_PP(0)));
+	values[1] = (Datum) 0;
+	if (!PG_ARGISNULL(1))
+	{
+		check_refine_function(PG_GETARG_OID(1));
+		values[1] = PG_GETARG_DATUM(1);
+		nulls[1] = ' ';
+	}
+
+	SPI_connect();
+	jam_spi_exec(&upsert_service, values, nulls, false, 0);
+	doc = jam_spi_copy_jsonb(1);
+	SPI_finish();
+
+	PG_RETURN_DATUM(doc);
+}

@@ -1,0 +1,159 @@
+/*
+ * preimage.c: content-addressed blobs (jam_put_preimage, jam_get_preimage,
+ * jam_preimage_meta).
+ *
+ * Identical bytes are stored once, under their BLAKE2b-256 hash.  A
+ * preimage's refcount is the number of packages and reports that reference
+ * it; they raise it through jam_reference_preimages() in the transaction
+ * that writes them.
+ */
+#include "jam.h"
+#include "errors.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+/* The JSON stat of a preimage, shared by every statement that returns one. */
+#define PREIMAGE_META_JSON \
+	"jsonb_build_object('hash', hash, 'size', size, 'media_type', media_type, " \
+	"'refcount', refcount, 'storage_class', storage_class, 'created_at', created_at)"
+
+static JamStatement insert_preimage = {
+	"INSERT INTO jam.jam_preimages (hash, data, size, media_type) "
+	"VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING "
+	"RETURNING " PREIMAGE_META_JSON,
+	4, {TEXTOID, BYTEAOID, INT8OID, TEXTOID}
+};
+
+static JamStatement select_meta = {
+	"SELECT " PREIMAGE_META_JSON " FROM jam.jam_preimages WHERE hash = $1",
+	1, {TEXTOID}
+};
+
+static JamStatement select_data = {
+	"SELECT data FROM jam.jam_preimages WHERE hash = $1",
+	1, {TEXTOID}
+};
+
+static JamStatement reference_preimages = {
+	"UPDATE jam.jam_preimages SET refcount = refcount + 1 WHERE hash = ANY($1)",
+	1, {TEXTARRAYOID}
+};
+
+/*
+ * Raises the refcount of each stored preimage in distinct_hashes (a text[]
+ * without duplicates) and returns how many were stored.  Needs SPI.
+ */
+int
+jam_reference_preimages(ArrayType *distinct_hashes)
+{
+	Datum		values[1] = {PointerGetDatum(distinct_hashes)};
+
+	return jam_spi_exec(&reference_preimages, values, NULL, false, 0);
+}
+
+static void
+raise_not_found(const char *hash)
+{
+	ereport(ERROR,
+			(jam_errcode(JAM_ERR_PREIMAGE_NOT_FOUND),
+			 errmsg("preimage %s not found", hash)));
+}
+
+PG_FUNCTION_INFO_V1(jam_put_preimage);
+
+/*
+ * jam_put_preimage(data, media_type) stores data under its hash and returns
+ * its meta with "created": true, or, when the bytes are already stored,
+ * the existing meta unchanged with "created": false.
+ */
+Datum
+jam_put_preimage(PG_FUNCTION_ARGS)
+{
+	bytea	   *data;
+	char	   *media_type;
+	Size		size;
+	uint8		digest[JAM_HASH_BYTES];
+	Datum		values[4];
+	Datum		meta;
+	bool		created;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "data");
+	jam_require_arg(fcinfo, 1, "media_type");
+	data = PG_GETARG_BYTEA_PP(0);
+	size = VARSIZE_ANY_EXHDR(data);
+	if (size > (Size) jam_max_preimage_bytes)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_PAYLOAD_TOO_LARGE),
+				 errmsg("preimage is too large"),
+				 errdetail("The preimage has %zu bytes; jam.max_preimage_bytes allows %d.",
+						   size, jam_max_preimage_bytes)));
+	media_type = jam_check_media_type(PG_GETARG_TEXT_PP(1));
+
+	jam_blake2b256(VARDATA_ANY(data), size, digest);
+	values[0] = PointerGetDatum(jam_hash_to_text(digest));
+	values[1] = PointerGetDatum(data);
+	values[2] = Int64GetDatum((int64) size);
+	values[3] = CStringGetTextDatum(media_type);
+
+	SPI_connect();
+	created = jam_spi_exec(&insert_preimage, values, NULL, false, 0) == 1;
+	if (!created)
+		jam_spi_exec(&select_meta, values, NULL, false, 1);
+	meta = jam_spi_copy_jsonb(1);
+	SPI_finish();
+
+	PG_RETURN_DATUM(jam_with_created_flag(meta, created));
+}
+
+PG_FUNCTION_INFO_V1(jam_get_preimage);
+
+/* jam_get_preimage(hash) returns the stored bytes. */
+Datum
+jam_get_preimage(PG_FUNCTION_ARGS)
+{
+	char	   *hash;
+	Datum		values[1];
+	bool		isnull;
+	Datum		data;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "hash");
+	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
+	values[0] = CStringGetTextDatum(hash);
+
+	SPI_connect();
+	if (jam_spi_exec(&select_data, values, NULL, true, 1) == 0)
+		raise_not_found(hash);
+	data = jam_spi_result_datum(1, &isnull);
+	data = SPI_datumTransfer(data, false, -1);
+	SPI_finish();
+
+	/* The row may hold a TOAST pointer; hand back the bytes themselves. */
+	PG_RETURN_BYTEA_P(DatumGetByteaPP(data));
+}
+
+PG_FUNCTION_INFO_V1(jam_preimage_meta);
+
+/* jam_preimage_meta(hash) returns hash, size, media_type, refcount, storage_class, created_at. */
+Datum
+jam_preimage_meta(PG_FUNCTION_ARGS)
+{
+	char	   *hash;
+	Datum		values[1];
+	Datum		meta;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "hash");
+	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
+	values[0] = CStringGetTextDatum(hash);
+
+	SPI_connect();
+	if (jam_spi_exec(&select_meta, values, NULL, true, 1) == 0)
+		raise_not_found(hash);
+	meta = jam_spi_copy_jsonb(1);
+	SPI_finish();
+
+	PG_RETURN_DATUM(meta);
+}

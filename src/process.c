@@ -1,0 +1,214 @@
+/*
+ * process.c: jam_process_next, the queue's consumer side.
+ *
+ * The oldest pending package is claimed with FOR UPDATE SKIP LOCKED, so any
+ * number of concurrent callers each take a different package and none waits
+ * for another.  The refine runs, the report and attestation are written and
+ * the package leaves the pending state, all in the caller's transaction:
+ * if that transaction aborts, the package is pending again.
+ *
+ * Locks are taken in the order submit takes them (service row, then
+ * preimage rows) so that processing and submitting cannot deadlock.
+ */
+#include "jam.h"
+#include "errors.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+
+static JamStatement claim_any = {
+	"SELECT id, service_id, payload, contract_version, preimage_hashes "
+	"FROM jam.jam_work_packages WHERE status = 'pending' "
+	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+	0, {InvalidOid}
+};
+
+static JamStatement claim_of_service = {
+	"SELECT id, service_id, payload, contract_version, preimage_hashes "
+	"FROM jam.jam_work_packages WHERE status = 'pending' AND service_id = $1 "
+	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+	1, {TEXTOID}
+};
+
+static JamStatement release_pending = {
+	"UPDATE jam.jam_services SET pending_count = pending_count - 1 WHERE service_id = $1 "
+	"RETURNING refine_function",
+	1, {TEXTOID}
+};
+
+static JamStatement load_preimages = {
+	"SELECT hash, data FROM jam.jam_preimages WHERE hash = ANY($1)",
+	1, {TEXTARRAYOID}
+};
+
+static JamStatement finish_package = {
+	"UPDATE jam.jam_work_packages SET status = $2, failure_reason = $3, processed_at = now() "
+	"WHERE id = $1",
+	3, {TEXTOID, TEXTOID, TEXTOID}
+};
+
+typedef struct ClaimedPackage
+{
+	char	   *id;
+	char	   *service_id;
+	bytea	   *payload;
+	int32		contract_version;
+	ArrayType  *preimage_hashes;
+} ClaimedPackage;
+
+static bool
+claim_next(text *service_id, ClaimedPackage *pkg)
+{
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	int			n;
+
+	if (service_id)
+	{
+		Datum		values[1] = {PointerGetDatum(service_id)};
+
+		n = jam_spi_exec(&claim_of_service, values, NULL, false, 1);
+	}
+	else
+		n = jam_spi_exec(&claim_any, NULL, NULL, false, 1);
+	if (n == 0)
+		return false;
+
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	pkg->id = SPI_getvalue(row, desc, 1);
+	pkg->service_id = SPI_getvalue(row, desc, 2);
+	pkg->payload = DatumGetByteaPP(SPI_getbinval(row, desc, 3, &isnull));
+	pkg->contract_version = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
+	pkg->preimage_hashes = DatumGetArrayTypeP(SPI_getbinval(row, desc, 5, &isnull));
+	return true;
+}
+
+/*
+ * Loads the referenced preimages' bytes in the package's order into inputs
+ * and the distinct stored hashes into *held.  Returns the first hash that
+ * is not stored, or NULL when all are.
+ */
+static char *
+load_inputs(ArrayType *hashes, bytea ***inputs, int *n_inputs, ArrayType **held)
+{
+	Datum	   *wanted;
+	int			n_wanted;
+	Datum	   *found_hashes;
+	char	  **found_names;
+	bytea	  **found_data;
+	int			n_found;
+	Datum		values[1] = {PointerGetDatum(hashes)};
+	char	   *missing = NULL;
+
+	deconstruct_array(hashes, TEXTOID, -1, false, TYPALIGN_INT, &wanted, NULL, &n_wanted);
+	*inputs = palloc(sizeof(bytea *) * Max(n_wanted, 1));
+	*n_inputs = n_wanted;
+
+	n_found = n_wanted > 0 ? jam_spi_exec(&load_preimages, values, NULL, false, 0) : 0;
+	found_hashes = palloc(sizeof(Datum) * Max(n_found, 1));
+	found_names = palloc(sizeof(char *) * Max(n_found, 1));
+	found_data = palloc(sizeof(bytea *) * Max(n_found, 1));
+	for (int i = 0; i < n_found; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		found_names[i] = SPI_getvalue(row, SPI_tuptable->tupdesc, 1);
+		found_hashes[i] = CStringGetTextDatum(found_names[i]);
+		found_data[i] = DatumGetByteaPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
+	}
+
+	for (int i = 0; i < n_wanted; i++)
+	{
+		char	   *name = TextDatumGetCString(wanted[i]);
+
+		(*inputs)[i] = NULL;
+		for (int j = 0; j < n_found && (*inputs)[i] == NULL; j++)
+			if (strcmp(name, found_names[j]) == 0)
+				(*inputs)[i] = found_data[j];
+		if ((*inputs)[i] == NULL && missing == NULL)
+			missing = name;
+	}
+	*held = construct_array(found_hashes, n_found, TEXTOID, -1, false, TYPALIGN_INT);
+	return missing;
+}
+
+PG_FUNCTION_INFO_V1(jam_process_next);
+
+/*
+ * jam_process_next(service_id) processes the oldest pending package (of
+ * that service, or of any when NULL) and returns its report, or NULL when
+ * no package is pending.
+ */
+Datum
+jam_process_next(PG_FUNCTION_ARGS)
+{
+	text	   *service_filter = NULL;
+	ClaimedPackage pkg;
+	JamReport	report;
+	JamRefineResult result;
+	Oid			refine_fn = InvalidOid;
+	bytea	  **inputs;
+	int			n_inputs;
+	char	   *missing;
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	Datum		doc;
+
+	jam_check_enabled();
+	if (!PG_ARGISNULL(0))
+		service_filter = cstring_to_text(jam_check_service_id(PG_GETARG_TEXT_PP(0)));
+
+	SPI_connect();
+	if (!claim_next(service_filter, &pkg))
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+
+	values[0] = CStringGetTextDatum(pkg.service_id);
+	if (jam_spi_exec(&release_pending, values, NULL, false, 0) == 1)
+	{
+		Datum		fn = jam_spi_result_datum(1, &isnull);
+
+		if (!isnull)
+			refine_fn = DatumGetObjectId(fn);
+	}
+
+	missing = load_inputs(pkg.preimage_hashes, &inputs, &n_inputs, &report.preimage_hashes);
+	if (missing)
+	{
+		result.ok = false;
+		result.output = NULL;
+		result.failure_reason = psprintf("referenced preimage %s is not stored", missing);
+	}
+	else
+		result = jam_refine(pkg.contract_version, refine_fn, pkg.payload, n_inputs, inputs);
+
+	jam_reference_preimages(report.preimage_hashes);
+
+	report.package_id = pkg.id;
+	report.service_id = pkg.service_id;
+	report.contract_version = pkg.contract_version;
+	report.refine = OidIsValid(refine_fn) ? format_procedure_qualified(refine_fn)
+		: psprintf("builtin:v%d", pkg.contract_version);
+	report.applied = result.ok;
+	report.output = result.output;
+	report.failure_reason = result.failure_reason;
+	doc = jam_store_report(&report);
+
+	values[0] = CStringGetTextDatum(pkg.id);
+	values[1] = CStringGetTextDatum(result.ok ? "applied" : "failed");
+	if (result.ok)
+		nulls[2] = 'n';
+	else
+		values[2] = CStringGetTextDatum(result.failure_reason);
+	jam_spi_exec(&finish_package, values, nulls, false, 0);
+	SPI_finish();
+
+	PG_RETURN_DATUM(doc);
+}
