@@ -28,6 +28,12 @@ CREATE TABLE jam_services (
     refine_function regprocedure,
     -- maintained by submit and processing so that the cap costs one row, not a count
     pending_count   bigint NOT NULL DEFAULT 0 CHECK (pending_count >= 0),
+    -- head of the service's verifiable log: its size, root, and the hashes
+    -- of the complete subtrees along its right edge (largest first), from
+    -- which the next append computes the new root without reading the log
+    log_size        bigint NOT NULL DEFAULT 0 CHECK (log_size >= 0),
+    log_root        text CHECK (log_root ~ '^[0-9a-f]{64}$'),
+    log_frontier    bytea NOT NULL DEFAULT ''::bytea,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 
@@ -95,6 +101,53 @@ ALTER SEQUENCE jam_attestations_seq OWNED BY jam_attestations.id;
 CREATE INDEX jam_attestations_package_idx ON jam_attestations (package_id);
 CREATE INDEX jam_attestations_created_at_idx ON jam_attestations (created_at);
 
+-- The verifiable log: one append-only RFC 9162 Merkle tree per service.
+-- Each row is one leaf and the receipt given for it; tree_size is seq + 1.
+CREATE TABLE jam_log_entries (
+    service_id   text NOT NULL,
+    seq          bigint NOT NULL CHECK (seq >= 0),
+    kind         text NOT NULL CHECK (kind IN ('package', 'report')),
+    hash         text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
+    meta_hash    text NOT NULL,
+    status       text NOT NULL CHECK (status IN ('pending', 'applied', 'failed')),
+    processed_at timestamptz NOT NULL,
+    -- the leaf's input bytes; leaf_hash = SHA-256(0x00 || entry)
+    entry        bytea NOT NULL,
+    leaf_hash    text NOT NULL,
+    prev_root    text NOT NULL,
+    new_root     text NOT NULL,
+    -- hashes (32 bytes each, level 1 upwards) of the complete subtrees
+    -- whose last leaf is this one: what makes a proof O(log n) reads
+    nodes        bytea NOT NULL DEFAULT ''::bytea,
+    PRIMARY KEY (service_id, seq)
+);
+CREATE INDEX jam_log_entries_hash_idx ON jam_log_entries (hash);
+
+-- Old proofs must stay valid: nothing, retention included, rewrites the log.
+CREATE FUNCTION jam_log_entries_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    RAISE EXCEPTION 'jam_log_entries is append-only'
+        USING ERRCODE = 'JM022', DETAIL = 'Rows of the verifiable log are never updated or deleted.';
+END
+$$;
+CREATE TRIGGER jam_log_entries_append_only
+    BEFORE UPDATE OR DELETE ON jam_log_entries
+    FOR EACH ROW EXECUTE FUNCTION jam_log_entries_append_only();
+CREATE TRIGGER jam_log_entries_no_truncate
+    BEFORE TRUNCATE ON jam_log_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION jam_log_entries_append_only();
+
+-- The node's Ed25519 signing key, made on first use.  Readable by the
+-- extension's owner only: no privilege on it is granted to anyone.
+CREATE TABLE jam_node_keys (
+    name        text PRIMARY KEY,
+    seed        bytea NOT NULL CHECK (octet_length(seed) = 32),
+    public_key  bytea NOT NULL CHECK (octet_length(public_key) = 32),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON jam_node_keys FROM PUBLIC;
+
 -- pg_dump keeps the data of extension tables only when they are registered.
 SELECT pg_catalog.pg_extension_config_dump('jam_preimages', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_services', '');
@@ -104,6 +157,8 @@ SELECT pg_catalog.pg_extension_config_dump('jam_work_reports', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_work_reports_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_attestations', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_attestations_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_log_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_node_keys', '');
 
 -- Errors
 
@@ -187,3 +242,38 @@ LANGUAGE C STABLE;
 CREATE FUNCTION jam_attestations(package_id text) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'jam_attestations'
 LANGUAGE C STABLE;
+
+-- The verifiable log
+
+CREATE FUNCTION jam_receipt(hash text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_receipt'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION jam_inclusion_proof(service_id text, seq bigint, tree_size bigint) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_inclusion_proof'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION jam_consistency_proof(service_id text, first bigint, second bigint) RETURNS text[]
+AS 'MODULE_PATHNAME', 'jam_consistency_proof'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION jam_root(service_id text, tree_size bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_root'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION jam_roots() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_roots'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION jam_verify_log(service_id text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_verify_log'
+LANGUAGE C STABLE;
+
+-- Makes the node key on first use, hence VOLATILE.
+CREATE FUNCTION jam_checkpoint(service_id text) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_checkpoint'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_status() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_status'
+LANGUAGE C VOLATILE;

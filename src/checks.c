@@ -6,6 +6,7 @@
 #include "errors.h"
 
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #define JAM_SERVICE_ID_MAX 64
@@ -50,7 +51,7 @@ jam_check_service_id(text *service_id)
 				(jam_errcode(JAM_ERR_INVALID_SERVICE_ID),
 				 errmsg("service_id is too long"),
 				 errdetail("A service id has at most %d characters; this one has %d.",
-						   JAM_SERVICE_ID_MAX, len)));
+						   JAM_SERVICE_ID_MAX, pg_mbstrlen_with_len(s, len))));
 	for (int i = 0; i < len; i++)
 	{
 		char		c = s[i];

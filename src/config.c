@@ -17,13 +17,36 @@ int			jam_max_pending_packages = 100000;
 bool		jam_legacy_list_response = false;
 char	   *jam_node_name = NULL;
 
+/*
+ * The node name is a signed-note key name and the first part of every log
+ * origin: non-empty, printable ASCII, no spaces and no "+".
+ */
+static bool
+check_node_name(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	if (s == NULL || *s == '\0')
+	{
+		GUC_check_errdetail("jam.node_name must not be empty.");
+		return false;
+	}
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s >= 0x7f || *s == '+')
+		{
+			GUC_check_errdetail("jam.node_name may hold printable ASCII other than space and \"+\".");
+			return false;
+		}
+	return true;
+}
+
 void
 jam_define_gucs(void)
 {
 	DefineCustomBoolVariable("jam.enabled",
 							 "Whether the jam API accepts calls.",
-							 "When off, every API function except jam_hash and jam_error_codes "
-							 "refuses with the code disabled.",
+							 "When off, every API function except jam_hash, jam_package_id, jam_error_codes "
+							 "and jam_status refuses with the code disabled.",
 							 &jam_enabled, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 
@@ -61,10 +84,10 @@ jam_define_gucs(void)
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("jam.node_name",
-							   "Name this node records as the attester of the reports it makes.",
+							   "Name of this node: the attester of its reports, its signing key's name and its logs' origin prefix.",
 							   NULL,
 							   &jam_node_name, "jam",
-							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+							   PGC_SIGHUP, 0, check_node_name, NULL, NULL);
 
 	MarkGUCPrefixReserved("jam");
 }

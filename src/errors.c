@@ -36,6 +36,10 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"missing_preimage", "JM017", 422, "a package references a preimage that is not stored"},
 	{"quota_exceeded", "JM018", 429, "the service has as many pending packages as jam.max_pending_packages allows"},
 	{"disabled", "JM019", 503, "jam.enabled is off"},
+	{"receipt_not_found", "JM020", 404, "no log entry has this hash"},
+	{"invalid_tree_size", "JM021", 400, "a tree size or log position is outside the service's log"},
+	{"log_append_only", "JM022", 409, "the verifiable log is append-only"},
+	{"service_not_found", "JM023", 404, "no service has this id"},
 };
 
 int

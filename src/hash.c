@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 void
@@ -66,7 +67,7 @@ jam_parse_hash(text *hash, const char *what, uint8 out[JAM_HASH_BYTES])
 				(jam_errcode(JAM_ERR_INVALID_HASH),
 				 errmsg("%s is not a valid hash", what),
 				 errdetail("A hash is exactly %d lowercase hex characters; this one has %d characters.",
-						   JAM_HASH_HEX_CHARS, len)));
+						   JAM_HASH_HEX_CHARS, pg_mbstrlen_with_len(s, len))));
 
 	for (int i = 0; i < JAM_HASH_BYTES; i++)
 	{

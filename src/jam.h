@@ -79,6 +79,7 @@ typedef struct JamList
 extern Datum jam_list(JamList *list, text *filters[2], int32 limit, int32 offset);
 
 /* json_util.c */
+extern Datum jam_with_member(Datum doc, const char *key, Datum value);
 extern Datum jam_with_created_flag(Datum doc, bool created);
 
 /* preimage.c: refcounts, owned by the preimage store. */
@@ -95,9 +96,61 @@ typedef struct JamReport
 	bytea	   *output;			/* applied only */
 	const char *failure_reason; /* failed only */
 	ArrayType  *preimage_hashes;	/* distinct, each already referenced */
+	char		report_hash[JAM_HASH_HEX_CHARS + 1];	/* set by jam_store_report */
 } JamReport;
 
-extern Datum jam_store_report(const JamReport *report);
+extern Datum jam_store_report(JamReport *report);
+
+/* log.c: the per-service verifiable log (RFC 9162 Merkle tree). */
+#define JAM_LOG_MAX_HEIGHT 64
+
+typedef struct JamLogHead
+{
+	int64		size;
+	int			n_frontier;
+	/* complete subtrees along the right edge, largest first */
+	uint8		frontier[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES];
+} JamLogHead;
+
+typedef enum JamLogKind
+{
+	JAM_LOG_PACKAGE = 1,
+	JAM_LOG_REPORT = 2
+} JamLogKind;
+
+extern void jam_log_head_load(JamLogHead *head, bytea *frontier);
+extern int	jam_log_head_push(JamLogHead *head, const uint8 leaf[JAM_HASH_BYTES], uint8 *completed);
+extern void jam_log_head_root(const JamLogHead *head, uint8 out[JAM_HASH_BYTES]);
+extern text *jam_log_head_root_text(const JamLogHead *head);
+extern bytea *jam_log_head_frontier_bytea(const JamLogHead *head);
+extern Datum jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
+							const char *item_hash, const uint8 meta_hash[JAM_HASH_BYTES],
+							const char *status);
+extern Datum jam_log_receipt_of(const char *item_hash, JamLogKind kind);
+extern void jam_log_meta_hash(const char *service_id, const char *principal,
+							  const char *detail, uint8 out[JAM_HASH_BYTES]);
+
+/* service.c: the per-service row, locked by every write to the service. */
+typedef struct JamService
+{
+	char	   *service_id;
+	int64		pending_count;
+	Oid			refine_function;
+	JamLogHead	log;
+} JamService;
+
+extern void jam_service_lock(const char *service_id, JamService *svc);
+extern void jam_service_save(const JamService *svc);
+
+/* node_key.c: the node's Ed25519 key, which signs checkpoints. */
+typedef struct JamNodeKey
+{
+	const char *name;
+	uint8		seed[32];
+	uint8		public_key[32];
+} JamNodeKey;
+
+extern void jam_node_key(JamNodeKey *key);
 
 /* encoding.c: the deterministic package encoding and its hash. */
 typedef struct JamPackageFields

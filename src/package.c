@@ -1,11 +1,11 @@
 /*
  * package.c: work packages (jam_submit_package, jam_get_package,
- * jam_list_packages, jam_package_id) and service registration
- * (jam_register_service).
+ * jam_list_packages, jam_package_id).
  *
- * A submit writes the package, the service's pending count and the
- * refcounts of the preimages it references in the caller's transaction:
- * an error anywhere leaves none of it behind.
+ * A submit writes the package, the service's pending count, the refcounts
+ * of the preimages it references and the package's entry in the service's
+ * verifiable log with its receipt, all in the caller's transaction: an error
+ * anywhere leaves none of it behind.
  */
 #include "jam.h"
 #include "errors.h"
@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -30,10 +31,6 @@
 #define PACKAGE_JSON \
 	PACKAGE_SUMMARY_JSON " || jsonb_build_object('payload', " \
 	"translate(encode(payload, 'base64'), E'\\n', ''))"
-
-#define SERVICE_JSON \
-	"jsonb_build_object('service_id', service_id, 'refine_function', refine_function::text, " \
-	"'pending_count', pending_count, 'created_at', created_at)"
 
 static JamStatement insert_package = {
 	"INSERT INTO jam.jam_work_packages "
@@ -53,24 +50,10 @@ static JamStatement select_package = {
 	1, {TEXTOID}
 };
 
-static JamStatement count_pending = {
-	"INSERT INTO jam.jam_services AS s (service_id, pending_count) VALUES ($1, 1) "
-	"ON CONFLICT (service_id) DO UPDATE SET pending_count = s.pending_count + 1 "
-	"RETURNING pending_count",
-	1, {TEXTOID}
-};
-
 static JamStatement first_missing_preimage = {
 	"SELECT h FROM unnest($1::text[]) WITH ORDINALITY AS r(h, i) "
 	"WHERE NOT EXISTS (SELECT 1 FROM jam.jam_preimages p WHERE p.hash = r.h) ORDER BY i LIMIT 1",
 	1, {TEXTARRAYOID}
-};
-
-static JamStatement upsert_service = {
-	"INSERT INTO jam.jam_services AS s (service_id, refine_function) VALUES ($1, $2) "
-	"ON CONFLICT (service_id) DO UPDATE SET refine_function = EXCLUDED.refine_function "
-	"RETURNING " SERVICE_JSON,
-	2, {TEXTOID, REGPROCEDUREOID}
 };
 
 static JamList package_list = {
@@ -220,6 +203,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	text	   *id_text;
 	Datum		values[6];
 	Datum		doc;
+	Datum		receipt = (Datum) 0;
 	bool		created;
 
 	jam_check_enabled();
@@ -251,34 +235,42 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	created = jam_spi_exec(&insert_package, values, NULL, false, 0) == 1;
 	if (created)
 	{
-		Datum		service[1] = {values[1]};
-		bool		isnull;
-		int64		pending;
+		JamService	svc;
+		uint8		meta[JAM_HASH_BYTES];
 
 		doc = jam_spi_copy_jsonb(1);
-
-		jam_spi_exec(&count_pending, service, NULL, false, 0);
-		pending = DatumGetInt64(jam_spi_result_datum(1, &isnull));
-		if (jam_max_pending_packages > 0 && pending > jam_max_pending_packages)
+		jam_service_lock(pkg.fields.service_id, &svc);
+		if (jam_max_pending_packages > 0 && svc.pending_count >= jam_max_pending_packages)
 			ereport(ERROR,
 					(jam_errcode(JAM_ERR_QUOTA_EXCEEDED),
 					 errmsg("service \"%s\" has too many pending packages", pkg.fields.service_id),
 					 errdetail("jam.max_pending_packages allows %d pending packages per service.",
 							   jam_max_pending_packages),
 					 errhint("Retry after some packages have been processed.")));
+		svc.pending_count++;
 
 		if (pkg.n_distinct > 0 &&
 			jam_reference_preimages(pkg.distinct_array) != pkg.n_distinct)
 			raise_missing_preimage(&pkg);
+
+		jam_log_meta_hash(pkg.fields.service_id,
+						  GetUserNameFromId(GetSessionUserId(), false), "", meta);
+		receipt = jam_log_append(pkg.fields.service_id, &svc.log, JAM_LOG_PACKAGE,
+								 text_to_cstring(id_text), meta, "pending");
+		jam_service_save(&svc);
 	}
 	else
 	{
 		jam_spi_exec(&select_package_summary, values, NULL, false, 1);
 		doc = jam_spi_copy_jsonb(1);
+		receipt = jam_log_receipt_of(text_to_cstring(id_text), JAM_LOG_PACKAGE);
 	}
 	SPI_finish();
 
-	PG_RETURN_DATUM(jam_with_created_flag(doc, created));
+	doc = jam_with_created_flag(doc, created);
+	if (receipt != (Datum) 0)
+		doc = jam_with_member(doc, "receipt", receipt);
+	PG_RETURN_DATUM(doc);
 }
 
 PG_FUNCTION_INFO_V1(jam_package_id);
@@ -345,70 +337,4 @@ jam_list_packages(PG_FUNCTION_ARGS)
 		filters[1] = cstring_to_text(jam_check_service_id(PG_GETARG_TEXT_PP(1)));
 
 	PG_RETURN_DATUM(jam_list(&package_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3)));
-}
-
-/*
- * A refine function must be IMMUTABLE, so that every node replaying a
- * package computes the same report, and take (bytea, bytea[]) to bytea.
- */
-static void
-check_refine_function(Oid fn)
-{
-	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	Form_pg_proc proc;
-	bool		ok;
-
-	if (!HeapTupleIsValid(tuple))
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
-				 errmsg("refine function %u does not exist", fn)));
-	proc = (Form_pg_proc) GETSTRUCT(tuple);
-	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
-		proc->prorettype == BYTEAOID && proc->pronargs == 2 &&
-		proc->proargtypes.values[0] == BYTEAOID &&
-		proc->proargtypes.values[1] == BYTEAARRAYOID;
-	if (!ok)
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
-				 errmsg("refine function %s has the wrong signature", format_procedure(fn)),
-				 errdetail("A refine function takes (payload bytea, preimages bytea[]) and returns bytea.")));
-	if (proc->provolatile != PROVOLATILE_IMMUTABLE)
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
-				 errmsg("refine function %s is not IMMUTABLE", format_procedure(fn)),
-				 errdetail("Processing must be deterministic so that any node can replay a package."),
-				 errhint("Declare the function IMMUTABLE if it truly is.")));
-	ReleaseSysCache(tuple);
-}
-
-PG_FUNCTION_INFO_V1(jam_register_service);
-
-/*
- * jam_register_service(service_id, refine_function) creates the service or
- * changes its refine function (NULL: the built-in refine).
- */
-Datum
-jam_register_service(PG_FUNCTION_ARGS)
-{
-	Datum		values[2];
-	char		nulls[2] = {' ', 'n'};
-	Datum		doc;
-
-	jam_check_enabled();
-	jam_require_arg(fcinfo, 0, "service_id");
-	values[0] = CStringGetTextDatum(jam_check_service_id(PG_GETARG_TEXT_PP(0)));
-	values[1] = (Datum) 0;
-	if (!PG_ARGISNULL(1))
-	{
-		check_refine_function(PG_GETARG_OID(1));
-		values[1] = PG_GETARG_DATUM(1);
-		nulls[1] = ' ';
-	}
-
-	SPI_connect();
-	jam_spi_exec(&upsert_service, values, nulls, false, 0);
-	doc = jam_spi_copy_jsonb(1);
-	SPI_finish();
-
-	PG_RETURN_DATUM(doc);
 }

@@ -4,8 +4,9 @@
  * The oldest pending package is claimed with FOR UPDATE SKIP LOCKED, so any
  * number of concurrent callers each take a different package and none waits
  * for another.  The refine runs, the report and attestation are written and
- * the package leaves the pending state, all in the caller's transaction:
- * if that transaction aborts, the package is pending again.
+ * the package leaves the pending state, and the report is appended to the
+ * service's verifiable log, all in the caller's transaction: if that
+ * transaction aborts, the package is pending again.
  *
  * Locks are taken in the order submit takes them (service row, then
  * preimage rows) so that processing and submitting cannot deadlock.
@@ -28,12 +29,6 @@ static JamStatement claim_of_service = {
 	"SELECT id, service_id, payload, contract_version, preimage_hashes "
 	"FROM jam.jam_work_packages WHERE status = 'pending' AND service_id = $1 "
 	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-	1, {TEXTOID}
-};
-
-static JamStatement release_pending = {
-	"UPDATE jam.jam_services SET pending_count = pending_count - 1 WHERE service_id = $1 "
-	"RETURNING refine_function",
 	1, {TEXTOID}
 };
 
@@ -96,8 +91,9 @@ load_inputs(ArrayType *hashes, bytea ***inputs, int *n_inputs, ArrayType **held)
 {
 	Datum	   *wanted;
 	int			n_wanted;
-	Datum	   *found_hashes;
 	char	  **found_names;
+	Datum	   *held_hashes;
+	int			n_held = 0;
 	bytea	  **found_data;
 	int			n_found;
 	Datum		values[1] = {PointerGetDatum(hashes)};
@@ -108,7 +104,6 @@ load_inputs(ArrayType *hashes, bytea ***inputs, int *n_inputs, ArrayType **held)
 	*n_inputs = n_wanted;
 
 	n_found = n_wanted > 0 ? jam_spi_exec(&load_preimages, values, NULL, false, 0) : 0;
-	found_hashes = palloc(sizeof(Datum) * Max(n_found, 1));
 	found_names = palloc(sizeof(char *) * Max(n_found, 1));
 	found_data = palloc(sizeof(bytea *) * Max(n_found, 1));
 	for (int i = 0; i < n_found; i++)
@@ -117,22 +112,33 @@ load_inputs(ArrayType *hashes, bytea ***inputs, int *n_inputs, ArrayType **held)
 		bool		isnull;
 
 		found_names[i] = SPI_getvalue(row, SPI_tuptable->tupdesc, 1);
-		found_hashes[i] = CStringGetTextDatum(found_names[i]);
 		found_data[i] = DatumGetByteaPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
 	}
 
+	/* held lists each stored hash once, in the package's order, so reports are reproducible. */
+	held_hashes = palloc(sizeof(Datum) * Max(n_wanted, 1));
 	for (int i = 0; i < n_wanted; i++)
 	{
 		char	   *name = TextDatumGetCString(wanted[i]);
+		int			found = -1;
+		bool		already = false;
 
-		(*inputs)[i] = NULL;
-		for (int j = 0; j < n_found && (*inputs)[i] == NULL; j++)
+		for (int j = 0; j < n_found && found < 0; j++)
 			if (strcmp(name, found_names[j]) == 0)
-				(*inputs)[i] = found_data[j];
-		if ((*inputs)[i] == NULL && missing == NULL)
-			missing = name;
+				found = j;
+		(*inputs)[i] = found >= 0 ? found_data[found] : NULL;
+		if (found < 0)
+		{
+			if (missing == NULL)
+				missing = name;
+			continue;
+		}
+		for (int h = 0; h < n_held && !already; h++)
+			already = strcmp(name, TextDatumGetCString(held_hashes[h])) == 0;
+		if (!already)
+			held_hashes[n_held++] = wanted[i];
 	}
-	*held = construct_array(found_hashes, n_found, TEXTOID, -1, false, TYPALIGN_INT);
+	*held = construct_array(held_hashes, n_held, TEXTOID, -1, false, TYPALIGN_INT);
 	return missing;
 }
 
@@ -150,13 +156,14 @@ jam_process_next(PG_FUNCTION_ARGS)
 	ClaimedPackage pkg;
 	JamReport	report;
 	JamRefineResult result;
-	Oid			refine_fn = InvalidOid;
+	JamService	svc;
+	uint8		meta[JAM_HASH_BYTES];
+	Datum		receipt;
 	bytea	  **inputs;
 	int			n_inputs;
 	char	   *missing;
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
-	bool		isnull;
 	Datum		doc;
 
 	jam_check_enabled();
@@ -170,14 +177,8 @@ jam_process_next(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
-	values[0] = CStringGetTextDatum(pkg.service_id);
-	if (jam_spi_exec(&release_pending, values, NULL, false, 0) == 1)
-	{
-		Datum		fn = jam_spi_result_datum(1, &isnull);
-
-		if (!isnull)
-			refine_fn = DatumGetObjectId(fn);
-	}
+	jam_service_lock(pkg.service_id, &svc);
+	svc.pending_count--;
 
 	missing = load_inputs(pkg.preimage_hashes, &inputs, &n_inputs, &report.preimage_hashes);
 	if (missing)
@@ -187,19 +188,26 @@ jam_process_next(PG_FUNCTION_ARGS)
 		result.failure_reason = psprintf("referenced preimage %s is not stored", missing);
 	}
 	else
-		result = jam_refine(pkg.contract_version, refine_fn, pkg.payload, n_inputs, inputs);
+		result = jam_refine(pkg.contract_version, svc.refine_function, pkg.payload,
+							n_inputs, inputs);
 
 	jam_reference_preimages(report.preimage_hashes);
 
 	report.package_id = pkg.id;
 	report.service_id = pkg.service_id;
 	report.contract_version = pkg.contract_version;
-	report.refine = OidIsValid(refine_fn) ? format_procedure_qualified(refine_fn)
+	report.refine = OidIsValid(svc.refine_function)
+		? format_procedure_qualified(svc.refine_function)
 		: psprintf("builtin:v%d", pkg.contract_version);
 	report.applied = result.ok;
 	report.output = result.output;
 	report.failure_reason = result.failure_reason;
 	doc = jam_store_report(&report);
+
+	jam_log_meta_hash(pkg.service_id, jam_node_name, report.refine, meta);
+	receipt = jam_log_append(pkg.service_id, &svc.log, JAM_LOG_REPORT, report.report_hash, meta,
+							 result.ok ? "applied" : "failed");
+	jam_service_save(&svc);
 
 	values[0] = CStringGetTextDatum(pkg.id);
 	values[1] = CStringGetTextDatum(result.ok ? "applied" : "failed");
@@ -210,5 +218,5 @@ jam_process_next(PG_FUNCTION_ARGS)
 	jam_spi_exec(&finish_package, values, nulls, false, 0);
 	SPI_finish();
 
-	PG_RETURN_DATUM(doc);
+	PG_RETURN_DATUM(jam_with_member(doc, "receipt", receipt));
 }

@@ -26,6 +26,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/resowner.h"
 
 #define JAM_REFINE_TAG "jam/refine/v1"
@@ -83,6 +84,18 @@ registered_refine(Oid refine_fn, bytea *payload, int n_inputs, bytea **inputs)
 	MemoryContext caller_context = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
 	ArrayType  *input_array;
+	char	   *name;
+
+	/*
+	 * A failure reason goes into the report's hash, so it must read the same
+	 * on every node: name the function schema-qualified, never by OID.
+	 */
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(refine_fn)))
+	{
+		result.failure_reason = pstrdup("the service's registered refine function no longer exists");
+		return result;
+	}
+	name = format_procedure_qualified(refine_fn);
 
 	input_array = construct_array((Datum *) inputs, n_inputs, BYTEAOID, -1, false, TYPALIGN_INT);
 
@@ -90,13 +103,27 @@ registered_refine(Oid refine_fn, bytea *payload, int n_inputs, bytea **inputs)
 	MemoryContextSwitchTo(caller_context);
 	PG_TRY();
 	{
-		Datum		out = OidFunctionCall2(refine_fn, PointerGetDatum(payload),
-										   PointerGetDatum(input_array));
+		LOCAL_FCINFO(call, 2);
+		FmgrInfo	flinfo;
+		Datum		out;
+
+		fmgr_info(refine_fn, &flinfo);
+		InitFunctionCallInfoData(*call, &flinfo, 2, InvalidOid, NULL, NULL);
+		call->args[0].value = PointerGetDatum(payload);
+		call->args[0].isnull = false;
+		call->args[1].value = PointerGetDatum(input_array);
+		call->args[1].isnull = false;
+		out = FunctionCallInvoke(call);
 
 		/* Copy the output into the caller's memory before the subtransaction ends. */
 		MemoryContextSwitchTo(caller_context);
-		result.output = DatumGetByteaPCopy(out);
-		result.ok = true;
+		if (call->isnull)
+			result.failure_reason = psprintf("refine function %s returned NULL", name);
+		else
+		{
+			result.output = DatumGetByteaPCopy(out);
+			result.ok = true;
+		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
@@ -114,8 +141,7 @@ registered_refine(Oid refine_fn, bytea *payload, int n_inputs, bytea **inputs)
 
 		if (is_transient(edata->sqlerrcode))
 			ReThrowError(edata);
-		result.failure_reason = psprintf("refine function %s failed: %s",
-										 format_procedure(refine_fn), edata->message);
+		result.failure_reason = psprintf("refine function %s failed: %s", name, edata->message);
 	}
 	PG_END_TRY();
 	return result;

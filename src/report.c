@@ -96,10 +96,10 @@ report_hash(const JamReport *r, const uint8 output_hash[JAM_HASH_BYTES], uint8 o
 
 /*
  * Writes the report of a processed package and this node's attestation of
- * it, and returns the report's document.  Needs SPI.
+ * it, sets r->report_hash, and returns the report's document.  Needs SPI.
  */
 Datum
-jam_store_report(const JamReport *r)
+jam_store_report(JamReport *r)
 {
 	uint8		output_hash[JAM_HASH_BYTES];
 	uint8		hash[JAM_HASH_BYTES];
@@ -111,6 +111,7 @@ jam_store_report(const JamReport *r)
 	if (r->applied)
 		jam_blake2b256(VARDATA_ANY(r->output), VARSIZE_ANY_EXHDR(r->output), output_hash);
 	report_hash(r, output_hash, hash);
+	jam_hex_encode(hash, JAM_HASH_BYTES, r->report_hash);
 
 	values[0] = CStringGetTextDatum(r->package_id);
 	values[1] = CStringGetTextDatum(r->service_id);

@@ -1,0 +1,67 @@
+/*
+ * checkpoint.c: jam_checkpoint, a service log's head as a signed note.
+ *
+ * The format is C2SP tlog-checkpoint: the origin line (jam.node_name "/"
+ * service_id), the tree size in decimal, the root hash in base64, then a
+ * blank line and the node key's Ed25519 signed-note signature line.  Any
+ * signed-note verifier holding the key from jam_status() checks it.
+ */
+#include "jam.h"
+#include "errors.h"
+#include "merkle.h"
+#include "note.h"
+
+#include <sodium.h>
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+static JamStatement select_head = {
+	"SELECT log_size, log_root FROM jam.jam_services WHERE service_id = $1",
+	1, {TEXTOID}
+};
+
+PG_FUNCTION_INFO_V1(jam_checkpoint);
+
+/* jam_checkpoint(service_id) returns the signed checkpoint of the service's current log head. */
+Datum
+jam_checkpoint(PG_FUNCTION_ARGS)
+{
+	char	   *service_id;
+	Datum		values[1];
+	bool		isnull;
+	int64		size;
+	uint8		root[JAM_HASH_BYTES];
+	Datum		root_datum;
+	char		root_b64[sodium_base64_ENCODED_LEN(JAM_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	JamNodeKey	key;
+	char	   *body;
+	char	   *note;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "service_id");
+	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+	values[0] = CStringGetTextDatum(service_id);
+
+	SPI_connect();
+	if (jam_spi_exec(&select_head, values, NULL, true, 1) == 0)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
+				 errmsg("service \"%s\" not found", service_id)));
+	size = DatumGetInt64(jam_spi_result_datum(1, &isnull));
+	root_datum = jam_spi_result_datum(2, &isnull);
+	if (isnull)
+		jam_merkle_empty_root(root);
+	else
+		jam_parse_hash(DatumGetTextPP(root_datum), "log root", root);
+	jam_node_key(&key);
+	SPI_finish();
+
+	sodium_bin2base64(root_b64, sizeof(root_b64), root, JAM_HASH_BYTES,
+					  sodium_base64_VARIANT_ORIGINAL);
+	body = psprintf("%s/%s\n%lld\n%s\n", key.name, service_id, (long long) size, root_b64);
+	note = jam_note_sign(body, key.name, key.seed);
+	sodium_memzero(key.seed, sizeof(key.seed));
+
+	PG_RETURN_TEXT_P(cstring_to_text(note));
+}

@@ -1,0 +1,244 @@
+/*
+ * log.c: appending to a service's verifiable log and its receipts.
+ *
+ * Each service has one append-only Merkle tree built exactly as RFC 9162
+ * section 2.1 (SHA-256, leaf prefix 0x00, node prefix 0x01), so standard
+ * transparency-log tooling checks its proofs.  A leaf's input is a 74-byte
+ * entry (integers little-endian):
+ *
+ *   u8  kind          1 package, 2 report
+ *   32  item hash     the package id or the report hash
+ *   32  meta hash     BLAKE2b-256 of the item's metadata (jam_log_meta_hash)
+ *   u8  status        0 pending, 1 applied, 2 failed
+ *   u64 timestamp     microseconds since 1970-01-01 UTC (processed_at)
+ *
+ * The service's row holds the tree's size and its right-edge frontier, so
+ * an append computes the new root from at most 64 hashes in memory and
+ * writes one row: the leaf with its receipt and the hashes of the subtrees
+ * the leaf completes.  Those stored subtrees make any proof O(log n) reads
+ * (proof.c).  The caller holds the service row's lock (service.c).
+ */
+#include "jam.h"
+#include "merkle.h"
+
+#include <sodium.h>
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#define JAM_LOG_ENTRY_BYTES (1 + JAM_HASH_BYTES + JAM_HASH_BYTES + 1 + 8)
+#define JAM_META_TAG "jam/meta/v1"
+
+#define RECEIPT_JSON \
+	"jsonb_build_object('service_id', service_id, 'seq', seq, 'kind', kind, 'hash', hash, " \
+	"'leaf_hash', leaf_hash, 'prev_root', prev_root, 'new_root', new_root, " \
+	"'tree_size', seq + 1, 'status', status, 'processed_at', processed_at)"
+
+static JamStatement insert_entry = {
+	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, meta_hash, status, "
+	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING " RECEIPT_JSON,
+	12, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
+};
+
+static JamStatement select_receipt = {
+	"SELECT " RECEIPT_JSON " FROM jam.jam_log_entries WHERE hash = $1 AND kind = $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+static const char *
+kind_name(JamLogKind kind)
+{
+	return kind == JAM_LOG_PACKAGE ? "package" : "report";
+}
+
+static uint8
+status_code(const char *status)
+{
+	if (strcmp(status, "pending") == 0)
+		return 0;
+	if (strcmp(status, "applied") == 0)
+		return 1;
+	return 2;
+}
+
+/* Reads a frontier stored by jam_log_head_frontier_bytea for a tree of head->size leaves. */
+void
+jam_log_head_load(JamLogHead *head, bytea *frontier)
+{
+	Size		len = VARSIZE_ANY_EXHDR(frontier);
+	int			expected = pg_popcount64((uint64) head->size);
+
+	if (len != (Size) expected * JAM_HASH_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("jam log head is corrupt"),
+				 errdetail("A log of %lld entries has %d frontier hashes; %zu bytes are stored.",
+						   (long long) head->size, expected, len)));
+	head->n_frontier = expected;
+	memcpy(head->frontier, VARDATA_ANY(frontier), len);
+}
+
+bytea *
+jam_log_head_frontier_bytea(const JamLogHead *head)
+{
+	Size		len = (Size) head->n_frontier * JAM_HASH_BYTES;
+	bytea	   *out = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(VARDATA(out), head->frontier, len);
+	return out;
+}
+
+/* The root folds the frontier from the right: RFC 9162's split puts complete subtrees left. */
+void
+jam_log_head_root(const JamLogHead *head, uint8 out[JAM_HASH_BYTES])
+{
+	if (head->n_frontier == 0)
+	{
+		jam_merkle_empty_root(out);
+		return;
+	}
+	memcpy(out, head->frontier[head->n_frontier - 1], JAM_HASH_BYTES);
+	for (int i = head->n_frontier - 2; i >= 0; i--)
+		jam_merkle_node_hash(head->frontier[i], out, out);
+}
+
+text *
+jam_log_head_root_text(const JamLogHead *head)
+{
+	uint8		root[JAM_HASH_BYTES];
+
+	jam_log_head_root(head, root);
+	return jam_hash_to_text(root);
+}
+
+/*
+ * Adds a leaf to the tree head and writes the hashes of the subtrees it
+ * completes (level 1 upwards) to completed; returns how many there are.
+ */
+int
+jam_log_head_push(JamLogHead *head, const uint8 leaf[JAM_HASH_BYTES], uint8 *completed)
+{
+	uint8		node[JAM_HASH_BYTES];
+	int			n_completed = 0;
+
+	if (head->size == PG_INT64_MAX)
+		elog(ERROR, "jam log is full");
+
+	/* Each time the new node is a right child, it completes a subtree with its left sibling. */
+	memcpy(node, leaf, JAM_HASH_BYTES);
+	for (uint64 index = (uint64) head->size; index & 1; index >>= 1)
+	{
+		jam_merkle_node_hash(head->frontier[--head->n_frontier], node, node);
+		memcpy(completed + (Size) n_completed++ * JAM_HASH_BYTES, node, JAM_HASH_BYTES);
+	}
+	memcpy(head->frontier[head->n_frontier++], node, JAM_HASH_BYTES);
+	head->size++;
+	return n_completed;
+}
+
+static void
+update_string(crypto_generichash_state *st, const char *s)
+{
+	uint32		len = strlen(s);
+	uint8		b[4] = {len & 0xff, (len >> 8) & 0xff, (len >> 16) & 0xff, len >> 24};
+
+	crypto_generichash_update(st, b, 4);
+	crypto_generichash_update(st, (const uint8 *) s, len);
+}
+
+/*
+ * The metadata hash of a log entry: BLAKE2b-256 of "jam/meta/v1" followed
+ * by service_id, principal and detail, each as u32 length || UTF-8 bytes.
+ * For a package the principal is the role that submitted it and the detail
+ * is empty; for a report they are the attesting node and the refine that ran.
+ */
+void
+jam_log_meta_hash(const char *service_id, const char *principal, const char *detail,
+				  uint8 out[JAM_HASH_BYTES])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, JAM_HASH_BYTES);
+	crypto_generichash_update(&st, (const uint8 *) JAM_META_TAG, strlen(JAM_META_TAG));
+	update_string(&st, service_id);
+	update_string(&st, principal);
+	update_string(&st, detail);
+	crypto_generichash_final(&st, out, JAM_HASH_BYTES);
+}
+
+/*
+ * Appends an entry for item_hash to the service's log, advancing head, and
+ * returns the receipt.  The caller holds the service row's lock and saves
+ * head afterwards (jam_service_save).  Needs SPI.
+ */
+Datum
+jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
+			   const char *item_hash, const uint8 meta_hash[JAM_HASH_BYTES],
+			   const char *status)
+{
+	uint8		entry[JAM_LOG_ENTRY_BYTES];
+	uint8		leaf[JAM_HASH_BYTES];
+	uint8		prev_root[JAM_HASH_BYTES];
+	uint8		completed[JAM_LOG_MAX_HEIGHT * JAM_HASH_BYTES];
+	int			n_completed;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		unix_micros = (uint64) (now + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+										USECS_PER_DAY);
+	uint8	   *p = entry;
+	Datum		values[12];
+	bytea	   *entry_bytes;
+	bytea	   *nodes;
+
+	*p++ = (uint8) kind;
+	jam_parse_hash(cstring_to_text(item_hash), "item hash", p);
+	p += JAM_HASH_BYTES;
+	memcpy(p, meta_hash, JAM_HASH_BYTES);
+	p += JAM_HASH_BYTES;
+	*p++ = status_code(status);
+	for (int i = 0; i < 8; i++)
+		*p++ = (uint8) (unix_micros >> (8 * i));
+
+	jam_log_head_root(head, prev_root);
+	jam_merkle_leaf_hash(entry, sizeof(entry), leaf);
+
+	n_completed = jam_log_head_push(head, leaf, completed);
+
+	entry_bytes = palloc(VARHDRSZ + sizeof(entry));
+	SET_VARSIZE(entry_bytes, VARHDRSZ + sizeof(entry));
+	memcpy(VARDATA(entry_bytes), entry, sizeof(entry));
+	nodes = palloc(VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
+	SET_VARSIZE(nodes, VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
+	memcpy(VARDATA(nodes), completed, (Size) n_completed * JAM_HASH_BYTES);
+
+	values[0] = CStringGetTextDatum(service_id);
+	values[1] = Int64GetDatum(head->size - 1);
+	values[2] = CStringGetTextDatum(kind_name(kind));
+	values[3] = CStringGetTextDatum(item_hash);
+	values[4] = PointerGetDatum(jam_hash_to_text(meta_hash));
+	values[5] = CStringGetTextDatum(status);
+	values[6] = TimestampTzGetDatum(now);
+	values[7] = PointerGetDatum(entry_bytes);
+	values[8] = PointerGetDatum(jam_hash_to_text(leaf));
+	values[9] = PointerGetDatum(jam_hash_to_text(prev_root));
+	values[10] = PointerGetDatum(jam_log_head_root_text(head));
+	values[11] = PointerGetDatum(nodes);
+	jam_spi_exec(&insert_entry, values, NULL, false, 0);
+	return jam_spi_copy_jsonb(1);
+}
+
+/* The receipt of the log entry of kind for item_hash, or NULL when there is none. Needs SPI. */
+Datum
+jam_log_receipt_of(const char *item_hash, JamLogKind kind)
+{
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(item_hash);
+	values[1] = CStringGetTextDatum(kind_name(kind));
+	if (jam_spi_exec(&select_receipt, values, NULL, true, 1) == 0)
+		return (Datum) 0;
+	return jam_spi_copy_jsonb(1);
+}

@@ -1,0 +1,158 @@
+/*
+ * service.c: the per-service row (jam_services) and jam_register_service.
+ *
+ * The row is the service's serialization point: every write that changes a
+ * service's pending count or appends to its verifiable log locks the row
+ * first (jam_service_lock) and saves it last (jam_service_save), all in the
+ * caller's transaction.  Holding the row lock is what makes a service's log
+ * sequence numbers contiguous under any concurrency.
+ */
+#include "jam.h"
+#include "errors.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#define SERVICE_JSON \
+	"jsonb_build_object('service_id', service_id, 'refine_function', refine_function::text, " \
+	"'pending_count', pending_count, 'log_size', log_size, 'log_root', log_root, " \
+	"'created_at', created_at)"
+
+static JamStatement lock_service = {
+	"SELECT pending_count, refine_function, log_size, log_frontier "
+	"FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
+	1, {TEXTOID}
+};
+
+static JamStatement create_service = {
+	"INSERT INTO jam.jam_services (service_id) VALUES ($1) ON CONFLICT (service_id) DO NOTHING",
+	1, {TEXTOID}
+};
+
+static JamStatement save_service = {
+	"UPDATE jam.jam_services SET pending_count = $2, log_size = $3, log_root = $4, "
+	"log_frontier = $5 WHERE service_id = $1",
+	5, {TEXTOID, INT8OID, INT8OID, TEXTOID, BYTEAOID}
+};
+
+static JamStatement upsert_service = {
+	"INSERT INTO jam.jam_services AS s (service_id, refine_function) VALUES ($1, $2) "
+	"ON CONFLICT (service_id) DO UPDATE SET refine_function = EXCLUDED.refine_function "
+	"RETURNING " SERVICE_JSON,
+	2, {TEXTOID, REGPROCEDUREOID}
+};
+
+/*
+ * Locks the service's row, creating it first when the service is new, and
+ * reads it into svc.  Needs SPI; the lock lasts until the transaction ends.
+ */
+void
+jam_service_lock(const char *service_id, JamService *svc)
+{
+	Datum		values[1] = {CStringGetTextDatum(service_id)};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
+	{
+		jam_spi_exec(&create_service, values, NULL, false, 0);
+		if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
+			elog(ERROR, "jam could not create service \"%s\"", service_id);
+	}
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	svc->service_id = pstrdup(service_id);
+	svc->pending_count = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+	d = SPI_getbinval(row, desc, 2, &isnull);
+	svc->refine_function = isnull ? InvalidOid : DatumGetObjectId(d);
+	svc->log.size = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+	d = SPI_getbinval(row, desc, 4, &isnull);
+	jam_log_head_load(&svc->log, DatumGetByteaPP(d));
+}
+
+/* Writes back the pending count and log head of a service locked by jam_service_lock. */
+void
+jam_service_save(const JamService *svc)
+{
+	Datum		values[5];
+
+	values[0] = CStringGetTextDatum(svc->service_id);
+	values[1] = Int64GetDatum(svc->pending_count);
+	values[2] = Int64GetDatum(svc->log.size);
+	values[3] = PointerGetDatum(jam_log_head_root_text(&svc->log));
+	values[4] = PointerGetDatum(jam_log_head_frontier_bytea(&svc->log));
+	jam_spi_exec(&save_service, values, NULL, false, 0);
+}
+
+/*
+ * A refine function must be IMMUTABLE, so that every node replaying a
+ * package computes the same report, and take (bytea, bytea[]) to bytea.
+ */
+static void
+check_refine_function(Oid fn)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
+				 errmsg("refine function %u does not exist", fn)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		proc->prorettype == BYTEAOID && proc->pronargs == 2 &&
+		proc->proargtypes.values[0] == BYTEAOID &&
+		proc->proargtypes.values[1] == BYTEAARRAYOID;
+	if (!ok)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
+				 errmsg("refine function %s has the wrong signature", format_procedure(fn)),
+				 errdetail("A refine function takes (payload bytea, preimages bytea[]) and returns bytea.")));
+	if (proc->provolatile != PROVOLATILE_IMMUTABLE)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_REFINE_FUNCTION),
+				 errmsg("refine function %s is not IMMUTABLE", format_procedure(fn)),
+				 errdetail("Processing must be deterministic so that any node can replay a package."),
+				 errhint("Declare the function IMMUTABLE if it truly is.")));
+	ReleaseSysCache(tuple);
+}
+
+PG_FUNCTION_INFO_V1(jam_register_service);
+
+/*
+ * jam_register_service(service_id, refine_function) creates the service or
+ * changes its refine function (NULL: the built-in refine).
+ */
+Datum
+jam_register_service(PG_FUNCTION_ARGS)
+{
+	Datum		values[2];
+	char		nulls[2] = {' ', 'n'};
+	Datum		doc;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "service_id");
+	values[0] = CStringGetTextDatum(jam_check_service_id(PG_GETARG_TEXT_PP(0)));
+	values[1] = (Datum) 0;
+	if (!PG_ARGISNULL(1))
+	{
+		check_refine_function(PG_GETARG_OID(1));
+		values[1] = PG_GETARG_DATUM(1);
+		nulls[1] = ' ';
+	}
+
+	SPI_connect();
+	jam_spi_exec(&upsert_service, values, nulls, false, 0);
+	doc = jam_spi_copy_jsonb(1);
+	SPI_finish();
+
+	PG_RETURN_DATUM(doc);
+}

@@ -1,0 +1,73 @@
+/*
+ * status.c: jam_status, what an operator or a client needs to know about
+ * this node at a glance.
+ *
+ * Counts that would need a full scan (preimages, packages, reports) are
+ * the planner's estimates and say so in their names; pending packages and
+ * log sizes are exact, from the per-service rows.
+ */
+#include "jam.h"
+#include "note.h"
+
+#include <sodium.h>
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+static JamStatement select_status = {
+	"SELECT jsonb_build_object("
+	"'enabled', $1::boolean, "
+	"'version', (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'jam'), "
+	"'node_name', $2::text, "
+	"'verifier_key', $3::text, "
+	"'limits', jsonb_build_object("
+	"  'max_preimage_bytes', $4::integer, 'max_payload_bytes', $5::integer, "
+	"  'allowed_media_types', $6::text, 'max_pending_packages', $7::integer, "
+	"  'legacy_list_response', $8::boolean), "
+	"'counts', jsonb_build_object("
+	"  'services', (SELECT count(*) FROM jam.jam_services), "
+	"  'pending_packages', (SELECT coalesce(sum(pending_count), 0) FROM jam.jam_services), "
+	"  'log_entries', (SELECT coalesce(sum(log_size), 0) FROM jam.jam_services), "
+	"  'preimages_estimate', (SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class "
+	"                         WHERE oid = 'jam.jam_preimages'::regclass), "
+	"  'packages_estimate', (SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class "
+	"                        WHERE oid = 'jam.jam_work_packages'::regclass), "
+	"  'reports_estimate', (SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class "
+	"                       WHERE oid = 'jam.jam_work_reports'::regclass)), "
+	"'logs', (SELECT coalesce(jsonb_agg(jsonb_build_object('service_id', service_id, "
+	"  'tree_size', log_size, 'root', log_root) ORDER BY service_id), '[]'::jsonb) "
+	"  FROM jam.jam_services))",
+	8, {BOOLOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT4OID, BOOLOID}
+};
+
+PG_FUNCTION_INFO_V1(jam_status);
+
+/*
+ * jam_status() returns enablement, version, the node's signed-note
+ * verifier key, the limits in force, counts and every service's log head.
+ */
+Datum
+jam_status(PG_FUNCTION_ARGS)
+{
+	JamNodeKey	key;
+	Datum		values[8];
+	Datum		doc;
+
+	SPI_connect();
+	jam_node_key(&key);
+	values[0] = BoolGetDatum(jam_enabled);
+	values[1] = CStringGetTextDatum(jam_node_name);
+	values[2] = CStringGetTextDatum(jam_note_verifier_key(key.name, key.public_key));
+	sodium_memzero(key.seed, sizeof(key.seed));
+	values[3] = Int32GetDatum(jam_max_preimage_bytes);
+	values[4] = Int32GetDatum(jam_max_payload_bytes);
+	values[5] = CStringGetTextDatum(jam_allowed_media_types ? jam_allowed_media_types : "");
+	values[6] = Int32GetDatum(jam_max_pending_packages);
+	values[7] = BoolGetDatum(jam_legacy_list_response);
+	jam_spi_exec(&select_status, values, NULL, false, 1);
+	doc = jam_spi_copy_jsonb(1);
+	SPI_finish();
+
+	PG_RETURN_DATUM(doc);
+}
