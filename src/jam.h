@@ -141,6 +141,7 @@ typedef struct JamService
 
 extern void jam_service_lock(const char *service_id, JamService *svc);
 extern void jam_service_save(const JamService *svc);
+extern Oid	jam_service_refine_function(const char *service_id);
 
 /* node_key.c: the node's Ed25519 key, which signs checkpoints. */
 typedef struct JamNodeKey

@@ -35,8 +35,14 @@ static JamStatement select_data = {
 	1, {TEXTOID}
 };
 
+/*
+ * Rows are locked in hash order, whatever plan the UPDATE gets, so that
+ * writers sharing several preimages always queue and never deadlock.
+ */
 static JamStatement reference_preimages = {
-	"UPDATE jam.jam_preimages SET refcount = refcount + 1 WHERE hash = ANY($1)",
+	"UPDATE jam.jam_preimages p SET refcount = p.refcount + 1 "
+	"FROM (SELECT hash FROM jam.jam_preimages WHERE hash = ANY($1) ORDER BY hash FOR UPDATE) l "
+	"WHERE p.hash = l.hash",
 	1, {TEXTARRAYOID}
 };
 

@@ -2,14 +2,17 @@
  * process.c: jam_process_next, the queue's consumer side.
  *
  * The oldest pending package is claimed with FOR UPDATE SKIP LOCKED, so any
- * number of concurrent callers each take a different package and none waits
- * for another.  The refine runs, the report and attestation are written and
+ * number of concurrent callers each take a different package without
+ * waiting for one another, and refine concurrently; only appending the
+ * report to the service's log queues behind other writers of the same
+ * service, from the append until commit.  The refine runs, the report and attestation are written and
  * the package leaves the pending state, and the report is appended to the
  * service's verifiable log, all in the caller's transaction: if that
  * transaction aborts, the package is pending again.
  *
  * Locks are taken in the order submit takes them (service row, then
- * preimage rows) so that processing and submitting cannot deadlock.
+ * preimage rows, in hash order) so that processing and submitting cannot
+ * deadlock.
  */
 #include "jam.h"
 #include "errors.h"
@@ -157,6 +160,7 @@ jam_process_next(PG_FUNCTION_ARGS)
 	JamReport	report;
 	JamRefineResult result;
 	JamService	svc;
+	Oid			refine_function;
 	uint8		meta[JAM_HASH_BYTES];
 	Datum		receipt;
 	bytea	  **inputs;
@@ -177,9 +181,13 @@ jam_process_next(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
-	jam_service_lock(pkg.service_id, &svc);
-	svc.pending_count--;
-
+	/*
+	 * Refine before taking the service row's lock, so that the lock, which
+	 * serializes the service's log and lasts until commit, covers only the
+	 * writes.  The refine function is read without the lock; a concurrent
+	 * re-registration takes effect from the next package.
+	 */
+	refine_function = jam_service_refine_function(pkg.service_id);
 	missing = load_inputs(pkg.preimage_hashes, &inputs, &n_inputs, &report.preimage_hashes);
 	if (missing)
 	{
@@ -188,16 +196,23 @@ jam_process_next(PG_FUNCTION_ARGS)
 		result.failure_reason = psprintf("referenced preimage %s is not stored", missing);
 	}
 	else
-		result = jam_refine(pkg.contract_version, svc.refine_function, pkg.payload,
+		result = jam_refine(pkg.contract_version, refine_function, pkg.payload,
 							n_inputs, inputs);
 
-	jam_reference_preimages(report.preimage_hashes);
+	jam_service_lock(pkg.service_id, &svc);
+	svc.pending_count--;
+	if (jam_reference_preimages(report.preimage_hashes) !=
+		ArrayGetNItems(ARR_NDIM(report.preimage_hashes), ARR_DIMS(report.preimage_hashes)))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("a preimage of package %s was deleted while it was processed", pkg.id),
+				 errhint("Retry: the package is still pending.")));
 
 	report.package_id = pkg.id;
 	report.service_id = pkg.service_id;
 	report.contract_version = pkg.contract_version;
-	report.refine = OidIsValid(svc.refine_function)
-		? format_procedure_qualified(svc.refine_function)
+	report.refine = OidIsValid(refine_function)
+		? format_procedure_qualified(refine_function)
 		: psprintf("builtin:v%d", pkg.contract_version);
 	report.applied = result.ok;
 	report.output = result.output;

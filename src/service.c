@@ -28,6 +28,11 @@ static JamStatement lock_service = {
 	1, {TEXTOID}
 };
 
+static JamStatement select_refine_function = {
+	"SELECT refine_function FROM jam.jam_services WHERE service_id = $1",
+	1, {TEXTOID}
+};
+
 static JamStatement create_service = {
 	"INSERT INTO jam.jam_services (service_id) VALUES ($1) ON CONFLICT (service_id) DO NOTHING",
 	1, {TEXTOID}
@@ -75,6 +80,20 @@ jam_service_lock(const char *service_id, JamService *svc)
 	svc->log.size = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
 	d = SPI_getbinval(row, desc, 4, &isnull);
 	jam_log_head_load(&svc->log, DatumGetByteaPP(d));
+}
+
+/* The service's registered refine function, or InvalidOid for the built-in one. Needs SPI. */
+Oid
+jam_service_refine_function(const char *service_id)
+{
+	Datum		values[1] = {CStringGetTextDatum(service_id)};
+	bool		isnull;
+	Datum		fn;
+
+	if (jam_spi_exec(&select_refine_function, values, NULL, true, 1) == 0)
+		return InvalidOid;
+	fn = jam_spi_result_datum(1, &isnull);
+	return isnull ? InvalidOid : DatumGetObjectId(fn);
 }
 
 /* Writes back the pending count and log head of a service locked by jam_service_lock. */
