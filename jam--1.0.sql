@@ -277,3 +277,43 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION jam_status() RETURNS jsonb
 AS 'MODULE_PATHNAME', 'jam_status'
 LANGUAGE C VOLATILE;
+
+-- Offline verification, usable on any RFC 9162 log and any signed note
+
+CREATE FUNCTION jam_verify_inclusion(leaf_hash text, seq bigint, tree_size bigint, proof text[], root text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'jam_verify_inclusion'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_verify_consistency(first bigint, second bigint, proof text[], first_root text, second_root text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'jam_verify_consistency'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_verify_checkpoint(note text, verifier_key text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'jam_verify_checkpoint'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_merkle_leaf_hash(entry bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_merkle_leaf_hash_sql'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION jam_merkle_root(leaf_inputs bytea[]) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_merkle_root_sql'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_merkle_inclusion_proof(leaf_inputs bytea[], seq bigint, tree_size bigint) RETURNS text[]
+AS 'MODULE_PATHNAME', 'jam_merkle_inclusion_proof_sql'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_merkle_consistency_proof(leaf_inputs bytea[], first bigint, second bigint) RETURNS text[]
+AS 'MODULE_PATHNAME', 'jam_merkle_consistency_proof_sql'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_sign_note(text text, name text, seed bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_sign_note'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_note_verifier_key(name text, seed bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_note_verifier_key_sql'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -160,3 +160,123 @@ jam_merkle_consistency_proof(uint64 first, uint64 second, JamMerkleFetch fetch, 
 		subproof(first, 0, second, true, fetch, ctx, proof, &n);
 	return n;
 }
+
+/*
+ * The root that leaf, at index in a tree of size leaves, and its inclusion
+ * proof imply (RFC 9162 section 2.1.3.2); false when the proof cannot be
+ * one for that position (index >= size, or a proof too long or too short).
+ */
+bool
+jam_merkle_root_from_inclusion(const uint8 leaf[JAM_HASH_BYTES], uint64 index, uint64 size,
+							   const uint8 (*proof)[JAM_HASH_BYTES], int n,
+							   uint8 out[JAM_HASH_BYTES])
+{
+	uint64		fn = index;
+	uint64		sn;
+
+	if (index >= size)
+		return false;
+	sn = size - 1;
+	memcpy(out, leaf, JAM_HASH_BYTES);
+	for (int i = 0; i < n; i++)
+	{
+		if (sn == 0)
+			return false;
+		if ((fn & 1) || fn == sn)
+		{
+			jam_merkle_node_hash(proof[i], out, out);
+			while (!(fn & 1) && fn != 0)
+			{
+				fn >>= 1;
+				sn >>= 1;
+			}
+		}
+		else
+			jam_merkle_node_hash(out, proof[i], out);
+		fn >>= 1;
+		sn >>= 1;
+	}
+	return sn == 0;
+}
+
+bool
+jam_merkle_verify_inclusion(const uint8 leaf[JAM_HASH_BYTES], uint64 index, uint64 size,
+							const uint8 (*proof)[JAM_HASH_BYTES], int n,
+							const uint8 root[JAM_HASH_BYTES])
+{
+	uint8		computed[JAM_HASH_BYTES];
+
+	return jam_merkle_root_from_inclusion(leaf, index, size, proof, n, computed) &&
+		sodium_memcmp(computed, root, JAM_HASH_BYTES) == 0;
+}
+
+/*
+ * Verifies that the tree of second leaves with root second_root extends
+ * the tree of first leaves with root first_root (RFC 9162 section
+ * 2.1.4.2).  As in transparency-dev/merkle, equal sizes need an empty
+ * proof and equal roots, and a first size of 0 needs an empty proof.
+ */
+bool
+jam_merkle_verify_consistency(uint64 first, uint64 second,
+							  const uint8 (*proof)[JAM_HASH_BYTES], int n,
+							  const uint8 first_root[JAM_HASH_BYTES],
+							  const uint8 second_root[JAM_HASH_BYTES])
+{
+	uint64		fn;
+	uint64		sn;
+	uint8		fr[JAM_HASH_BYTES];
+	uint8		sr[JAM_HASH_BYTES];
+	int			start = 0;
+
+	if (first > second)
+		return false;
+	if (first == second)
+		return n == 0 && sodium_memcmp(first_root, second_root, JAM_HASH_BYTES) == 0;
+	if (first == 0)
+		return n == 0;
+	if (n == 0)
+		return false;
+
+	/* A first tree of 2^k leaves is a complete subtree: the proof leaves out its root. */
+	if ((first & (first - 1)) == 0)
+	{
+		memcpy(fr, first_root, JAM_HASH_BYTES);
+		start = 0;
+	}
+	else
+	{
+		memcpy(fr, proof[0], JAM_HASH_BYTES);
+		start = 1;
+	}
+	memcpy(sr, fr, JAM_HASH_BYTES);
+
+	fn = first - 1;
+	sn = second - 1;
+	while (fn & 1)
+	{
+		fn >>= 1;
+		sn >>= 1;
+	}
+	for (int i = start; i < n; i++)
+	{
+		if (sn == 0)
+			return false;
+		if ((fn & 1) || fn == sn)
+		{
+			jam_merkle_node_hash(proof[i], fr, fr);
+			jam_merkle_node_hash(proof[i], sr, sr);
+			while (!(fn & 1) && fn != 0)
+			{
+				fn >>= 1;
+				sn >>= 1;
+			}
+		}
+		else
+			jam_merkle_node_hash(sr, proof[i], sr);
+		fn >>= 1;
+		sn >>= 1;
+	}
+	return sn == 0 &&
+		sodium_memcmp(fr, first_root, JAM_HASH_BYTES) == 0 &&
+		sodium_memcmp(sr, second_root, JAM_HASH_BYTES) == 0;
+}

@@ -23,4 +23,15 @@ extern int	jam_merkle_inclusion_proof(uint64 index, uint64 size, JamMerkleFetch 
 extern int	jam_merkle_consistency_proof(uint64 first, uint64 second, JamMerkleFetch fetch, void *ctx,
 										 uint8 (*proof)[JAM_HASH_BYTES]);
 
+extern bool jam_merkle_root_from_inclusion(const uint8 leaf[JAM_HASH_BYTES], uint64 index,
+										   uint64 size, const uint8 (*proof)[JAM_HASH_BYTES], int n,
+										   uint8 out[JAM_HASH_BYTES]);
+extern bool jam_merkle_verify_inclusion(const uint8 leaf[JAM_HASH_BYTES], uint64 index, uint64 size,
+										const uint8 (*proof)[JAM_HASH_BYTES], int n,
+										const uint8 root[JAM_HASH_BYTES]);
+extern bool jam_merkle_verify_consistency(uint64 first, uint64 second,
+										  const uint8 (*proof)[JAM_HASH_BYTES], int n,
+										  const uint8 first_root[JAM_HASH_BYTES],
+										  const uint8 second_root[JAM_HASH_BYTES]);
+
 #endif							/* JAM_MERKLE_H */

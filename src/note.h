@@ -9,4 +9,6 @@
 extern char *jam_note_verifier_key(const char *name, const uint8 public_key[32]);
 extern char *jam_note_sign(const char *text, const char *name, const uint8 seed[32]);
 
+extern bool jam_note_verify(const char *note, const char *verifier_key);
+
 #endif							/* JAM_NOTE_H */

@@ -26,8 +26,8 @@ $$;
 
 -- stable(doc) replaces what differs between runs: timestamps become
 -- "(timestamp)" (null stays null), the session user "(session_user)", and a
--- verifiable-log receipt, whose hashes commit to the session user,
--- "(receipt)" (receipts belong to the verifiable log's tests).
+-- verifiable-log receipt or log root, whose hashes commit to the session
+-- user and the time, "(receipt)" and "(log root)" (log.sql tests them).
 CREATE OR REPLACE FUNCTION public.stable(doc jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -39,6 +39,7 @@ BEGIN
                 WHEN k IN ('submitted_by', 'attested_by') AND v = to_jsonb(session_user::text)
                     THEN to_jsonb('(session_user)'::text)
                 WHEN k = 'receipt' AND v <> 'null' THEN to_jsonb('(receipt)'::text)
+                WHEN k = 'log_root' AND v <> 'null' THEN to_jsonb('(log root)'::text)
                 ELSE public.stable(v) END), '{}')
             FROM jsonb_each(doc) AS e(k, v))
         WHEN 'array' THEN (
