@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# jam's benchmarks: jam_submit_package against a bare INSERT of the same row,
+# submits to one service against sixteen, and proofs at 10^6 entries against 10^3.
+#
+# Starts a throwaway cluster (as the postgres user, on a free loopback port,
+# preloading jam), then runs pgbench alternately on bench/insert.sql (the
+# baseline: a plain table with jam_work_packages' columns and indexes) and
+# bench/submit.sql (jam_submit_package), so that drift over the run affects
+# both alike.  Prints each run's TPS, each side's mean, and the ratio
+# submit_vs_insert_ratio = jam / baseline.  The cluster is removed at the end.
+#
+# Run as root (make bench) or as the postgres user, after make install.
+# Knobs (environment): BENCH_SECONDS (per run, default 15), BENCH_ROUNDS
+# (baseline+jam pairs, default 2), BENCH_CLIENTS (default 4), BENCH_JOBS
+# (pgbench threads, default 2), PG_CONFIG.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+seconds=${BENCH_SECONDS:-15}
+rounds=${BENCH_ROUNDS:-2}
+clients=${BENCH_CLIENTS:-4}
+jobs=${BENCH_JOBS:-2}
+target=0.80
+
+pg_config=${PG_CONFIG:-$(command -v pg_config || echo /usr/lib/postgresql/15/bin/pg_config)}
+bindir=$("$pg_config" --bindir)
+if [ ! -f "$("$pg_config" --sharedir)/extension/jam.control" ]; then
+	echo "bench: jam is not installed for $pg_config (run make install first)" >&2
+	exit 1
+fi
+
+# Cluster commands run as postgres; clients connect over loopback TCP.
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port=
+for candidate in $(shuf -i 20000-60000 -n 50); do
+	if ! port_in_use "$candidate"; then
+		port=$candidate
+		break
+	fi
+done
+[ -n "$port" ] || { echo "bench: no free port found" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/jam-bench.XXXXXX)
+chmod 755 "$work"
+[ "$(id -u)" = 0 ] && chown postgres: "$work"
+data=$work/data
+
+cleanup() {
+	if [ -f "$data/postmaster.pid" ]; then
+		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+echo "== jam benchmark: cluster in $work, port $port"
+as_pg "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
+	{ cat "$work/initdb.log" >&2; exit 1; }
+cat >>"$data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$work'
+shared_preload_libraries = 'jam'
+shared_buffers = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+# keep the pending cap out of the way of a long run without disabling the check
+jam.max_pending_packages = 100000000
+EOF
+as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
+	{ cat "$work/server.log" >&2; exit 1; }
+
+conn=(-h 127.0.0.1 -p "$port" -U postgres -d postgres)
+psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 "${conn[@]}" "$@"; }
+
+psql_q -f "$here/setup.sql"
+
+# The baseline must carry the same indexes as the table jam writes.
+index_set() {
+	psql_q -c "SELECT string_agg(d, '; ' ORDER BY d) FROM (
+	             SELECT regexp_replace(pg_get_indexdef(indexrelid), '^.* USING ', '') AS d
+	             FROM pg_index WHERE indrelid = '$1'::regclass) i"
+}
+if [ "$(index_set jam.jam_work_packages)" != "$(index_set bench_insert)" ]; then
+	echo "bench: the baseline table's indexes differ from jam.jam_work_packages'" >&2
+	exit 1
+fi
+echo "   baseline table: same columns and $(psql_q -c "SELECT count(*) FROM pg_index WHERE indrelid = 'bench_insert'::regclass") indexes as jam.jam_work_packages"
+echo "   pgbench: $clients clients, $jobs threads, ${seconds}s per run, $rounds rounds, synchronous_commit=$(psql_q -c 'SHOW synchronous_commit')"
+
+# run_pgbench SCRIPT SECONDS: prints the TPS pgbench measured.
+run_pgbench() {
+	psql_q -c 'CHECKPOINT'
+	local out
+	out=$("$bindir/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$2" "${conn[@]}" \
+		-f "$here/$1" 2>&1) || { echo "$out" >&2; return 1; }
+	local failed
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+	if [ -n "$failed" ] && [ "$failed" != 0 ]; then
+		echo "$out" >&2
+		return 1
+	fi
+	sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out" |
+		awk '{ printf "%.1f\n", $1 }'
+}
+
+echo "-- warm-up (5s each, not counted)"
+run_pgbench insert.sql 5 >/dev/null
+run_pgbench submit.sql 5 >/dev/null
+
+insert_tps=()
+submit_tps=()
+for round in $(seq 1 "$rounds"); do
+	tps=$(run_pgbench insert.sql "$seconds")
+	insert_tps+=("$tps")
+	printf '   round %d  baseline INSERT       tps=%s\n' "$round" "$tps"
+	tps=$(run_pgbench submit.sql "$seconds")
+	submit_tps+=("$tps")
+	printf '   round %d  jam_submit_package    tps=%s\n' "$round" "$tps"
+done
+
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.1f", s / NR }'; }
+insert_mean=$(mean "${insert_tps[@]}")
+submit_mean=$(mean "${submit_tps[@]}")
+ratio=$(awk -v a="$submit_mean" -v b="$insert_mean" 'BEGIN { printf "%.2f", a / b }')
+met=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t) ? "met" : "NOT met" }')
+
+stored=$(psql_q -c "SELECT count(*) FROM jam.jam_work_packages")
+echo "== results (1 KiB payloads, 16 services, $clients clients)"
+echo "baseline_insert_tps=$insert_mean"
+echo "jam_submit_tps=$submit_mean"
+echo "submit_vs_insert_ratio=$ratio"
+echo "target: ratio >= $target ($met); jam stored $stored packages"
+
+# The hard case for the log: all submits to one service serialize on its row.
+one_tps=()
+for round in $(seq 1 "$rounds"); do
+	tps=$(run_pgbench submit_one_service.sql "$seconds")
+	one_tps+=("$tps")
+	printf '   round %d  submit, one service  tps=%s\n' "$round" "$tps"
+done
+one_mean=$(mean "${one_tps[@]}")
+echo "one_service_submit_tps=$one_mean"
+echo "one_service_vs_16_services_ratio=$(awk -v a="$one_mean" -v b="$submit_mean" 'BEGIN { printf "%.2f", a / b }')"
+
+# Proof cost at 10^3 and 10^6 entries (an inclusion and a consistency proof
+# per transaction), measured alternately; O(log n) reads keep them close.
+echo "-- building synthetic logs of 10^3 and 10^6 entries"
+psql_q -f "$here/proofs_setup.sql"
+run_pgbench proof_1k.sql 5 >/dev/null
+run_pgbench proof_1m.sql 5 >/dev/null
+small_tps=()
+large_tps=()
+for round in $(seq 1 "$rounds"); do
+	tps=$(run_pgbench proof_1k.sql "$seconds")
+	small_tps+=("$tps")
+	printf '   round %d  proofs at 10^3        tps=%s\n' "$round" "$tps"
+	tps=$(run_pgbench proof_1m.sql "$seconds")
+	large_tps+=("$tps")
+	printf '   round %d  proofs at 10^6        tps=%s\n' "$round" "$tps"
+done
+small_mean=$(mean "${small_tps[@]}")
+large_mean=$(mean "${large_tps[@]}")
+proof_ratio=$(awk -v a="$small_mean" -v b="$large_mean" 'BEGIN { printf "%.2f", a / b }')
+echo "proof_tps_1k=$small_mean"
+echo "proof_tps_1m=$large_mean"
+echo "proof_cost_1m_vs_1k=$proof_ratio"
+echo "target: proof cost at 10^6 within 2x of 10^3 ($(awk -v r="$proof_ratio" 'BEGIN { print (r <= 2) ? "met" : "NOT met" }'))"

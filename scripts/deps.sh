@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages jam needs to build, run and test.
+# Idempotent: asks apt only when something is missing, so a second run is quick
+# and needs neither root nor the network.
+set -euo pipefail
+
+packages=(
+	build-essential pkg-config perl     # compiler, make, prove
+	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
+	libsodium-dev                       # BLAKE2b, Ed25519
+	libjson-c-dev libcivetweb-dev libcurl4-openssl-dev # the HTTP shim
+	libipc-run-perl                     # PostgreSQL::Test::Cluster (TAP tests)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing Debian packages: ${missing[*]}" >&2
+	echo "deps: run this as root, or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
