@@ -2,14 +2,16 @@
 \echo Use "CREATE EXTENSION jam" to load this file. \quit
 
 -- Hashes are stored as their 64-character lowercase hex text, the form the
--- API speaks, so that operators can query the tables directly.
+-- API speaks, so that operators can query the tables directly; hash and
+-- service id columns use the "C" collation, which orders them bytewise and
+-- keeps their indexes free of locale-aware comparisons.
 --
 -- The tables carry no foreign keys between each other: the API functions are
 -- their only writers and keep references consistent (refcounts, reports per
 -- package), and key-free tables restore from pg_dump in any order.
 
 CREATE TABLE jam_preimages (
-    hash          text PRIMARY KEY CHECK (hash ~ '^[0-9a-f]{64}$'),
+    hash          text COLLATE "C" PRIMARY KEY CHECK (hash ~ '^[0-9a-f]{64}$'),
     data          bytea NOT NULL,
     size          bigint NOT NULL CHECK (size >= 0),
     media_type    text NOT NULL,
@@ -23,7 +25,7 @@ ALTER TABLE jam_preimages ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE INDEX jam_preimages_created_at_idx ON jam_preimages (created_at);
 
 CREATE TABLE jam_services (
-    service_id      text PRIMARY KEY CHECK (service_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$'),
+    service_id      text COLLATE "C" PRIMARY KEY CHECK (service_id ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$'),
     -- NULL: the built-in refine of the package's contract version
     refine_function regprocedure,
     -- maintained by submit and processing so that the cap costs one row, not a count
@@ -39,10 +41,10 @@ CREATE TABLE jam_services (
 
 CREATE SEQUENCE jam_work_packages_seq;
 CREATE TABLE jam_work_packages (
-    id               text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{64}$'),
+    id               text COLLATE "C" PRIMARY KEY CHECK (id ~ '^[0-9a-f]{64}$'),
     -- arrival order: the queue order and the list order
     seq              bigint NOT NULL DEFAULT nextval('jam_work_packages_seq'),
-    service_id       text NOT NULL,
+    service_id       text COLLATE "C" NOT NULL,
     contract_version integer NOT NULL,
     weight_hint      integer NOT NULL CHECK (weight_hint > 0),
     payload          bytea NOT NULL,
@@ -64,10 +66,10 @@ CREATE INDEX jam_work_packages_submitted_at_idx ON jam_work_packages (submitted_
 
 CREATE SEQUENCE jam_work_reports_seq;
 CREATE TABLE jam_work_reports (
-    package_id       text PRIMARY KEY CHECK (package_id ~ '^[0-9a-f]{64}$'),
+    package_id       text COLLATE "C" PRIMARY KEY CHECK (package_id ~ '^[0-9a-f]{64}$'),
     seq              bigint NOT NULL DEFAULT nextval('jam_work_reports_seq'),
-    service_id       text NOT NULL,
-    report_hash      text NOT NULL CHECK (report_hash ~ '^[0-9a-f]{64}$'),
+    service_id       text COLLATE "C" NOT NULL,
+    report_hash      text COLLATE "C" NOT NULL CHECK (report_hash ~ '^[0-9a-f]{64}$'),
     status           text NOT NULL CHECK (status IN ('applied', 'failed')),
     contract_version integer NOT NULL,
     -- what ran: builtin:v1 or the registered function's signature
@@ -90,8 +92,8 @@ CREATE INDEX jam_work_reports_created_at_idx ON jam_work_reports (created_at);
 CREATE SEQUENCE jam_attestations_seq;
 CREATE TABLE jam_attestations (
     id           bigint PRIMARY KEY DEFAULT nextval('jam_attestations_seq'),
-    package_id   text NOT NULL,
-    report_hash  text NOT NULL,
+    package_id   text COLLATE "C" NOT NULL,
+    report_hash  text COLLATE "C" NOT NULL,
     -- the node (jam.node_name) and database role that produced the report
     attester     text NOT NULL,
     attested_by  name NOT NULL DEFAULT session_user,
@@ -104,11 +106,10 @@ CREATE INDEX jam_attestations_created_at_idx ON jam_attestations (created_at);
 -- The verifiable log: one append-only RFC 9162 Merkle tree per service.
 -- Each row is one leaf and the receipt given for it; tree_size is seq + 1.
 CREATE TABLE jam_log_entries (
-    service_id   text NOT NULL,
+    service_id   text COLLATE "C" NOT NULL,
     seq          bigint NOT NULL CHECK (seq >= 0),
     kind         text NOT NULL CHECK (kind IN ('package', 'report')),
-    hash         text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
-    meta_hash    text NOT NULL,
+    hash         text COLLATE "C" NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
     status       text NOT NULL CHECK (status IN ('pending', 'applied', 'failed')),
     processed_at timestamptz NOT NULL,
     -- the leaf's input bytes; leaf_hash = SHA-256(0x00 || entry)

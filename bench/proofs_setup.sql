@@ -7,9 +7,9 @@ SELECT name, size, md5(name) || md5(name),
        decode(repeat(md5(name), 2 * length(replace(size::bit(64)::text, '0', ''))), 'hex')
 FROM (VALUES ('proof-1k', 1000::bigint), ('proof-1m', 1000000::bigint)) AS s(name, size);
 
-INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, meta_hash, status, processed_at,
+INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, processed_at,
                                  entry, leaf_hash, prev_root, new_root, nodes)
-SELECT name, seq, 'package', md5(seq::text) || md5(name), md5(name) || md5(seq::text), 'pending', now(),
+SELECT name, seq, 'package', md5(seq::text) || md5(name), 'pending', now(),
        decode(repeat(md5(seq::text), 5), 'hex'), md5(seq::text || 'l') || md5(seq::text),
        md5(seq::text || 'p') || md5(name), md5(seq::text || 'n') || md5(name),
        decode(repeat(md5(seq::text), 2 * (64 - length(rtrim(seq::bit(64)::text, '1')))), 'hex')

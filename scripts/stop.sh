@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make stop: stops the cluster of make run, if it is running.
+# make stop: stops the cluster of make run if it is running; safe to repeat.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/common.sh"

@@ -1,96 +1,131 @@
 #!/usr/bin/env bash
-# make test: every suite, as the postgres user, in a scratch folder; the last
-# line sums them all: "N passed, N failed" (", N skipped" when some were).
-#   pg_regress  test/sql, test/expected           (a temporary instance)
-#   isolation   test/isolation/specs, .../expected (when there are specs)
-#   TAP         test/t/*.pl with PostgreSQL::Test::Cluster, through prove
+# make test: every suite against the installed extension, as the postgres
+# user, in a scratch folder under /tmp (kept when something fails).  The last
+# line sums all suites: "N passed, N failed" (", N skipped" when some were).
+#   pg_regress  test/sql, test/expected              (a temporary instance)
+#   isolation   test/isolation/specs, .../expected    (when there are specs)
+#   TAP         test/t/*.pl, PostgreSQL::Test::Cluster through prove
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/common.sh"
 
+passed=0 failed=0 skipped=0
+add() {
+	passed=$((passed + $2)) failed=$((failed + $3)) skipped=$((skipped + $4))
+	echo "== $1: $2 passed, $3 failed, $4 skipped"
+}
+summary() {
+	local line="$passed passed, $failed failed"
+	[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+	echo "$line"
+}
+
+if [ ! -f "$sharedir/extension/jam.control" ]; then
+	echo "test: jam is not installed for $pg_config; run make test (or make install) as root" >&2
+	failed=1
+	summary
+	exit 1
+fi
+
 work=$(mktemp -d /tmp/jam-test.XXXXXX)
 chmod 755 "$work"
 cp -r "$root/test" "$work/test"
-printf "shared_preload_libraries = 'jam'\n" > "$work/extra.conf"
-[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
+# The temporary instances preload jam as a real server would.
+echo "shared_preload_libraries = 'jam'" > "$work/test.conf"
+give_to_pg "$work"
 cd "$work" || exit 1
 
-passed=0 failed=0 skipped=0
-
-# Counts a pg_regress-style log: "test name ... ok" or "... FAILED".
-count_regress() {
-	local log=$1 rc=$2 ok bad
-	ok=$(grep -cE '\.\.\. ok' "$log")
-	bad=$(grep -cE '\.\.\. (FAILED|failed)' "$log")
-	# A suite that could not run at all counts as one failure.
-	[ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-	passed=$((passed + ok))
-	failed=$((failed + bad))
-	echo "$3: $ok passed, $bad failed"
-	if [ "$rc" -ne 0 ]; then
-		cat "$log"
-		[ -f "$4/regression.diffs" ] && head -n 300 "$4/regression.diffs"
+# pg_regress and pg_isolation_regress (PG15) print one line per test:
+# "test hash ... ok 12 ms", "... FAILED", "... failed (ignored)".
+run_regress() {
+	local name=$1 program=$2 inputdir=$3 rc ok bad ignored
+	shift 3
+	echo "== $name"
+	as_pg "$program" --temp-instance="$work/$name/instance" --temp-config="$work/test.conf" \
+		--inputdir="$inputdir" --outputdir="$work/$name" --load-extension=jam \
+		--bindir="$bindir" "$@" 2>&1 | tee "$work/$name.log"
+	rc=${PIPESTATUS[0]}
+	ok=$(grep -c '\.\.\. ok' "$work/$name.log")
+	bad=$(grep -c '\.\.\. FAILED' "$work/$name.log")
+	ignored=$(grep -c '\.\.\. failed (ignored)' "$work/$name.log")
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		echo "$name: did not run to the end (exit $rc)"
+		bad=1
 	fi
+	if [ "$bad" -gt 0 ] && [ -s "$work/$name/regression.diffs" ]; then
+		echo "== $name: first 300 lines of $work/$name/regression.diffs"
+		head -n 300 "$work/$name/regression.diffs"
+	fi
+	add "$name" "$ok" "$bad" "$ignored"
 }
 
-regress_tests=$(cd test/sql && ls -- *.sql 2>/dev/null | sed 's/\.sql$//' | sort)
-if [ -n "$regress_tests" ]; then
-	# shellcheck disable=SC2086
-	as_pg "$pgxs_dir/src/test/regress/pg_regress" --temp-instance="$work/regress/instance" \
-		--temp-config="$work/extra.conf" --inputdir="$work/test" --outputdir="$work/regress" \
-		--load-extension=jam --bindir="$bindir" $regress_tests > "$work/regress.log" 2>&1
-	count_regress "$work/regress.log" $? pg_regress "$work/regress"
+# Test names in C order: alphabetical order is the run order.
+names() { (cd "$1" 2>/dev/null && ls -- *"$2" 2>/dev/null) | sed "s/$2\$//" | LC_ALL=C sort; }
+
+mapfile -t tests < <(names test/sql .sql)
+if [ ${#tests[@]} -gt 0 ]; then
+	run_regress pg_regress "$pgxs_dir/src/test/regress/pg_regress" "$work/test" "${tests[@]}"
 fi
 
-specs=$(cd test/isolation/specs 2>/dev/null && ls -- *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
-if [ -n "$specs" ]; then
-	# shellcheck disable=SC2086
-	as_pg "$pgxs_dir/src/test/isolation/pg_isolation_regress" --temp-instance="$work/isolation/instance" \
-		--temp-config="$work/extra.conf" --inputdir="$work/test/isolation" \
-		--outputdir="$work/isolation" --load-extension=jam --bindir="$bindir" $specs \
-		> "$work/isolation.log" 2>&1
-	count_regress "$work/isolation.log" $? isolation "$work/isolation"
+mapfile -t specs < <(names test/isolation/specs .spec)
+if [ ${#specs[@]} -gt 0 ]; then
+	run_regress isolation "$pgxs_dir/src/test/isolation/pg_isolation_regress" \
+		"$work/test/isolation" "${specs[@]}"
 fi
 
-if ls test/t/*.pl >/dev/null 2>&1; then
-	vectors=$(cd "$root/.." && pwd)/shared/vectors
-	if ! as_pg test -r "$vectors/README.md"; then
-		echo "TAP: $vectors is not there; tests that need the public vectors skip"
-		vectors=
+mapfile -t tap < <(names test/t .pl)
+if [ ${#tap[@]} -gt 0 ]; then
+	tap=("${tap[@]/#/test/t/}")
+	tap=("${tap[@]/%/.pl}")
+	echo "== TAP"
+	# The public test vectors sit next to the project; tests skip without them.
+	vectors=
+	if [ -d "$root/../shared/vectors" ]; then
+		vectors=$(cd "$root/../shared/vectors" && pwd -P)
+		as_pg test -r "$vectors" -a -x "$vectors" || vectors=
 	fi
+	[ -n "$vectors" ] || echo "TAP: no readable ../shared/vectors; the tests that need it skip"
+	# PostgreSQL::Test::Utils puts its clusters and logs under $TESTDIR/tmp_check.
+	# The screen shows prove's verdicts and the tests' diagnostics (stderr);
+	# tap.log keeps every TAP line, for counting.
 	mkdir -p "$work/tap"
-	[ "$(id -u)" = 0 ] && chown postgres: "$work/tap"
+	give_to_pg "$work/tap"
 	as_pg env PATH="$bindir:$PATH" PG_REGRESS="$pgxs_dir/src/test/regress/pg_regress" \
-		TESTDIR="$work/tap" TESTDATADIR="$work/tap/tmp_check" JAM_VECTORS_DIR="$vectors" \
-		JAM_SRC_DIR="$root" \
-		prove -v -I "$pgxs_dir/src/test/perl" -I "$work/test/perl" test/t/*.pl > "$work/tap.log" 2>&1
-	rc=$?
-	# Top-level TAP lines only: subtests are indented.  A TODO that fails is expected.
-	ok=$(grep -cE '^ok [0-9]+' "$work/tap.log")
-	skip=$(grep -cE '^ok [0-9]+.*# (skip|SKIP)' "$work/tap.log")
-	todo=$(grep -cE '^not ok [0-9]+.*# TODO' "$work/tap.log")
-	bad=$(grep -E '^not ok [0-9]+' "$work/tap.log" | grep -cv '# TODO')
-	skip_all=$(grep -cE '^1\.\.0 # (skip|SKIP)' "$work/tap.log")
-	[ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-	passed=$((passed + ok - skip + todo))
-	skipped=$((skipped + skip + skip_all))
-	failed=$((failed + bad))
-	echo "TAP: $((ok - skip + todo)) passed, $bad failed, $((skip + skip_all)) skipped"
-	if [ "$rc" -ne 0 ]; then
-		grep -vE '^ok [0-9]+' "$work/tap.log" | tail -n 200
-		for f in "$work"/tap/tmp_check/log/regress_log_*; do
-			[ -f "$f" ] && { echo "== $f"; tail -n 60 "$f"; }
+		TESTDIR="$work/tap" TESTDATADIR="$work/tap/data" \
+		JAM_VECTORS_DIR="$vectors" JAM_SRC_DIR="$root" \
+		prove -v -I "$pgxs_dir/src/test/perl" -I test/perl "${tap[@]}" \
+		| tee "$work/tap.log" | grep --line-buffered -vE '^ *(ok [0-9]|#)'
+	rc=${PIPESTATUS[0]}
+	# Passes and skips from the top-level TAP lines (subtests are indented);
+	# failures from prove's verdict per file, which also counts planned tests
+	# that never ran, and a script that died after passing everything.
+	read -r ok bad skip < <(awk '
+		/^ok [0-9]/ { if (tolower($0) ~ /# skip/) s++; else p++; next }
+		/^not ok [0-9]/ { if ($0 ~ /# TODO/) s++; next }
+		/\.\. skipped:/ { s++; next }
+		/^Failed [0-9]+\/[0-9]+ subtests/ { split($2, n, "/"); f += n[1]; next }
+		/^All [0-9]+ subtests passed/ || /^No subtests run/ { f++ }
+		END { print p + 0, f + 0, s + 0 }' "$work/tap.log")
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		echo "TAP: prove did not run to the end (exit $rc)"
+		bad=1
+	fi
+	if [ "$bad" -gt 0 ]; then
+		grep -oE '^\S+\.pl +\(Wstat: [1-9]' "$work/tap.log" | cut -d' ' -f1 | while read -r t; do
+			t=$work/tap/tmp_check/log/regress_log_$(basename "$t" .pl)
+			[ -f "$t" ] || continue
+			echo "== TAP: end of $t"
+			tail -n 60 "$t"
 		done
 	fi
+	add TAP "$ok" "$bad" "$skip"
 fi
 
 cd "$root" || exit 1
 if [ "$failed" -eq 0 ]; then
 	rm -rf "$work"
 else
-	echo "test: kept $work for inspection"
+	echo "test: kept $work (logs, diffs, clusters) for inspection"
 fi
-summary="$passed passed, $failed failed"
-[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
-echo "$summary"
+summary
 [ "$failed" -eq 0 ]

@@ -54,7 +54,11 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 		jam_merkle_empty_root(root);
 	else
 		jam_parse_hash(DatumGetTextPP(root_datum), "log root", root);
-	jam_node_key(&key);
+	if (!jam_node_key(&key))
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("this node has no signing key yet"),
+				 errhint("Call jam_checkpoint or jam_status once on the primary, outside a read-only transaction.")));
 	SPI_finish();
 
 	sodium_bin2base64(root_b64, sizeof(root_b64), root, JAM_HASH_BYTES,

@@ -151,7 +151,7 @@ typedef struct JamNodeKey
 	uint8		public_key[32];
 } JamNodeKey;
 
-extern void jam_node_key(JamNodeKey *key);
+extern bool jam_node_key(JamNodeKey *key);
 
 /* encoding.c: the deterministic package encoding and its hash. */
 typedef struct JamPackageFields

@@ -36,10 +36,10 @@
 	"'tree_size', seq + 1, 'status', status, 'processed_at', processed_at)"
 
 static JamStatement insert_entry = {
-	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, meta_hash, status, "
+	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING " RECEIPT_JSON,
-	12, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING " RECEIPT_JSON,
+	11, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
 	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
 };
 
@@ -189,7 +189,7 @@ jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
 	uint64		unix_micros = (uint64) (now + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
 										USECS_PER_DAY);
 	uint8	   *p = entry;
-	Datum		values[12];
+	Datum		values[11];
 	bytea	   *entry_bytes;
 	bytea	   *nodes;
 
@@ -218,14 +218,13 @@ jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
 	values[1] = Int64GetDatum(head->size - 1);
 	values[2] = CStringGetTextDatum(kind_name(kind));
 	values[3] = CStringGetTextDatum(item_hash);
-	values[4] = PointerGetDatum(jam_hash_to_text(meta_hash));
-	values[5] = CStringGetTextDatum(status);
-	values[6] = TimestampTzGetDatum(now);
-	values[7] = PointerGetDatum(entry_bytes);
-	values[8] = PointerGetDatum(jam_hash_to_text(leaf));
-	values[9] = PointerGetDatum(jam_hash_to_text(prev_root));
-	values[10] = PointerGetDatum(jam_log_head_root_text(head));
-	values[11] = PointerGetDatum(nodes);
+	values[4] = CStringGetTextDatum(status);
+	values[5] = TimestampTzGetDatum(now);
+	values[6] = PointerGetDatum(entry_bytes);
+	values[7] = PointerGetDatum(jam_hash_to_text(leaf));
+	values[8] = PointerGetDatum(jam_hash_to_text(prev_root));
+	values[9] = PointerGetDatum(jam_log_head_root_text(head));
+	values[10] = PointerGetDatum(nodes);
 	jam_spi_exec(&insert_entry, values, NULL, false, 0);
 	return jam_spi_copy_jsonb(1);
 }

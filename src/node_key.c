@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
@@ -35,11 +37,13 @@ bytes_to_bytea(const uint8 *bytes, Size len)
 }
 
 /*
- * Fills in the node key's seed and public key, creating the key when the
- * node has none yet.  Needs SPI.  Concurrent first uses agree on one key:
- * the loser of the insert race reads the winner's.
+ * Fills in the node key's seed and public key and returns true; when the
+ * node has no key yet, creates it, unless the transaction cannot write (a
+ * read-only transaction, a standby), and then returns false.  Needs SPI.
+ * Concurrent first uses agree on one key: the loser of the insert race
+ * reads the winner's.
  */
-void
+bool
 jam_node_key(JamNodeKey *key)
 {
 	Datum		name = CStringGetTextDatum(jam_node_name);
@@ -50,6 +54,9 @@ jam_node_key(JamNodeKey *key)
 	if (jam_spi_exec(&select_key, &name, NULL, false, 1) == 0)
 	{
 		Datum		values[3];
+
+		if (XactReadOnly || RecoveryInProgress())
+			return false;
 
 		randombytes_buf(key->seed, sizeof(key->seed));
 		crypto_sign_seed_keypair(key->public_key, secret, key->seed);
@@ -70,4 +77,5 @@ jam_node_key(JamNodeKey *key)
 	crypto_sign_seed_keypair(key->public_key, secret, key->seed);
 	sodium_memzero(secret, sizeof(secret));
 	key->name = jam_node_name;
+	return true;
 }

@@ -52,20 +52,26 @@ jam_status(PG_FUNCTION_ARGS)
 {
 	JamNodeKey	key;
 	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Datum		doc;
 
 	SPI_connect();
-	jam_node_key(&key);
 	values[0] = BoolGetDatum(jam_enabled);
 	values[1] = CStringGetTextDatum(jam_node_name);
-	values[2] = CStringGetTextDatum(jam_note_verifier_key(key.name, key.public_key));
-	sodium_memzero(key.seed, sizeof(key.seed));
+	/* A standby that has not yet received the key reports none. */
+	if (jam_node_key(&key))
+	{
+		values[2] = CStringGetTextDatum(jam_note_verifier_key(key.name, key.public_key));
+		sodium_memzero(key.seed, sizeof(key.seed));
+	}
+	else
+		nulls[2] = 'n';
 	values[3] = Int32GetDatum(jam_max_preimage_bytes);
 	values[4] = Int32GetDatum(jam_max_payload_bytes);
 	values[5] = CStringGetTextDatum(jam_allowed_media_types ? jam_allowed_media_types : "");
 	values[6] = Int32GetDatum(jam_max_pending_packages);
 	values[7] = BoolGetDatum(jam_legacy_list_response);
-	jam_spi_exec(&select_status, values, NULL, false, 1);
+	jam_spi_exec(&select_status, values, nulls, false, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
