@@ -214,7 +214,8 @@ jam_merkle_verify_inclusion(const uint8 leaf[JAM_HASH_BYTES], uint64 index, uint
  * Verifies that the tree of second leaves with root second_root extends
  * the tree of first leaves with root first_root (RFC 9162 section
  * 2.1.4.2).  As in transparency-dev/merkle, equal sizes need an empty
- * proof and equal roots, and a first size of 0 needs an empty proof.
+ * proof and equal roots, and nothing is consistent with the empty tree: a
+ * proof from size 0 proves nothing.
  */
 bool
 jam_merkle_verify_consistency(uint64 first, uint64 second,
@@ -228,12 +229,10 @@ jam_merkle_verify_consistency(uint64 first, uint64 second,
 	uint8		sr[JAM_HASH_BYTES];
 	int			start = 0;
 
-	if (first > second)
+	if (first == 0 || first > second)
 		return false;
 	if (first == second)
 		return n == 0 && sodium_memcmp(first_root, second_root, JAM_HASH_BYTES) == 0;
-	if (first == 0)
-		return n == 0;
 	if (n == 0)
 		return false;
 

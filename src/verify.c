@@ -5,7 +5,7 @@
  * an in-memory list of leaves and over signed notes, for clients and tests.
  *
  * A well-formed proof that does not check out is false, not an error; a
- * hash that is not 64 lowercase hex characters is invalid_hash.
+ * value that is not lowercase hex is invalid_hash.
  */
 #include "jam.h"
 #include "errors.h"
@@ -20,31 +20,99 @@
 
 /* No valid proof is longer: 64 levels, doubled for a consistency proof. */
 #define MAX_PROOF (2 * JAM_LOG_MAX_HEIGHT)
+/* Longest value the verifiers read, in bytes; longer ones cannot match. */
+#define MAX_VALUE 1024
 
-/* Parses proof (text[]) into hashes; returns its length, or -1 when longer than any valid proof. */
+/*
+ * A value given to a verifier: lowercase hex of any even length.  As in
+ * transparency-dev/merkle, values are compared as bytes, so one that is
+ * not 32 bytes long is not a hash and verifies nothing, rather than being
+ * an error; text that is not hex at all is invalid_hash.
+ */
+typedef struct HexValue
+{
+	int			len;
+	uint8		bytes[MAX_VALUE];
+} HexValue;
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static void
+parse_hex(text *value, const char *what, HexValue *out)
+{
+	const char *s = VARDATA_ANY(value);
+	int			len = VARSIZE_ANY_EXHDR(value);
+
+	if (len % 2 != 0)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_HASH),
+				 errmsg("%s is not a valid hash", what),
+				 errdetail("A hash is lowercase hex; this one has an odd number of characters.")));
+	out->len = Min(len / 2, MAX_VALUE);
+	for (int i = 0; i < len / 2; i++)
+	{
+		int			hi = hex_digit(s[2 * i]);
+		int			lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_INVALID_HASH),
+					 errmsg("%s is not a valid hash", what),
+					 errdetail("A hash is lowercase hex (0-9, a-f); character %d is not.",
+							   (hi < 0 ? 2 * i : 2 * i + 1) + 1)));
+		if (i < MAX_VALUE)
+			out->bytes[i] = (uint8) ((hi << 4) | lo);
+	}
+	if (len / 2 > MAX_VALUE)
+		out->len = MAX_VALUE + 1;	/* too long to be anything: never matches */
+}
+
+static bool
+is_hash(const HexValue *v)
+{
+	return v->len == JAM_HASH_BYTES;
+}
+
+/*
+ * Parses proof (text[]) into hashes and returns its length, or -1 when it
+ * cannot be a proof: longer than any valid one, or with an element that is
+ * not 32 bytes.
+ */
 static int
 parse_proof(ArrayType *proof, uint8 (*out)[JAM_HASH_BYTES])
 {
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
+	bool		all_hashes = true;
+	HexValue	v;
 
 	if (ARR_NDIM(proof) > 1)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
 				 errmsg("proof must be a one-dimensional array")));
 	deconstruct_array(proof, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	if (n > MAX_PROOF)
-		return -1;
 	for (int i = 0; i < n; i++)
 	{
 		if (nulls[i])
 			ereport(ERROR,
 					(jam_errcode(JAM_ERR_INVALID_HASH),
 					 errmsg("proof[%d] is null", i + 1)));
-		jam_parse_hash(DatumGetTextPP(elems[i]), psprintf("proof[%d]", i + 1), out[i]);
+		parse_hex(DatumGetTextPP(elems[i]), psprintf("proof[%d]", i + 1), &v);
+		if (!is_hash(&v) || i >= MAX_PROOF)
+			all_hashes = false;
+		else
+			memcpy(out[i], v.bytes, JAM_HASH_BYTES);
 	}
-	return n;
+	return all_hashes ? n : -1;
 }
 
 static ArrayType *
@@ -63,8 +131,8 @@ PG_FUNCTION_INFO_V1(jam_verify_inclusion);
 Datum
 jam_verify_inclusion(PG_FUNCTION_ARGS)
 {
-	uint8		leaf[JAM_HASH_BYTES];
-	uint8		root[JAM_HASH_BYTES];
+	HexValue	leaf;
+	HexValue	root;
 	uint8		proof[MAX_PROOF][JAM_HASH_BYTES];
 	int64		seq;
 	int64		tree_size;
@@ -75,14 +143,14 @@ jam_verify_inclusion(PG_FUNCTION_ARGS)
 	jam_require_arg(fcinfo, 2, "tree_size");
 	jam_require_arg(fcinfo, 3, "proof");
 	jam_require_arg(fcinfo, 4, "root");
-	jam_parse_hash(PG_GETARG_TEXT_PP(0), "leaf_hash", leaf);
+	parse_hex(PG_GETARG_TEXT_PP(0), "leaf_hash", &leaf);
 	seq = PG_GETARG_INT64(1);
 	tree_size = PG_GETARG_INT64(2);
 	n = parse_proof(PG_GETARG_ARRAYTYPE_P(3), proof);
-	jam_parse_hash(PG_GETARG_TEXT_PP(4), "root", root);
+	parse_hex(PG_GETARG_TEXT_PP(4), "root", &root);
 
-	PG_RETURN_BOOL(n >= 0 && seq >= 0 && tree_size > 0 &&
-				   jam_merkle_verify_inclusion(leaf, seq, tree_size, proof, n, root));
+	PG_RETURN_BOOL(n >= 0 && seq >= 0 && tree_size > 0 && is_hash(&leaf) && is_hash(&root) &&
+				   jam_merkle_verify_inclusion(leaf.bytes, seq, tree_size, proof, n, root.bytes));
 }
 
 PG_FUNCTION_INFO_V1(jam_verify_consistency);
@@ -91,8 +159,8 @@ PG_FUNCTION_INFO_V1(jam_verify_consistency);
 Datum
 jam_verify_consistency(PG_FUNCTION_ARGS)
 {
-	uint8		first_root[JAM_HASH_BYTES];
-	uint8		second_root[JAM_HASH_BYTES];
+	HexValue	first_root;
+	HexValue	second_root;
 	uint8		proof[MAX_PROOF][JAM_HASH_BYTES];
 	int64		first;
 	int64		second;
@@ -106,11 +174,19 @@ jam_verify_consistency(PG_FUNCTION_ARGS)
 	first = PG_GETARG_INT64(0);
 	second = PG_GETARG_INT64(1);
 	n = parse_proof(PG_GETARG_ARRAYTYPE_P(2), proof);
-	jam_parse_hash(PG_GETARG_TEXT_PP(3), "first_root", first_root);
-	jam_parse_hash(PG_GETARG_TEXT_PP(4), "second_root", second_root);
+	parse_hex(PG_GETARG_TEXT_PP(3), "first_root", &first_root);
+	parse_hex(PG_GETARG_TEXT_PP(4), "second_root", &second_root);
 
-	PG_RETURN_BOOL(n >= 0 && first >= 0 && second >= 0 &&
-				   jam_merkle_verify_consistency(first, second, proof, n, first_root, second_root));
+	if (n < 0 || first <= 0 || second < 0)
+		PG_RETURN_BOOL(false);
+	/* Equal sizes: an empty proof and the same root, compared as bytes. */
+	if (first == second)
+		PG_RETURN_BOOL(n == 0 && first_root.len == second_root.len &&
+					   first_root.len <= MAX_VALUE &&
+					   memcmp(first_root.bytes, second_root.bytes, first_root.len) == 0);
+	PG_RETURN_BOOL(is_hash(&first_root) && is_hash(&second_root) &&
+				   jam_merkle_verify_consistency(first, second, proof, n,
+												 first_root.bytes, second_root.bytes));
 }
 
 PG_FUNCTION_INFO_V1(jam_verify_checkpoint);
