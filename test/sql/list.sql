@@ -3,25 +3,9 @@
 -- next_offset}, filters, paging to the end, and the legacy plain array.
 SET search_path = jam, public;
 \set VERBOSITY default
-
--- expect_error(sql) runs sql and shows the error it raises as
--- "SQLSTATE code: message", code being jam's stable code for that SQLSTATE.
-CREATE OR REPLACE FUNCTION public.expect_error(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    jam_code text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    state := SQLSTATE;
-    IF state LIKE 'JM%' THEN
-        SELECT c.code INTO jam_code FROM jam.jam_error_codes() AS c WHERE c.sqlstate = state;
-    END IF;
-    RETURN state || ' ' || coalesce(jam_code, '(not a jam code)') || ': ' || SQLERRM;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/helpers.psql'
+\i :helpers
 
 -- Packages of two services, a1..a5 and b1..b2, submitted in this order:
 -- a1 b1 a2 a3 b2 a4 a5.  lp names them.

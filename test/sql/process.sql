@@ -5,50 +5,9 @@
 -- refine.sql; reading reports: report.sql.)
 SET search_path = jam, public;
 \set VERBOSITY default
-
--- expect_error(sql) runs sql and shows the error it raises as
--- "SQLSTATE code: message", code being jam's stable code for that SQLSTATE.
-CREATE OR REPLACE FUNCTION public.expect_error(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    jam_code text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    state := SQLSTATE;
-    IF state LIKE 'JM%' THEN
-        SELECT c.code INTO jam_code FROM jam.jam_error_codes() AS c WHERE c.sqlstate = state;
-    END IF;
-    RETURN state || ' ' || coalesce(jam_code, '(not a jam code)') || ': ' || SQLERRM;
-END
-$$;
-
--- stable(doc) replaces what differs between runs: timestamps become
--- "(timestamp)" (null stays null), the session user "(session_user)", and a
--- verifiable-log receipt or log root, whose hashes commit to the session
--- user and the time, "(receipt)" and "(log root)" (log.sql tests them).
-CREATE OR REPLACE FUNCTION public.stable(doc jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN CASE jsonb_typeof(doc)
-        WHEN 'object' THEN (
-            SELECT coalesce(jsonb_object_agg(k, CASE
-                WHEN k IN ('created_at', 'submitted_at', 'processed_at') AND v <> 'null'
-                    AND (v #>> '{}')::timestamptz IS NOT NULL THEN to_jsonb('(timestamp)'::text)
-                WHEN k IN ('submitted_by', 'attested_by') AND v = to_jsonb(session_user::text)
-                    THEN to_jsonb('(session_user)'::text)
-                WHEN k = 'receipt' AND v <> 'null' THEN to_jsonb('(receipt)'::text)
-                WHEN k = 'log_root' AND v <> 'null' THEN to_jsonb('(log root)'::text)
-                ELSE public.stable(v) END), '{}')
-            FROM jsonb_each(doc) AS e(k, v))
-        WHEN 'array' THEN (
-            SELECT coalesce(jsonb_agg(public.stable(v) ORDER BY o), '[]')
-            FROM jsonb_array_elements(doc) WITH ORDINALITY AS a(v, o))
-        ELSE doc END;
-END
-$$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/helpers.psql'
+\i :helpers
 
 -- Packages are named in pp; state() shows this file's queue.
 CREATE TEMP TABLE pp (label text PRIMARY KEY, id text UNIQUE);
