@@ -35,12 +35,30 @@ jam_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 /*
  * A service id is 1 to 64 characters from [A-Za-z0-9._:-], starting with a
  * letter or digit: safe in URLs, log lines and metric labels unescaped.
+ * Returns the 1-based position of the first character that breaks the
+ * rule, 0 when there is none.
  */
+static int
+service_id_bad_char(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		char		c = s[i];
+		bool		alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != ':' && c != '-')))
+			return i + 1;
+	}
+	return 0;
+}
+
 char *
 jam_check_service_id(text *service_id)
 {
 	const char *s = VARDATA_ANY(service_id);
 	int			len = VARSIZE_ANY_EXHDR(service_id);
+	int			bad;
 
 	if (len == 0)
 		ereport(ERROR,
@@ -52,21 +70,28 @@ jam_check_service_id(text *service_id)
 				 errmsg("service_id is too long"),
 				 errdetail("A service id has at most %d characters; this one has %d.",
 						   JAM_SERVICE_ID_MAX, pg_mbstrlen_with_len(s, len))));
-	for (int i = 0; i < len; i++)
-	{
-		char		c = s[i];
-		bool		alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9');
-
-		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != ':' && c != '-')))
-			ereport(ERROR,
-					(jam_errcode(JAM_ERR_INVALID_SERVICE_ID),
-					 errmsg("service_id is malformed"),
-					 errdetail("A service id starts with a letter or digit and has only "
-							   "letters, digits and . _ : - after it; character %d is not allowed.",
-							   i + 1)));
-	}
+	bad = service_id_bad_char(s, len);
+	if (bad > 0)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_SERVICE_ID),
+				 errmsg("service_id is malformed"),
+				 errdetail("A service id starts with a letter or digit and has only "
+						   "letters, digits and . _ : - after it; character %d is not allowed.",
+						   bad)));
 	return text_to_cstring(service_id);
+}
+
+PG_FUNCTION_INFO_V1(jam_is_service_id);
+
+/* jam_is_service_id(value): the tables' check that a column holds a service id. */
+Datum
+jam_is_service_id(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(value);
+
+	PG_RETURN_BOOL(len > 0 && len <= JAM_SERVICE_ID_MAX &&
+				   service_id_bad_char(VARDATA_ANY(value), len) == 0);
 }
 
 void

@@ -52,6 +52,29 @@ lower_hex_value(char c)
 	return -1;
 }
 
+/* Is s[0..len) a hash: exactly 64 lowercase hex characters? */
+static bool
+is_hash(const char *s, int len)
+{
+	if (len != JAM_HASH_HEX_CHARS)
+		return false;
+	for (int i = 0; i < len; i++)
+		if (lower_hex_value(s[i]) < 0)
+			return false;
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(jam_is_hash);
+
+/* jam_is_hash(value): the tables' check that a column holds a hash. */
+Datum
+jam_is_hash(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_BOOL(is_hash(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)));
+}
+
 /*
  * Parses a hash given as text into its 32 bytes, or raises invalid_hash
  * naming the argument ("what") so that the caller sees which one was wrong.
