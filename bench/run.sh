@@ -46,7 +46,7 @@ for candidate in $(shuf -i 20000-60000 -n 50); do
 done
 [ -n "$port" ] || { echo "bench: no free port found" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/jam-bench.XXXXXX)
+work=$(mktemp -d --suffix=.jam-bench)
 chmod 755 "$work"
 [ "$(id -u)" = 0 ] && chown postgres: "$work"
 data=$work/data

@@ -27,7 +27,7 @@ if [ ! -f "$sharedir/extension/jam.control" ]; then
 	exit 1
 fi
 
-work=$(mktemp -d /tmp/jam-test.XXXXXX)
+work=$(mktemp -d --suffix=.jam-test)
 chmod 755 "$work"
 cp -r "$root/test" "$work/test"
 # The temporary instances preload jam as a real server would.
