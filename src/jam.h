@@ -56,7 +56,7 @@ typedef struct JamStatement
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[12];
+	Oid			argtypes[13];
 	SPIPlanPtr	plan;
 } JamStatement;
 
@@ -123,24 +123,23 @@ extern int	jam_log_head_push(JamLogHead *head, const uint8 leaf[JAM_HASH_BYTES],
 extern void jam_log_head_root(const JamLogHead *head, uint8 out[JAM_HASH_BYTES]);
 extern text *jam_log_head_root_text(const JamLogHead *head);
 extern bytea *jam_log_head_frontier_bytea(const JamLogHead *head);
-extern Datum jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
-							const char *item_hash, const uint8 meta_hash[JAM_HASH_BYTES],
-							const char *status);
+typedef struct JamService JamService;
+extern Datum jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
+							const uint8 meta_hash[JAM_HASH_BYTES], const char *status);
 extern Datum jam_log_receipt_of(const char *item_hash, JamLogKind kind);
 extern void jam_log_meta_hash(const char *service_id, const char *principal,
 							  const char *detail, uint8 out[JAM_HASH_BYTES]);
 
 /* service.c: the per-service row, locked by every write to the service. */
-typedef struct JamService
+struct JamService
 {
 	char	   *service_id;
 	int64		pending_count;
 	Oid			refine_function;
 	JamLogHead	log;
-} JamService;
+};
 
 extern void jam_service_lock(const char *service_id, JamService *svc);
-extern void jam_service_save(const JamService *svc);
 extern Oid	jam_service_refine_function(const char *service_id);
 
 /* node_key.c: the node's Ed25519 key, which signs checkpoints. */

@@ -16,7 +16,8 @@
  * an append computes the new root from at most 64 hashes in memory and
  * writes one row: the leaf with its receipt and the hashes of the subtrees
  * the leaf completes.  Those stored subtrees make any proof O(log n) reads
- * (proof.c).  The caller holds the service row's lock (service.c).
+ * (proof.c).  The caller holds the service row's lock (service.c), and the
+ * append saves the row's new head.
  */
 #include "jam.h"
 #include "merkle.h"
@@ -35,12 +36,19 @@
 	"'leaf_hash', leaf_hash, 'prev_root', prev_root, 'new_root', new_root, " \
 	"'tree_size', seq + 1, 'status', status, 'processed_at', processed_at)"
 
+/*
+ * One statement writes the leaf with its receipt and the service's new head
+ * (with the pending count the caller changed), so an append costs a single
+ * round through the executor.
+ */
 static JamStatement insert_entry = {
+	"WITH head AS (UPDATE jam.jam_services SET pending_count = $12, log_size = $2 + 1, "
+	"log_root = $10, log_frontier = $13 WHERE service_id = $1) "
 	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING " RECEIPT_JSON,
-	11, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
-	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
+	13, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	TEXTOID, TEXTOID, TEXTOID, BYTEAOID, INT8OID, BYTEAOID}
 };
 
 static JamStatement select_receipt = {
@@ -171,15 +179,15 @@ jam_log_meta_hash(const char *service_id, const char *principal, const char *det
 }
 
 /*
- * Appends an entry for item_hash to the service's log, advancing head, and
- * returns the receipt.  The caller holds the service row's lock and saves
- * head afterwards (jam_service_save).  Needs SPI.
+ * Appends an entry for item_hash to the log of svc (a service locked by
+ * jam_service_lock), advancing and saving its head together with its
+ * pending count, and returns the receipt.  Needs SPI.
  */
 Datum
-jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
-			   const char *item_hash, const uint8 meta_hash[JAM_HASH_BYTES],
-			   const char *status)
+jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
+			   const uint8 meta_hash[JAM_HASH_BYTES], const char *status)
 {
+	JamLogHead *head = &svc->log;
 	uint8		entry[JAM_LOG_ENTRY_BYTES];
 	uint8		leaf[JAM_HASH_BYTES];
 	uint8		prev_root[JAM_HASH_BYTES];
@@ -189,7 +197,7 @@ jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
 	uint64		unix_micros = (uint64) (now + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
 										USECS_PER_DAY);
 	uint8	   *p = entry;
-	Datum		values[11];
+	Datum		values[13];
 	bytea	   *entry_bytes;
 	bytea	   *nodes;
 
@@ -214,7 +222,7 @@ jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
 	SET_VARSIZE(nodes, VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
 	memcpy(VARDATA(nodes), completed, (Size) n_completed * JAM_HASH_BYTES);
 
-	values[0] = CStringGetTextDatum(service_id);
+	values[0] = CStringGetTextDatum(svc->service_id);
 	values[1] = Int64GetDatum(head->size - 1);
 	values[2] = CStringGetTextDatum(kind_name(kind));
 	values[3] = CStringGetTextDatum(item_hash);
@@ -225,6 +233,8 @@ jam_log_append(const char *service_id, JamLogHead *head, JamLogKind kind,
 	values[8] = PointerGetDatum(jam_hash_to_text(prev_root));
 	values[9] = PointerGetDatum(jam_log_head_root_text(head));
 	values[10] = PointerGetDatum(nodes);
+	values[11] = Int64GetDatum(svc->pending_count);
+	values[12] = PointerGetDatum(jam_log_head_frontier_bytea(head));
 	jam_spi_exec(&insert_entry, values, NULL, false, 0);
 	return jam_spi_copy_jsonb(1);
 }

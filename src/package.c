@@ -255,9 +255,8 @@ jam_submit_package(PG_FUNCTION_ARGS)
 
 		jam_log_meta_hash(pkg.fields.service_id,
 						  GetUserNameFromId(GetSessionUserId(), false), "", meta);
-		receipt = jam_log_append(pkg.fields.service_id, &svc.log, JAM_LOG_PACKAGE,
-								 text_to_cstring(id_text), meta, "pending");
-		jam_service_save(&svc);
+		receipt = jam_log_append(&svc, JAM_LOG_PACKAGE, text_to_cstring(id_text), meta,
+								 "pending");
 	}
 	else
 	{

@@ -220,9 +220,8 @@ jam_process_next(PG_FUNCTION_ARGS)
 	doc = jam_store_report(&report);
 
 	jam_log_meta_hash(pkg.service_id, jam_node_name, report.refine, meta);
-	receipt = jam_log_append(pkg.service_id, &svc.log, JAM_LOG_REPORT, report.report_hash, meta,
+	receipt = jam_log_append(&svc, JAM_LOG_REPORT, report.report_hash, meta,
 							 result.ok ? "applied" : "failed");
-	jam_service_save(&svc);
 
 	values[0] = CStringGetTextDatum(pkg.id);
 	values[1] = CStringGetTextDatum(result.ok ? "applied" : "failed");

@@ -3,7 +3,7 @@
  *
  * The row is the service's serialization point: every write that changes a
  * service's pending count or appends to its verifiable log locks the row
- * first (jam_service_lock) and saves it last (jam_service_save), all in the
+ * first (jam_service_lock); the log append (log.c) saves it, all in the
  * caller's transaction.  Holding the row lock is what makes a service's log
  * sequence numbers contiguous under any concurrency.
  */
@@ -36,12 +36,6 @@ static JamStatement select_refine_function = {
 static JamStatement create_service = {
 	"INSERT INTO jam.jam_services (service_id) VALUES ($1) ON CONFLICT (service_id) DO NOTHING",
 	1, {TEXTOID}
-};
-
-static JamStatement save_service = {
-	"UPDATE jam.jam_services SET pending_count = $2, log_size = $3, log_root = $4, "
-	"log_frontier = $5 WHERE service_id = $1",
-	5, {TEXTOID, INT8OID, INT8OID, TEXTOID, BYTEAOID}
 };
 
 static JamStatement upsert_service = {
@@ -94,20 +88,6 @@ jam_service_refine_function(const char *service_id)
 		return InvalidOid;
 	fn = jam_spi_result_datum(1, &isnull);
 	return isnull ? InvalidOid : DatumGetObjectId(fn);
-}
-
-/* Writes back the pending count and log head of a service locked by jam_service_lock. */
-void
-jam_service_save(const JamService *svc)
-{
-	Datum		values[5];
-
-	values[0] = CStringGetTextDatum(svc->service_id);
-	values[1] = Int64GetDatum(svc->pending_count);
-	values[2] = Int64GetDatum(svc->log.size);
-	values[3] = PointerGetDatum(jam_log_head_root_text(&svc->log));
-	values[4] = PointerGetDatum(jam_log_head_frontier_bytea(&svc->log));
-	jam_spi_exec(&save_service, values, NULL, false, 0);
 }
 
 /*

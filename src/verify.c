@@ -5,7 +5,10 @@
  * an in-memory list of leaves and over signed notes, for clients and tests.
  *
  * A well-formed proof that does not check out is false, not an error; a
- * value that is not lowercase hex is invalid_hash.
+ * value that is not lowercase hex is invalid_hash; a null argument is
+ * invalid_argument.  Sizes and positions that no tree has (negative, a
+ * leaf at or past the tree's size) make a proof false, as in
+ * transparency-dev/merkle, whose whole suite test/t/010 runs.
  */
 #include "jam.h"
 #include "errors.h"
@@ -18,8 +21,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-/* No valid proof is longer: 64 levels, doubled for a consistency proof. */
-#define MAX_PROOF (2 * JAM_LOG_MAX_HEIGHT)
+/* Room for any proof; a longer array cannot verify. */
+#define MAX_PROOF JAM_MERKLE_MAX_CONSISTENCY
 /* Longest value the verifiers read, in bytes; longer ones cannot match. */
 #define MAX_VALUE 1024
 
@@ -127,7 +130,14 @@ hashes_to_array(uint8 (*hashes)[JAM_HASH_BYTES], int n)
 
 PG_FUNCTION_INFO_V1(jam_verify_inclusion);
 
-/* jam_verify_inclusion(leaf_hash, seq, tree_size, proof, root): does the proof put the leaf at seq under root? */
+/*
+ * jam_verify_inclusion(leaf_hash, seq, tree_size, proof, root): does proof
+ * put the leaf hash at position seq of the tree of tree_size leaves whose
+ * root is root (RFC 9162 section 2.1.3.2)?  False, not an error, for a
+ * wrong or malformed proof, seq < 0, tree_size <= 0, seq >= tree_size,
+ * or hex values that are not 32 bytes; invalid_hash for text that is not
+ * lowercase hex of even length.
+ */
 Datum
 jam_verify_inclusion(PG_FUNCTION_ARGS)
 {
@@ -155,7 +165,16 @@ jam_verify_inclusion(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(jam_verify_consistency);
 
-/* jam_verify_consistency(first, second, proof, first_root, second_root): does the second tree extend the first? */
+/*
+ * jam_verify_consistency(first, second, proof, first_root, second_root):
+ * does proof show that the tree of second leaves with root second_root
+ * extends the tree of first leaves with root first_root (RFC 9162 section
+ * 2.1.4.2)?  Equal sizes need an empty proof and equal roots.  False, not
+ * an error, for a wrong or malformed proof, first <= 0 (the empty tree
+ * proves nothing, as in transparency-dev/merkle), first > second, or hex
+ * values that are not 32 bytes; invalid_hash for text that is not
+ * lowercase hex of even length.
+ */
 Datum
 jam_verify_consistency(PG_FUNCTION_ARGS)
 {
@@ -191,7 +210,11 @@ jam_verify_consistency(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(jam_verify_checkpoint);
 
-/* jam_verify_checkpoint(note, verifier_key): is the signed note signed by that key? */
+/*
+ * jam_verify_checkpoint(note, verifier_key): is the signed note (any
+ * signed note, a checkpoint or not) signed by the key?  False, never an
+ * error, for a malformed note or key; see jam_note_verify.
+ */
 Datum
 jam_verify_checkpoint(PG_FUNCTION_ARGS)
 {
@@ -201,36 +224,38 @@ jam_verify_checkpoint(PG_FUNCTION_ARGS)
 								   text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }
 
-/* A tree over in-memory leaf inputs, read through the same fetch interface as a stored log. */
-typedef struct LeafList
+/*
+ * A tree over in-memory leaf inputs, kept as a log keeps it: every
+ * complete subtree that jam_merkle_frontier_append reports, and the
+ * frontier.  Proofs then read it through the same fetch interface and
+ * with the same O(log n) fetches as a stored log.
+ */
+typedef struct LeafTree
 {
-	int			n;
-	uint8	   *leaf_hashes;	/* n * JAM_HASH_BYTES */
-} LeafList;
+	uint64		n;
+	uint8	   *levels[JAM_MERKLE_MAX_HEIGHT];	/* level L: n >> L hashes */
+	uint8		frontier[JAM_MERKLE_MAX_HEIGHT][JAM_HASH_BYTES];
+} LeafTree;
 
 static void
-fetch_from_leaves(void *ctx, int level, uint64 index, uint8 out[JAM_HASH_BYTES])
+fetch_from_tree(void *ctx, int level, uint64 index, uint8 out[JAM_HASH_BYTES])
 {
-	LeafList   *leaves = (LeafList *) ctx;
-	uint64		begin = index << level;
-	uint8		left[JAM_HASH_BYTES];
+	LeafTree   *tree = (LeafTree *) ctx;
 
-	if (level == 0)
-	{
-		memcpy(out, leaves->leaf_hashes + begin * JAM_HASH_BYTES, JAM_HASH_BYTES);
-		return;
-	}
-	fetch_from_leaves(ctx, level - 1, index * 2, left);
-	fetch_from_leaves(ctx, level - 1, index * 2 + 1, out);
-	jam_merkle_node_hash(left, out, out);
+	if (level < 0 || level >= JAM_MERKLE_MAX_HEIGHT || index >= (tree->n >> level))
+		elog(ERROR, "jam Merkle tree of " UINT64_FORMAT " leaves has no complete node (%d, " UINT64_FORMAT ")",
+			 tree->n, level, index);
+	memcpy(out, tree->levels[level] + index * JAM_HASH_BYTES, JAM_HASH_BYTES);
 }
 
 static void
-load_leaves(FunctionCallInfo fcinfo, LeafList *leaves)
+load_leaves(FunctionCallInfo fcinfo, LeafTree *tree)
 {
 	ArrayType  *inputs;
 	Datum	   *elems;
 	bool	   *nulls;
+	int			n;
+	JamMerkleNode completed[JAM_MERKLE_MAX_HEIGHT];
 
 	jam_require_arg(fcinfo, 0, "leaf_inputs");
 	inputs = PG_GETARG_ARRAYTYPE_P(0);
@@ -238,19 +263,29 @@ load_leaves(FunctionCallInfo fcinfo, LeafList *leaves)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
 				 errmsg("leaf_inputs must be a one-dimensional array")));
-	deconstruct_array(inputs, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &leaves->n);
-	leaves->leaf_hashes = palloc((Size) Max(leaves->n, 1) * JAM_HASH_BYTES);
-	for (int i = 0; i < leaves->n; i++)
+	deconstruct_array(inputs, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+
+	tree->n = 0;
+	for (int level = 0; level < JAM_MERKLE_MAX_HEIGHT; level++)
+		tree->levels[level] = ((uint64) n >> level) > 0 ?
+			palloc(((Size) n >> level) * JAM_HASH_BYTES) : NULL;
+	for (int i = 0; i < n; i++)
 	{
 		bytea	   *entry;
+		uint8		leaf[JAM_HASH_BYTES];
+		int			n_completed;
 
 		if (nulls[i])
 			ereport(ERROR,
 					(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
 					 errmsg("leaf_inputs[%d] is null", i + 1)));
 		entry = DatumGetByteaPP(elems[i]);
-		jam_merkle_leaf_hash((const uint8 *) VARDATA_ANY(entry), VARSIZE_ANY_EXHDR(entry),
-							 leaves->leaf_hashes + (Size) i * JAM_HASH_BYTES);
+		jam_merkle_leaf_hash((const uint8 *) VARDATA_ANY(entry), VARSIZE_ANY_EXHDR(entry), leaf);
+		n_completed = jam_merkle_frontier_append(tree->n, tree->frontier, leaf, completed);
+		for (int c = 0; c < n_completed; c++)
+			memcpy(tree->levels[completed[c].level] + completed[c].index * JAM_HASH_BYTES,
+				   completed[c].hash, JAM_HASH_BYTES);
+		tree->n++;
 	}
 }
 
@@ -279,26 +314,45 @@ jam_merkle_leaf_hash_sql(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(jam_merkle_root_sql);
 
-/* jam_merkle_root(leaf_inputs) returns the RFC 9162 root of the tree over leaf_inputs. */
+/*
+ * jam_merkle_root(leaf_inputs) returns MTH(leaf_inputs), the RFC 9162 root
+ * of the tree over leaf_inputs (SHA-256 of nothing for none).  It reads
+ * the root both from the stored subtrees and from the frontier, as a log
+ * does, and insists that they agree.
+ */
 Datum
 jam_merkle_root_sql(PG_FUNCTION_ARGS)
 {
-	LeafList	leaves;
+	LeafTree	tree;
 	uint8		root[JAM_HASH_BYTES];
+	uint8		frontier_root[JAM_HASH_BYTES];
+	uint8		refetched[JAM_MERKLE_MAX_HEIGHT][JAM_HASH_BYTES];
+	int			n_frontier;
 
-	load_leaves(fcinfo, &leaves);
-	jam_merkle_root(leaves.n, fetch_from_leaves, &leaves, root);
+	load_leaves(fcinfo, &tree);
+	jam_merkle_root(tree.n, fetch_from_tree, &tree, root);
+	jam_merkle_frontier_root(tree.n, tree.frontier, frontier_root);
+	n_frontier = jam_merkle_frontier_from_fetch(tree.n, fetch_from_tree, &tree, refetched);
+	if (memcmp(root, frontier_root, JAM_HASH_BYTES) != 0 ||
+		n_frontier != jam_merkle_frontier_length(tree.n) ||
+		memcmp(refetched, tree.frontier, (Size) n_frontier * JAM_HASH_BYTES) != 0)
+		elog(ERROR, "jam Merkle roots from subtrees and from the frontier differ");
 	PG_RETURN_TEXT_P(jam_hash_to_text(root));
 }
 
 PG_FUNCTION_INFO_V1(jam_merkle_inclusion_proof_sql);
 
-/* jam_merkle_inclusion_proof(leaf_inputs, seq, tree_size): the proof of leaf seq in the first tree_size leaves. */
+/*
+ * jam_merkle_inclusion_proof(leaf_inputs, seq, tree_size) returns
+ * PATH(seq, leaf_inputs[0:tree_size]), the inclusion proof of leaf seq in
+ * the tree of the first tree_size leaves; invalid_tree_size unless
+ * 1 <= tree_size <= the number of leaves and 0 <= seq < tree_size.
+ */
 Datum
 jam_merkle_inclusion_proof_sql(PG_FUNCTION_ARGS)
 {
-	LeafList	leaves;
-	uint8		proof[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES];
+	LeafTree	leaves;
+	uint8		proof[JAM_MERKLE_MAX_INCLUSION][JAM_HASH_BYTES];
 	int64		seq;
 	int64		tree_size;
 	int			n;
@@ -308,19 +362,25 @@ jam_merkle_inclusion_proof_sql(PG_FUNCTION_ARGS)
 	jam_require_arg(fcinfo, 2, "tree_size");
 	seq = PG_GETARG_INT64(1);
 	tree_size = PG_GETARG_INT64(2);
-	check_position("tree size", tree_size, 1, leaves.n);
+	check_position("tree size", tree_size, 1, (int64) leaves.n);
 	check_position("seq", seq, 0, tree_size - 1);
-	n = jam_merkle_inclusion_proof(seq, tree_size, fetch_from_leaves, &leaves, proof);
+	n = jam_merkle_inclusion_proof(seq, tree_size, fetch_from_tree, &leaves, proof);
 	PG_RETURN_ARRAYTYPE_P(hashes_to_array(proof, n));
 }
 
 PG_FUNCTION_INFO_V1(jam_merkle_consistency_proof_sql);
 
-/* jam_merkle_consistency_proof(leaf_inputs, first, second): the proof between the first and second prefixes. */
+/*
+ * jam_merkle_consistency_proof(leaf_inputs, first, second) returns
+ * PROOF(first, leaf_inputs[0:second]), the consistency proof between the
+ * trees of the first and second leaves (empty when first is 0 or equals
+ * second); invalid_tree_size unless 0 <= first <= second <= the number of
+ * leaves.
+ */
 Datum
 jam_merkle_consistency_proof_sql(PG_FUNCTION_ARGS)
 {
-	LeafList	leaves;
+	LeafTree	leaves;
 	uint8		proof[MAX_PROOF][JAM_HASH_BYTES];
 	int64		first;
 	int64		second;
@@ -331,38 +391,33 @@ jam_merkle_consistency_proof_sql(PG_FUNCTION_ARGS)
 	jam_require_arg(fcinfo, 2, "second");
 	first = PG_GETARG_INT64(1);
 	second = PG_GETARG_INT64(2);
-	check_position("second tree size", second, 0, leaves.n);
+	check_position("second tree size", second, 0, (int64) leaves.n);
 	check_position("first tree size", first, 0, second);
-	n = jam_merkle_consistency_proof(first, second, fetch_from_leaves, &leaves, proof);
+	n = jam_merkle_consistency_proof(first, second, fetch_from_tree, &leaves, proof);
 	PG_RETURN_ARRAYTYPE_P(hashes_to_array(proof, n));
 }
 
 static void
 check_seed(bytea *seed)
 {
-	if (VARSIZE_ANY_EXHDR(seed) != 32)
+	if (VARSIZE_ANY_EXHDR(seed) != JAM_NOTE_SEED_BYTES)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
-				 errmsg("seed must be 32 bytes"),
-				 errdetail("An Ed25519 seed is 32 bytes; this one has %zu.", VARSIZE_ANY_EXHDR(seed))));
-}
-
-static char *
-check_key_name(text *name)
-{
-	char	   *s = text_to_cstring(name);
-
-	if (*s == '\0' || strpbrk(s, " +\n\t") != NULL)
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
-				 errmsg("key name \"%s\" is not allowed", s),
-				 errdetail("A signed-note key name is non-empty and has no spaces or \"+\".")));
-	return s;
+				 errmsg("seed must be %d bytes", JAM_NOTE_SEED_BYTES),
+				 errdetail("An Ed25519 seed is %d bytes; this one has %zu.",
+						   JAM_NOTE_SEED_BYTES, VARSIZE_ANY_EXHDR(seed))));
 }
 
 PG_FUNCTION_INFO_V1(jam_sign_note);
 
-/* jam_sign_note(text, name, seed) signs text (ending in a newline) with the Ed25519 key of seed. */
+/*
+ * jam_sign_note(text, name, seed) returns text signed as a C2SP signed
+ * note by the Ed25519 key of the 32-byte seed under the key name name:
+ * text, a blank line, one signature line.  invalid_argument for a name
+ * that is not a key name (empty, a space or "+"), a seed that is not 32
+ * bytes, or text that is empty, does not end in a newline or holds a
+ * control character other than newline.
+ */
 Datum
 jam_sign_note(PG_FUNCTION_ARGS)
 {
@@ -374,19 +429,19 @@ jam_sign_note(PG_FUNCTION_ARGS)
 	jam_require_arg(fcinfo, 1, "name");
 	jam_require_arg(fcinfo, 2, "seed");
 	body = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	name = check_key_name(PG_GETARG_TEXT_PP(1));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	seed = PG_GETARG_BYTEA_PP(2);
 	check_seed(seed);
-	if (*body == '\0' || body[strlen(body) - 1] != '\n')
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
-				 errmsg("note text must end with a newline")));
 	PG_RETURN_TEXT_P(cstring_to_text(jam_note_sign(body, name, (const uint8 *) VARDATA_ANY(seed))));
 }
 
 PG_FUNCTION_INFO_V1(jam_note_verifier_key_sql);
 
-/* jam_note_verifier_key(name, seed) returns the signed-note verifier key of the seed's Ed25519 key. */
+/*
+ * jam_note_verifier_key(name, seed) returns the signed-note verifier key
+ * "name+<key id>+<base64 key>" of the Ed25519 key of the 32-byte seed,
+ * the key jam_verify_checkpoint takes; invalid_argument as jam_sign_note.
+ */
 Datum
 jam_note_verifier_key_sql(PG_FUNCTION_ARGS)
 {
@@ -397,7 +452,7 @@ jam_note_verifier_key_sql(PG_FUNCTION_ARGS)
 
 	jam_require_arg(fcinfo, 0, "name");
 	jam_require_arg(fcinfo, 1, "seed");
-	name = check_key_name(PG_GETARG_TEXT_PP(0));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	seed = PG_GETARG_BYTEA_PP(1);
 	check_seed(seed);
 	crypto_sign_seed_keypair(public_key, secret, (const uint8 *) VARDATA_ANY(seed));
