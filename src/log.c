@@ -100,18 +100,10 @@ jam_log_head_frontier_bytea(const JamLogHead *head)
 	return out;
 }
 
-/* The root folds the frontier from the right: RFC 9162's split puts complete subtrees left. */
 void
 jam_log_head_root(const JamLogHead *head, uint8 out[JAM_HASH_BYTES])
 {
-	if (head->n_frontier == 0)
-	{
-		jam_merkle_empty_root(out);
-		return;
-	}
-	memcpy(out, head->frontier[head->n_frontier - 1], JAM_HASH_BYTES);
-	for (int i = head->n_frontier - 2; i >= 0; i--)
-		jam_merkle_node_hash(head->frontier[i], out, out);
+	jam_merkle_frontier_root(head->size, head->frontier, out);
 }
 
 text *
@@ -125,27 +117,23 @@ jam_log_head_root_text(const JamLogHead *head)
 
 /*
  * Adds a leaf to the tree head and writes the hashes of the subtrees it
- * completes (level 1 upwards) to completed; returns how many there are.
+ * completes (level 1 upwards, as a log row stores them) to completed;
+ * returns how many there are.
  */
 int
 jam_log_head_push(JamLogHead *head, const uint8 leaf[JAM_HASH_BYTES], uint8 *completed)
 {
-	uint8		node[JAM_HASH_BYTES];
-	int			n_completed = 0;
+	JamMerkleNode nodes[JAM_MERKLE_MAX_HEIGHT + 1];
+	int			n = jam_merkle_frontier_append(head->size, head->frontier, leaf, nodes);
 
-	if (head->size == PG_INT64_MAX)
+	if (n < 0)
 		elog(ERROR, "jam log is full");
-
-	/* Each time the new node is a right child, it completes a subtree with its left sibling. */
-	memcpy(node, leaf, JAM_HASH_BYTES);
-	for (uint64 index = (uint64) head->size; index & 1; index >>= 1)
-	{
-		jam_merkle_node_hash(head->frontier[--head->n_frontier], node, node);
-		memcpy(completed + (Size) n_completed++ * JAM_HASH_BYTES, node, JAM_HASH_BYTES);
-	}
-	memcpy(head->frontier[head->n_frontier++], node, JAM_HASH_BYTES);
+	/* nodes[0] is the leaf itself, which the row keeps as leaf_hash */
+	for (int i = 1; i < n; i++)
+		memcpy(completed + (Size) (i - 1) * JAM_HASH_BYTES, nodes[i].hash, JAM_HASH_BYTES);
 	head->size++;
-	return n_completed;
+	head->n_frontier = jam_merkle_frontier_length(head->size);
+	return n - 1;
 }
 
 static void
