@@ -40,6 +40,8 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"invalid_tree_size", "JM021", 400, "a tree size or log position is outside the service's log"},
 	{"log_append_only", "JM022", 409, "the verifiable log is append-only"},
 	{"service_not_found", "JM023", 404, "no service has this id"},
+	{"cron_unavailable", "JM024", 503, "pg_cron is not loaded, or not installed in cron.database_name"},
+	{"worker_unavailable", "JM025", 503, "a background worker could not start, or stopped before it finished"},
 };
 
 int
