@@ -330,3 +330,27 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION jam_note_verifier_key(name text, seed bytea) RETURNS text
 AS 'MODULE_PATHNAME', 'jam_note_verifier_key_sql'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Retention: cleanup, its consistency check, and its schedule
+-- (src/retention.c, src/fsck.c, src/schedule.c; the worker: src/retention_worker.c).
+-- Operator functions: no privilege on them is granted to PUBLIC.
+
+CREATE FUNCTION jam_cleanup(dry_run boolean DEFAULT current_setting('jam.retention_dry_run')::boolean)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_cleanup'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_fsck(repair boolean DEFAULT false) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_fsck'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_schedule_retention(schedule text DEFAULT '17 3 * * *') RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_schedule_retention'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_unschedule_retention() RETURNS boolean
+AS 'MODULE_PATHNAME', 'jam_unschedule_retention'
+LANGUAGE C VOLATILE;
+
+REVOKE ALL ON FUNCTION jam_cleanup(boolean), jam_fsck(boolean),
+    jam_schedule_retention(text), jam_unschedule_retention() FROM PUBLIC;

@@ -21,5 +21,8 @@ _PG_init(void)
 		ereport(FATAL,
 				(errmsg("jam could not initialize libsodium")));
 
+	/* Before jam_define_gucs(), which reserves the jam.* prefix. */
+	jam_define_retention_gucs();
 	jam_define_gucs();
+	jam_retention_worker_register();
 }

@@ -34,6 +34,10 @@ extern bool jam_legacy_list_response;
 extern char *jam_node_name;
 extern void jam_define_gucs(void);
 
+/* retention.c, retention_worker.c: retention settings and the retention worker. */
+extern void jam_define_retention_gucs(void);
+extern void jam_retention_worker_register(void);
+
 /* hash.c */
 extern void jam_blake2b256(const void *data, size_t len, uint8 out[JAM_HASH_BYTES]);
 extern void jam_hex_encode(const uint8 *bytes, size_t len, char *out);

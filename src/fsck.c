@@ -1,0 +1,122 @@
+/*
+ * fsck.c: jam_fsck, which recounts what jam keeps counts of.
+ *
+ * A preimage's refcount must equal the number of packages (one per
+ * distinct hash a package lists) and reports (one per hash in its
+ * preimage_hashes) that reference it; a service's pending_count must equal
+ * its packages in the pending state.  jam_fsck computes both in one
+ * statement, so in one snapshot, and reports every difference; with repair
+ * it first locks the four tables against writes (SHARE ROW EXCLUSIVE, which
+ * readers pass) so that nothing changes between counting and fixing, then
+ * sets each drifted count to what it should be, in the same statement.
+ * References to preimages that are not stored at all cannot be repaired;
+ * they are reported as missing.
+ */
+#include "jam.h"
+#include "errors.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+/* Lists in the report stop at this many entries; the counts are complete. */
+#define JAM_FSCK_LIST_MAX "100"
+
+#define FSCK_EXPECTED \
+	"WITH refs AS (SELECT hash, count(*) AS n FROM (" \
+	"  SELECT u.hash FROM jam.jam_work_packages p," \
+	"    LATERAL (SELECT DISTINCT h FROM unnest(p.preimage_hashes) AS h) AS u(hash)" \
+	"  UNION ALL" \
+	"  SELECT u.hash FROM jam.jam_work_reports r, unnest(r.preimage_hashes) AS u(hash)" \
+	" ) x GROUP BY hash), " \
+	"drift AS (SELECT i.hash, i.refcount AS stored, coalesce(refs.n, 0) AS expected" \
+	" FROM jam.jam_preimages i LEFT JOIN refs ON refs.hash = i.hash" \
+	" WHERE i.refcount <> coalesce(refs.n, 0)), " \
+	"missing AS (SELECT refs.hash FROM refs" \
+	" WHERE NOT EXISTS (SELECT 1 FROM jam.jam_preimages i WHERE i.hash = refs.hash)), " \
+	"pending AS (SELECT s.service_id, s.pending_count AS stored, coalesce(c.n, 0) AS expected" \
+	" FROM jam.jam_services s LEFT JOIN (SELECT service_id, count(*) AS n" \
+	"   FROM jam.jam_work_packages WHERE status = 'pending' GROUP BY service_id) c" \
+	"   ON c.service_id = s.service_id" \
+	" WHERE s.pending_count <> coalesce(c.n, 0))"
+
+#define FSCK_REPORT(repaired) \
+	"SELECT jsonb_build_object(" \
+	"'preimages_checked', (SELECT count(*) FROM jam.jam_preimages), " \
+	"'services_checked', (SELECT count(*) FROM jam.jam_services), " \
+	"'drift_count', (SELECT count(*) FROM drift), " \
+	"'refcount_drift', (SELECT coalesce(jsonb_agg(jsonb_build_object(" \
+	"   'hash', hash, 'stored', stored, 'expected', expected) ORDER BY hash), '[]')" \
+	"   FROM (SELECT * FROM drift ORDER BY hash LIMIT " JAM_FSCK_LIST_MAX ") d), " \
+	"'pending_drift_count', (SELECT count(*) FROM pending), " \
+	"'pending_drift', (SELECT coalesce(jsonb_agg(jsonb_build_object(" \
+	"   'service_id', service_id, 'stored', stored, 'expected', expected) ORDER BY service_id), '[]')" \
+	"   FROM (SELECT * FROM pending ORDER BY service_id LIMIT " JAM_FSCK_LIST_MAX ") d), " \
+	"'missing_count', (SELECT count(*) FROM missing), " \
+	"'missing_preimages', (SELECT coalesce(jsonb_agg(hash ORDER BY hash), '[]')" \
+	"   FROM (SELECT hash FROM missing ORDER BY hash LIMIT " JAM_FSCK_LIST_MAX ") d), " \
+	"'repaired', " repaired ")"
+
+static JamStatement fsck_check = {
+	FSCK_EXPECTED " " FSCK_REPORT("false"),
+	0, {InvalidOid}
+};
+
+static JamStatement fsck_repair = {
+	FSCK_EXPECTED ", "
+	"fix_refcounts AS (UPDATE jam.jam_preimages i SET refcount = drift.expected FROM drift"
+	" WHERE i.hash = drift.hash RETURNING 1), "
+	"fix_pending AS (UPDATE jam.jam_services s SET pending_count = pending.expected FROM pending"
+	" WHERE s.service_id = pending.service_id RETURNING 1) "
+	FSCK_REPORT("(SELECT count(*) FROM fix_refcounts) + (SELECT count(*) FROM fix_pending) > 0"),
+	0, {InvalidOid}
+};
+
+static JamStatement lock_tables = {
+	"LOCK TABLE jam.jam_work_packages, jam.jam_work_reports, jam.jam_preimages, jam.jam_services "
+	"IN SHARE ROW EXCLUSIVE MODE",
+	0, {InvalidOid}
+};
+
+PG_FUNCTION_INFO_V1(jam_fsck);
+
+/*
+ * jam_fsck(repair) returns {preimages_checked, services_checked,
+ * drift_count, refcount_drift: [{hash, stored, expected}], pending_drift_count,
+ * pending_drift: [{service_id, stored, expected}], missing_count,
+ * missing_preimages: [hash], repaired}, listing at most 100 entries of each
+ * kind; with repair, the drift it reports is fixed ("repaired": true when
+ * there was any).
+ */
+Datum
+jam_fsck(PG_FUNCTION_ARGS)
+{
+	bool		repair;
+	Datum		doc;
+
+	jam_check_enabled();
+	jam_require_arg(fcinfo, 0, "repair");
+	repair = PG_GETARG_BOOL(0);
+
+	/*
+	 * A transaction snapshot taken before the lock could miss writes that
+	 * committed since; each statement must see the locked tables afresh.
+	 */
+	if (repair && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("jam_fsck(repair => true) must run at the READ COMMITTED isolation level")));
+
+	SPI_connect();
+	if (repair)
+	{
+		jam_spi_exec(&lock_tables, NULL, NULL, false, 0);
+		jam_spi_exec(&fsck_repair, NULL, NULL, false, 0);
+	}
+	else
+		jam_spi_exec(&fsck_check, NULL, NULL, true, 0);
+	doc = jam_spi_copy_jsonb(1);
+	SPI_finish();
+
+	PG_RETURN_DATUM(doc);
+}
