@@ -172,3 +172,7 @@ echo "proof_tps_1k=$small_mean"
 echo "proof_tps_1m=$large_mean"
 echo "proof_cost_1m_vs_1k=$proof_ratio"
 echo "target: proof cost at 10^6 within 2x of 10^3 ($(awk -v r="$proof_ratio" 'BEGIN { print (r <= 2) ? "met" : "NOT met" }'))"
+
+# Retention: jam_cleanup() of 10^6 expired packages against a plain batched
+# DELETE of the same rows (its own throwaway cluster).
+bash "$here/cleanup.sh"

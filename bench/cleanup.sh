@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# jam's cleanup benchmark: jam_cleanup() against a plain batched DELETE of
+# the same rows.
+#
+# Starts a throwaway cluster (as the postgres user, on a free loopback port,
+# preloading jam) and fills jam's tables with expired data written straight
+# into them with INSERT ... SELECT generate_series: BENCH_CLEANUP_PACKAGES
+# packages (default 1,000,000) of 16 services, half of them pending,
+# submitted 300 days ago, each referencing a preimage of its own and its
+# service's shared one (all preimages 400 days old), with the refcounts and
+# pending counts those references make.
+# Then, on a fresh copy of the same data each time:
+#
+#   plain  a procedure deleting the same packages, then the same preimages,
+#          oldest first, jam.retention_batch_size rows per transaction, with
+#          nothing else (no refcounts, no pending counts, no SKIP LOCKED);
+#   jam    SELECT jam_cleanup(), same batch size, which also lowers every
+#          refcount and pending count the deleted packages held.
+#
+# and prints both times and cleanup_vs_plain_delete_ratio = jam / plain
+# (target: at most 1.5).  The cluster is removed at the end.
+#
+# Run as root (make bench) or as the postgres user, after make install.
+# Knobs (environment): BENCH_CLEANUP_PACKAGES, BENCH_CLEANUP_BATCH (default
+# 1000), PG_CONFIG.
+set -euo pipefail
+
+packages=${BENCH_CLEANUP_PACKAGES:-1000000}
+batch=${BENCH_CLEANUP_BATCH:-1000}
+target=1.5
+
+pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+[ -x "$pg_config" ] || pg_config=$(command -v pg_config) || {
+	echo "bench: pg_config not found" >&2
+	exit 1
+}
+bindir=$("$pg_config" --bindir)
+if [ ! -f "$("$pg_config" --sharedir)/extension/jam.control" ]; then
+	echo "bench: jam is not installed for $pg_config (run make install first)" >&2
+	exit 1
+fi
+
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port=
+for candidate in $(shuf -i 20000-60000 -n 50); do
+	if ! port_in_use "$candidate"; then
+		port=$candidate
+		break
+	fi
+done
+[ -n "$port" ] || { echo "bench: no free port found" >&2; exit 1; }
+
+work=$(mktemp -d --suffix=.jam-bench-cleanup)
+chmod 755 "$work"
+[ "$(id -u)" = 0 ] && chown postgres: "$work"
+data=$work/data
+
+cleanup() {
+	if [ -f "$data/postmaster.pid" ]; then
+		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+echo "== jam cleanup benchmark: cluster in $work, port $port"
+as_pg "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
+	{ cat "$work/initdb.log" >&2; exit 1; }
+cat >>"$data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$work'
+shared_preload_libraries = 'jam'
+shared_buffers = 512MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+jam.retention_batch_size = $batch
+EOF
+as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
+	{ cat "$work/server.log" >&2; exit 1; }
+
+conn=(-h 127.0.0.1 -p "$port" -U postgres -d postgres)
+psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 "${conn[@]}" "$@"; }
+psql_q -c "CREATE EXTENSION jam"
+
+# The baseline: the same rows, oldest first, one batch per transaction.
+psql_q <<'SQL'
+CREATE PROCEDURE plain_delete(cutoff timestamptz, batch integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    LOOP
+        DELETE FROM jam.jam_work_packages WHERE id = ANY (ARRAY(
+            SELECT id FROM jam.jam_work_packages WHERE submitted_at < cutoff
+            ORDER BY submitted_at LIMIT batch));
+        GET DIAGNOSTICS n = ROW_COUNT;
+        COMMIT;
+        EXIT WHEN n < batch;
+    END LOOP;
+    LOOP
+        DELETE FROM jam.jam_preimages WHERE hash = ANY (ARRAY(
+            SELECT hash FROM jam.jam_preimages WHERE created_at < cutoff
+            ORDER BY created_at LIMIT batch));
+        GET DIAGNOSTICS n = ROW_COUNT;
+        COMMIT;
+        EXIT WHEN n < batch;
+    END LOOP;
+END
+$$;
+SQL
+
+# A fresh copy of the same data: emptied tables, refilled, vacuumed,
+# analyzed and checkpointed, so that both sides start from the same state.
+fill() {
+	psql_q -v n="$packages" <<'SQL'
+TRUNCATE jam.jam_work_packages, jam.jam_preimages, jam.jam_services,
+         jam.jam_work_reports, jam.jam_attestations;
+-- package g references preimage g and the shared preimage of its service g % 16
+INSERT INTO jam.jam_preimages (hash, data, size, media_type, refcount, created_at)
+SELECT md5('pre' || i) || md5('pre:' || i), convert_to('preimage ' || i, 'UTF8'),
+       octet_length(convert_to('preimage ' || i, 'UTF8')), 'application/octet-stream', 1,
+       now() - interval '400 days' + i * interval '1 ms'
+FROM generate_series(1, :n) AS i;
+INSERT INTO jam.jam_preimages (hash, data, size, media_type, refcount, created_at)
+SELECT md5('shared' || s) || md5('shared:' || s), convert_to('shared ' || s, 'UTF8'),
+       octet_length(convert_to('shared ' || s, 'UTF8')), 'application/octet-stream', count(*),
+       now() - interval '400 days'
+FROM generate_series(1, :n) AS g, LATERAL (SELECT g % 16) AS x(s) GROUP BY s;
+INSERT INTO jam.jam_services (service_id, pending_count)
+SELECT 'bench-' || s, count(*) FILTER (WHERE g % 2 = 0)
+FROM generate_series(1, :n) AS g, LATERAL (SELECT g % 16) AS x(s) GROUP BY s;
+INSERT INTO jam.jam_work_packages (id, service_id, contract_version, weight_hint, payload,
+                                   preimage_hashes, status, submitted_at)
+SELECT md5('pkg' || g) || md5('pkg:' || g), 'bench-' || (g % 16), 1, 1,
+       convert_to('payload ' || g, 'UTF8'),
+       ARRAY[md5('pre' || g) || md5('pre:' || g),
+             md5('shared' || (g % 16)) || md5('shared:' || (g % 16))],
+       CASE WHEN g % 2 = 0 THEN 'pending' ELSE 'applied' END,
+       now() - interval '300 days' + g * interval '1 ms'
+FROM generate_series(1, :n) AS g;
+SQL
+	psql_q -c "VACUUM ANALYZE jam.jam_work_packages, jam.jam_preimages, jam.jam_services" \
+		-c "CHECKPOINT"
+}
+
+# Milliseconds a command takes, measured by psql around the statement.
+timed() {
+	psql_q -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
+}
+
+echo "== $packages expired packages, $((packages + 16)) preimages, batches of $batch"
+fill
+plain_ms=$(timed "CALL plain_delete(now() - interval '30 days', $batch)")
+left=$(psql_q -c "SELECT (SELECT count(*) FROM jam.jam_work_packages) + (SELECT count(*) FROM jam.jam_preimages)")
+[ "$left" = 0 ] || { echo "bench: the plain delete left $left rows" >&2; exit 1; }
+echo "plain batched DELETE: $plain_ms ms"
+
+fill
+jam_ms=$(timed "SELECT jam.jam_cleanup(false)")
+result=$(psql_q -c "SELECT jsonb_build_object('packages', (SELECT count(*) FROM jam.jam_work_packages),
+                                              'preimages', (SELECT count(*) FROM jam.jam_preimages),
+                                              'drift', (SELECT (f->>'drift_count')::int + (f->>'pending_drift_count')::int
+                                                        FROM jam.jam_fsck() AS f))")
+[ "$result" = '{"drift": 0, "packages": 0, "preimages": 0}' ] ||
+	{ echo "bench: jam_cleanup left $result" >&2; exit 1; }
+echo "jam_cleanup():        $jam_ms ms"
+grep -o 'jam cleanup: .*' "$work/server.log" | tail -n 1
+
+ratio=$(awk -v j="$jam_ms" -v p="$plain_ms" 'BEGIN { printf "%.2f", j / p }')
+echo "cleanup_vs_plain_delete_ratio = $ratio (target <= $target)"
