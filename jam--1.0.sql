@@ -354,3 +354,18 @@ LANGUAGE C VOLATILE;
 
 REVOKE ALL ON FUNCTION jam_cleanup(boolean), jam_fsck(boolean),
     jam_schedule_retention(text), jam_unschedule_retention() FROM PUBLIC;
+
+-- Metrics (src/metrics.c): counters and timings in shared memory, one row
+-- per series, which the HTTP shim serves at /metrics in the Prometheus text
+-- format.  Operator functions: no privilege on them is granted to PUBLIC.
+
+CREATE FUNCTION jam_metrics()
+RETURNS TABLE (name text, kind text, help text, labels jsonb, value double precision)
+AS 'MODULE_PATHNAME', 'jam_metrics'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_metrics_reset() RETURNS void
+AS 'MODULE_PATHNAME', 'jam_metrics_reset'
+LANGUAGE C VOLATILE;
+
+REVOKE ALL ON FUNCTION jam_metrics(), jam_metrics_reset() FROM PUBLIC;

@@ -8,6 +8,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -27,6 +28,7 @@ PG_FUNCTION_INFO_V1(jam_checkpoint);
 Datum
 jam_checkpoint(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_CHECKPOINT);
 	char	   *service_id;
 	Datum		values[1];
 	bool		isnull;
@@ -67,5 +69,6 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	note = jam_note_sign(body, key.name, key.seed);
 	sodium_memzero(key.seed, sizeof(key.seed));
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_TEXT_P(cstring_to_text(note));
 }

@@ -90,8 +90,14 @@ jam_is_service_id(PG_FUNCTION_ARGS)
 	text	   *value = PG_GETARG_TEXT_PP(0);
 	int			len = VARSIZE_ANY_EXHDR(value);
 
-	PG_RETURN_BOOL(len > 0 && len <= JAM_SERVICE_ID_MAX &&
-				   service_id_bad_char(VARDATA_ANY(value), len) == 0);
+	PG_RETURN_BOOL(jam_is_valid_service_id(VARDATA_ANY(value), len));
+}
+
+/* Whether the len bytes at s are a service id, without raising anything. */
+bool
+jam_is_valid_service_id(const char *s, int len)
+{
+	return len > 0 && len <= JAM_SERVICE_ID_MAX && service_id_bad_char(s, len) == 0;
 }
 
 void

@@ -3,6 +3,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -44,12 +45,20 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"worker_unavailable", "JM025", 503, "a background worker could not start, or stopped before it finished"},
 };
 
+/* Every jam error passes here, which counts it for jam_metrics(). */
 int
 jam_errcode(JamError err)
 {
 	const char *s = jam_error_table[err].sqlstate;
 
+	jam_metrics_error(err);
 	return errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]));
+}
+
+const char *
+jam_error_code_name(JamError err)
+{
+	return jam_error_table[err].code;
 }
 
 PG_FUNCTION_INFO_V1(jam_error_codes);

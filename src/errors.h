@@ -42,4 +42,7 @@ typedef enum JamError
 /* errcode() for a jam error, to use inside ereport(). */
 extern int	jam_errcode(JamError err);
 
+/* The stable code of a jam error, e.g. "quota_exceeded". */
+extern const char *jam_error_code_name(JamError err);
+
 #endif							/* JAM_ERRORS_H */

@@ -14,6 +14,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -91,6 +92,7 @@ PG_FUNCTION_INFO_V1(jam_fsck);
 Datum
 jam_fsck(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_FSCK);
 	bool		repair;
 	Datum		doc;
 
@@ -118,5 +120,6 @@ jam_fsck(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

@@ -2,10 +2,11 @@
  * jam.c: module entry point.
  *
  * jam is loaded through shared_preload_libraries so that its configuration
- * exists before any session starts (and, in later versions, so that it can
- * claim shared memory and start background workers).
+ * exists before any session starts, and so that it can claim shared memory
+ * (metrics.c) and start background workers.
  */
 #include "jam.h"
+#include "metrics.h"
 
 #include <sodium.h>
 
@@ -23,6 +24,7 @@ _PG_init(void)
 
 	/* Before jam_define_gucs(), which reserves the jam.* prefix. */
 	jam_define_retention_gucs();
+	jam_metrics_init();
 	jam_define_gucs();
 	jam_retention_worker_register();
 }

@@ -49,6 +49,7 @@ extern char *jam_normalize_hash(text *hash, const char *what);
 extern void jam_check_enabled(void);
 extern void jam_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *jam_check_service_id(text *service_id);
+extern bool jam_is_valid_service_id(const char *s, int len);
 extern void jam_check_pagination(int32 limit, int32 offset);
 extern void jam_check_status_filter(text *status, const char *const *allowed);
 

@@ -9,6 +9,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
@@ -159,11 +160,14 @@ check_package(FunctionCallInfo fcinfo, const int argno[5], CheckedPackage *pkg,
 	pkg->fields.payload = VARDATA_ANY(pkg->payload);
 	pkg->fields.payload_len = VARSIZE_ANY_EXHDR(pkg->payload);
 	if (pkg->fields.payload_len > (Size) jam_max_payload_bytes)
+	{
+		jam_metrics_refusal("payload_too_large", pkg->fields.service_id);
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_PAYLOAD_TOO_LARGE),
 				 errmsg("payload is too large"),
 				 errdetail("The payload has %zu bytes; jam.max_payload_bytes allows %d.",
 						   pkg->fields.payload_len, jam_max_payload_bytes)));
+	}
 
 	pkg->fields.contract_version = contract_version;
 	pkg->fields.weight_hint = weight_hint;
@@ -197,6 +201,7 @@ PG_FUNCTION_INFO_V1(jam_submit_package);
 Datum
 jam_submit_package(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PACKAGE_SUBMIT);
 	static const int argno[5] = {0, 1, 3, 4, 5};
 	CheckedPackage pkg;
 	uint8		id[JAM_HASH_BYTES];
@@ -241,12 +246,15 @@ jam_submit_package(PG_FUNCTION_ARGS)
 		doc = jam_spi_copy_jsonb(1);
 		jam_service_lock(pkg.fields.service_id, &svc);
 		if (jam_max_pending_packages > 0 && svc.pending_count >= jam_max_pending_packages)
+		{
+			jam_metrics_refusal("quota_exceeded", pkg.fields.service_id);
 			ereport(ERROR,
 					(jam_errcode(JAM_ERR_QUOTA_EXCEEDED),
 					 errmsg("service \"%s\" has too many pending packages", pkg.fields.service_id),
 					 errdetail("jam.max_pending_packages allows %d pending packages per service.",
 							   jam_max_pending_packages),
 					 errhint("Retry after some packages have been processed.")));
+		}
 		svc.pending_count++;
 
 		if (pkg.n_distinct > 0 &&
@@ -269,6 +277,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	doc = jam_with_created_flag(doc, created);
 	if (receipt != (Datum) 0)
 		doc = jam_with_member(doc, "receipt", receipt);
+	jam_metrics_end(metrics, created ? JAM_OUTCOME_CREATED : JAM_OUTCOME_EXISTING);
 	PG_RETURN_DATUM(doc);
 }
 
@@ -296,6 +305,7 @@ PG_FUNCTION_INFO_V1(jam_get_package);
 Datum
 jam_get_package(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PACKAGE_GET);
 	char	   *id;
 	Datum		values[1];
 	Datum		doc;
@@ -313,6 +323,7 @@ jam_get_package(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }
 
@@ -322,7 +333,9 @@ PG_FUNCTION_INFO_V1(jam_list_packages);
 Datum
 jam_list_packages(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PACKAGE_LIST);
 	text	   *filters[2] = {NULL, NULL};
+	Datum		doc;
 
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 2, "limit");
@@ -335,5 +348,7 @@ jam_list_packages(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1))
 		filters[1] = cstring_to_text(jam_check_service_id(PG_GETARG_TEXT_PP(1)));
 
-	PG_RETURN_DATUM(jam_list(&package_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3)));
+	doc = jam_list(&package_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3));
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
+	PG_RETURN_DATUM(doc);
 }

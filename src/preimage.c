@@ -9,6 +9,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -54,8 +55,10 @@ int
 jam_reference_preimages(ArrayType *distinct_hashes)
 {
 	Datum		values[1] = {PointerGetDatum(distinct_hashes)};
+	int			n = jam_spi_exec(&reference_preimages, values, NULL, false, 0);
 
-	return jam_spi_exec(&reference_preimages, values, NULL, false, 0);
+	jam_metrics_refcount_increments(n);
+	return n;
 }
 
 static void
@@ -76,6 +79,7 @@ PG_FUNCTION_INFO_V1(jam_put_preimage);
 Datum
 jam_put_preimage(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PREIMAGE_PUT);
 	bytea	   *data;
 	char	   *media_type;
 	Size		size;
@@ -90,11 +94,14 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 	data = PG_GETARG_BYTEA_PP(0);
 	size = VARSIZE_ANY_EXHDR(data);
 	if (size > (Size) jam_max_preimage_bytes)
+	{
+		jam_metrics_refusal("payload_too_large", NULL);
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_PAYLOAD_TOO_LARGE),
 				 errmsg("preimage is too large"),
 				 errdetail("The preimage has %zu bytes; jam.max_preimage_bytes allows %d.",
 						   size, jam_max_preimage_bytes)));
+	}
 	media_type = jam_check_media_type(PG_GETARG_TEXT_PP(1));
 
 	jam_blake2b256(VARDATA_ANY(data), size, digest);
@@ -110,6 +117,7 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 	meta = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, created ? JAM_OUTCOME_CREATED : JAM_OUTCOME_EXISTING);
 	PG_RETURN_DATUM(jam_with_created_flag(meta, created));
 }
 
@@ -119,6 +127,7 @@ PG_FUNCTION_INFO_V1(jam_get_preimage);
 Datum
 jam_get_preimage(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PREIMAGE_GET);
 	char	   *hash;
 	Datum		values[1];
 	bool		isnull;
@@ -137,6 +146,7 @@ jam_get_preimage(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	/* The row may hold a TOAST pointer; hand back the bytes themselves. */
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_BYTEA_P(DatumGetByteaPP(data));
 }
 
@@ -146,6 +156,7 @@ PG_FUNCTION_INFO_V1(jam_preimage_meta);
 Datum
 jam_preimage_meta(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PREIMAGE_META);
 	char	   *hash;
 	Datum		values[1];
 	Datum		meta;
@@ -161,5 +172,6 @@ jam_preimage_meta(PG_FUNCTION_ARGS)
 	meta = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(meta);
 }

@@ -16,6 +16,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -155,6 +156,7 @@ PG_FUNCTION_INFO_V1(jam_process_next);
 Datum
 jam_process_next(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
 	text	   *service_filter = NULL;
 	ClaimedPackage pkg;
 	JamReport	report;
@@ -178,6 +180,7 @@ jam_process_next(PG_FUNCTION_ARGS)
 	if (!claim_next(service_filter, &pkg))
 	{
 		SPI_finish();
+		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
 		PG_RETURN_NULL();
 	}
 
@@ -232,5 +235,6 @@ jam_process_next(PG_FUNCTION_ARGS)
 	jam_spi_exec(&finish_package, values, nulls, false, 0);
 	SPI_finish();
 
+	jam_metrics_end(metrics, result.ok ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
 	PG_RETURN_DATUM(jam_with_member(doc, "receipt", receipt));
 }

@@ -10,6 +10,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 #include "merkle.h"
 
 #include "catalog/pg_type.h"
@@ -258,6 +259,7 @@ PG_FUNCTION_INFO_V1(jam_inclusion_proof);
 Datum
 jam_inclusion_proof(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_INCLUSION_PROOF);
 	char	   *service_id;
 	int64		seq;
 	int64		tree_size;
@@ -279,6 +281,7 @@ jam_inclusion_proof(PG_FUNCTION_ARGS)
 	doc = SPI_datumTransfer(inclusion_document(service_id, seq, tree_size), false, -1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }
 
@@ -291,6 +294,7 @@ PG_FUNCTION_INFO_V1(jam_consistency_proof);
 Datum
 jam_consistency_proof(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_CONSISTENCY_PROOF);
 	char	   *service_id;
 	int64		first;
 	int64		second;
@@ -317,6 +321,7 @@ jam_consistency_proof(PG_FUNCTION_ARGS)
 	result = SPI_datumTransfer(PointerGetDatum(hashes_to_array(proof, n)), false, -1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(result);
 }
 
@@ -326,6 +331,7 @@ PG_FUNCTION_INFO_V1(jam_root);
 Datum
 jam_root(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_ROOT);
 	char	   *service_id;
 	int64		tree_size;
 	uint8		root[JAM_HASH_BYTES];
@@ -341,6 +347,7 @@ jam_root(PG_FUNCTION_ARGS)
 	root_at(service_id, tree_size, root);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_TEXT_P(jam_hash_to_text(root));
 }
 
@@ -350,6 +357,7 @@ PG_FUNCTION_INFO_V1(jam_roots);
 Datum
 jam_roots(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_ROOTS);
 	uint8		empty[JAM_HASH_BYTES];
 	Datum		values[1];
 	Datum		doc;
@@ -363,6 +371,7 @@ jam_roots(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }
 
@@ -376,6 +385,7 @@ PG_FUNCTION_INFO_V1(jam_receipt);
 Datum
 jam_receipt(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_RECEIPT);
 	char	   *hash;
 	Datum		values[1];
 	char	   *service_id;
@@ -403,5 +413,6 @@ jam_receipt(PG_FUNCTION_ARGS)
 	doc = SPI_datumTransfer(doc, false, -1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

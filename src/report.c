@@ -13,6 +13,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include <sodium.h>
 
@@ -163,6 +164,7 @@ PG_FUNCTION_INFO_V1(jam_get_report);
 Datum
 jam_get_report(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_REPORT_GET);
 	Datum		id;
 	Datum		doc;
 
@@ -176,6 +178,7 @@ jam_get_report(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }
 
@@ -185,7 +188,9 @@ PG_FUNCTION_INFO_V1(jam_list_reports);
 Datum
 jam_list_reports(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_REPORT_LIST);
 	text	   *filters[2] = {NULL, NULL};
+	Datum		doc;
 
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 2, "limit");
@@ -198,7 +203,9 @@ jam_list_reports(PG_FUNCTION_ARGS)
 		jam_check_status_filter(filters[1], report_statuses);
 	}
 
-	PG_RETURN_DATUM(jam_list(&report_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3)));
+	doc = jam_list(&report_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3));
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
+	PG_RETURN_DATUM(doc);
 }
 
 PG_FUNCTION_INFO_V1(jam_attestations);
@@ -207,6 +214,7 @@ PG_FUNCTION_INFO_V1(jam_attestations);
 Datum
 jam_attestations(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_ATTESTATIONS);
 	Datum		id;
 	Datum		doc;
 
@@ -223,5 +231,6 @@ jam_attestations(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

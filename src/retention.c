@@ -28,6 +28,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 #include "retention.h"
 
 #include "access/xact.h"
@@ -529,6 +530,7 @@ jam_cleanup_batches(const JamCleanupParams *params, JamCleanupCounts *counts)
 			CHECK_FOR_INTERRUPTS();
 			n = run_batch((CleanupPhase) phase, params, &resume, &batch);
 			add_counts(counts, &batch);
+			jam_metrics_cleanup_batch(&batch);
 		} while (n >= params->batch_size);
 	}
 }
@@ -655,6 +657,7 @@ PG_FUNCTION_INFO_V1(jam_cleanup);
 Datum
 jam_cleanup(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_CLEANUP);
 	TimestampTz started = GetCurrentTimestamp();
 	JamCleanupParams params;
 	JamCleanupCounts counts;
@@ -679,8 +682,11 @@ jam_cleanup(PG_FUNCTION_ARGS)
 
 	doc = jam_cleanup_document(!enabled, dry_run, &params, &counts,
 							   TimestampDifferenceMilliseconds(started, GetCurrentTimestamp()));
+	jam_metrics_cleanup_run(!enabled ? JAM_CLEANUP_DISABLED : dry_run ? JAM_CLEANUP_DRY_RUN
+							: JAM_CLEANUP_DELETE, GetCurrentTimestamp() - started);
 	ereport(LOG,
 			(errmsg("jam cleanup: %s", doc),
 			 errhidestmt(true)));
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(doc)));
 }

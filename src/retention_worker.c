@@ -16,6 +16,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 #include "retention.h"
 
 #include "access/xact.h"
@@ -292,6 +293,8 @@ retention_round(void)
 		count_in_transaction(&params, &counts);
 	else
 		jam_cleanup_batches(&params, &counts);
+	jam_metrics_cleanup_run(jam_retention_dry_run ? JAM_CLEANUP_DRY_RUN : JAM_CLEANUP_DELETE,
+							GetCurrentTimestamp() - started);
 	ereport(LOG,
 			(errmsg("jam cleanup: %s",
 					jam_cleanup_document(false, jam_retention_dry_run, &params, &counts,

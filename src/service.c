@@ -9,6 +9,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
@@ -133,6 +134,7 @@ PG_FUNCTION_INFO_V1(jam_register_service);
 Datum
 jam_register_service(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_REGISTER_SERVICE);
 	Datum		values[2];
 	char		nulls[2] = {' ', 'n'};
 	Datum		doc;
@@ -153,5 +155,6 @@ jam_register_service(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

@@ -7,6 +7,7 @@
  * log sizes are exact, from the per-service rows.
  */
 #include "jam.h"
+#include "metrics.h"
 #include "note.h"
 
 #include <sodium.h>
@@ -50,6 +51,7 @@ PG_FUNCTION_INFO_V1(jam_status);
 Datum
 jam_status(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_STATUS);
 	JamNodeKey	key;
 	Datum		values[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -75,5 +77,6 @@ jam_status(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

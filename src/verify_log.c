@@ -10,6 +10,7 @@
  */
 #include "jam.h"
 #include "errors.h"
+#include "metrics.h"
 #include "merkle.h"
 
 #include "catalog/pg_type.h"
@@ -98,6 +99,7 @@ PG_FUNCTION_INFO_V1(jam_verify_log);
 Datum
 jam_verify_log(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_VERIFY_LOG);
 	char	   *service_id;
 	Datum		values[1];
 	bool		isnull;
@@ -163,5 +165,6 @@ jam_verify_log(PG_FUNCTION_ARGS)
 	doc = SPI_datumTransfer(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)), false, -1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }
