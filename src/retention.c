@@ -98,6 +98,14 @@ jam_define_retention_gucs(void)
 							1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	/*
+	 * Parameters fixed at server start can only be defined while the
+	 * postmaster preloads jam (elsewhere that is FATAL); without preloading
+	 * there is no retention worker for them to configure.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
 	DefineCustomBoolVariable("jam.retention_worker",
 							 "Whether a background worker runs jam_cleanup() every jam.retention_interval.",
 							 "Use it where pg_cron is not installed (see jam_schedule_retention).",
