@@ -276,9 +276,9 @@ metrics_shmem_startup(void)
 }
 
 /*
- * Defines jam.metrics and jam.metrics_max_services (before
- * jam_define_gucs() reserves the jam prefix) and, when jam is being
- * preloaded, installs the shared memory hooks.
+ * Defines jam.metrics (before jam_define_gucs() reserves the jam prefix)
+ * and, when jam is being preloaded, jam.metrics_max_services and the
+ * shared memory hooks.
  */
 void
 jam_metrics_init(void)
@@ -289,15 +289,16 @@ jam_metrics_init(void)
 							 &jam_metrics_enabled, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 
+	/* Without preloading there is no shared memory, and a PGC_POSTMASTER parameter would be FATAL. */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
 	DefineCustomIntVariable("jam.metrics_max_services",
 							"Most services whose refusals jam_metrics() counts one by one.",
 							"Refusals of further services are counted under the service \"_other\".",
 							&jam_metrics_max_services, 1000,
 							1, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = metrics_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
