@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # jam's benchmarks: jam_submit_package against a bare INSERT of the same row,
-# submits to one service against sixteen, and proofs at 10^6 entries against 10^3.
+# submits with metrics on against off, submits to one service against
+# sixteen, and proofs at 10^6 entries against 10^3.
 #
 # Starts a throwaway cluster (as the postgres user, on a free loopback port,
 # preloading jam), then runs pgbench alternately on bench/insert.sql (the
@@ -137,6 +138,60 @@ echo "baseline_insert_tps=$insert_mean"
 echo "jam_submit_tps=$submit_mean"
 echo "submit_vs_insert_ratio=$ratio"
 echo "target: ratio >= $target ($met); jam stored $stored packages"
+
+# What the metrics cost, two ways.  Submits with jam.metrics off and on
+# (PGOPTIONS reaches every pgbench connection), alternately and in
+# alternating order, so that drift hits both alike; on a busy machine this
+# ratio carries the noise of concurrent commits.  Then the cost per call
+# without that noise: 100,000 jam_preimage_meta calls in one statement,
+# off and on, best of three each.
+metrics_run() {
+	local tps
+	tps=$(PGOPTIONS="-c jam.metrics=$1" run_pgbench submit.sql "$seconds")
+	printf '   round %d  submit, metrics %-3s  tps=%s\n' "$2" "$1" "$tps" >&2
+	echo "$tps"
+}
+metrics_off_tps=()
+metrics_on_tps=()
+for round in $(seq 1 "$rounds"); do
+	if [ $((round % 2)) -eq 1 ]; then
+		metrics_off_tps+=("$(metrics_run off "$round")")
+		metrics_on_tps+=("$(metrics_run on "$round")")
+	else
+		metrics_on_tps+=("$(metrics_run on "$round")")
+		metrics_off_tps+=("$(metrics_run off "$round")")
+	fi
+done
+metrics_off_mean=$(mean "${metrics_off_tps[@]}")
+metrics_on_mean=$(mean "${metrics_on_tps[@]}")
+metrics_ratio=$(awk -v a="$metrics_on_mean" -v b="$metrics_off_mean" 'BEGIN { printf "%.3f", a / b }')
+echo "submit_tps_metrics_off=$metrics_off_mean"
+echo "submit_tps_metrics_on=$metrics_on_mean"
+echo "metrics_on_vs_off_ratio=$metrics_ratio"
+echo "target: ratio >= 0.95 ($(awk -v r="$metrics_ratio" 'BEGIN { print (r >= 0.95) ? "met" : "NOT met" }'))"
+
+calls=100000
+psql_q -c "SELECT jam.jam_put_preimage('bench metrics'::bytea)" >/dev/null
+# calls_ms on|off: milliseconds of $calls jam_preimage_meta calls in one statement.
+calls_ms() {
+	psql_q -c "SET jam.metrics = $1" -c '\timing on' \
+		-c "SELECT count(jam.jam_preimage_meta(x.h)) FROM generate_series(1, $calls),
+		    (SELECT jam.jam_hash('bench metrics'::bytea) AS h) x" |
+		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+calls_off=()
+calls_on=()
+for round in 1 2 3; do
+	calls_off+=("$(calls_ms off)")
+	calls_on+=("$(calls_ms on)")
+	printf '   round %d  %d calls  metrics off %s ms, on %s ms\n' "$round" "$calls" \
+		"${calls_off[-1]}" "${calls_on[-1]}"
+done
+off_ms=$(best "${calls_off[@]}")
+on_ms=$(best "${calls_on[@]}")
+echo "metrics_overhead_ns_per_call=$(awk -v a="$on_ms" -v b="$off_ms" -v n="$calls" 'BEGIN { printf "%.0f", (a - b) * 1e6 / n }')"
+echo "metrics_calls_on_vs_off_ratio=$(awk -v a="$off_ms" -v b="$on_ms" 'BEGIN { printf "%.3f", a / b }') (throughput; best of 3: off ${off_ms} ms, on ${on_ms} ms)"
 
 # The hard case for the log: all submits to one service serialize on its row.
 one_tps=()
