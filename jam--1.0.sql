@@ -46,6 +46,9 @@ CREATE TABLE jam_services (
     log_size        bigint NOT NULL DEFAULT 0 CHECK (log_size >= 0),
     log_root        text,
     log_frontier    bytea NOT NULL DEFAULT ''::bytea,
+    -- the tenant whose tokens may use the service (NULL: tokens without a
+    -- tenant only); set by the first submit of a tenant's token
+    tenant          text,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 
@@ -63,6 +66,8 @@ CREATE TABLE jam_work_packages (
                      CHECK (status IN ('pending', 'applied', 'failed')),
     failure_reason   text,
     submitted_by     name NOT NULL DEFAULT session_user,
+    -- the token (capability) that submitted it; NULL for a call without one
+    token_id         text COLLATE "C",
     submitted_at     timestamptz NOT NULL DEFAULT now(),
     processed_at     timestamptz
 );
@@ -73,6 +78,9 @@ CREATE INDEX jam_work_packages_service_idx ON jam_work_packages (service_id, seq
 CREATE INDEX jam_work_packages_service_pending_idx ON jam_work_packages (service_id, seq)
     WHERE status = 'pending';
 CREATE INDEX jam_work_packages_submitted_at_idx ON jam_work_packages (submitted_at);
+-- a token's pending packages, counted against its max_pending_packages quota
+CREATE INDEX jam_work_packages_token_pending_idx ON jam_work_packages (token_id)
+    WHERE status = 'pending' AND token_id IS NOT NULL;
 
 CREATE SEQUENCE jam_work_reports_seq;
 CREATE TABLE jam_work_reports (
@@ -161,6 +169,47 @@ CREATE TABLE jam_node_keys (
 );
 REVOKE ALL ON jam_node_keys FROM PUBLIC;
 
+-- Tokens: bearer capabilities.  Only BLAKE2b-256 of a token's secret is
+-- kept; the token itself is shown once, by jam_create_token.
+CREATE TABLE jam_tokens (
+    id          text COLLATE "C" PRIMARY KEY CHECK (id ~ '^[0-9a-f]{16}$'),
+    name        text NOT NULL CHECK (name <> '' AND octet_length(name) <= 200),
+    secret_hash bytea NOT NULL CHECK (octet_length(secret_hash) = 32),
+    scopes      text[] NOT NULL
+                CHECK (cardinality(scopes) > 0
+                       AND scopes <@ ARRAY['jam:read', 'jam:submit', 'jam:process', 'jam:admin']),
+    -- NULL: every service
+    services    text[] CHECK (cardinality(services) > 0),
+    tenant      text,
+    created_by  name NOT NULL DEFAULT session_user,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz,
+    revoked_at  timestamptz
+);
+
+-- Quota overrides of one service or one token; a NULL limit is the default's.
+CREATE TABLE jam_quotas (
+    service_id            text COLLATE "C" CHECK (jam_is_service_id(service_id)),
+    token_id              text COLLATE "C",
+    rate_limit_per_minute integer CHECK (rate_limit_per_minute >= 0),
+    max_preimage_bytes    bigint CHECK (max_preimage_bytes >= 0),
+    max_pending_packages  integer CHECK (max_pending_packages >= 0),
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    CHECK ((service_id IS NULL) <> (token_id IS NULL))
+);
+CREATE UNIQUE INDEX jam_quotas_service_idx ON jam_quotas (service_id) WHERE service_id IS NOT NULL;
+CREATE UNIQUE INDEX jam_quotas_token_idx ON jam_quotas (token_id) WHERE token_id IS NOT NULL;
+
+-- Backends cache tokens and quotas; any change, by the API or by hand,
+-- makes them drop their caches when it commits.
+CREATE FUNCTION jam_auth_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'jam_auth_changed'
+LANGUAGE C;
+CREATE TRIGGER jam_tokens_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jam_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION jam_auth_changed();
+CREATE TRIGGER jam_quotas_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON jam_quotas
+    FOR EACH STATEMENT EXECUTE FUNCTION jam_auth_changed();
+
 -- pg_dump keeps the data of extension tables only when they are registered.
 SELECT pg_catalog.pg_extension_config_dump('jam_preimages', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_services', '');
@@ -172,6 +221,8 @@ SELECT pg_catalog.pg_extension_config_dump('jam_attestations', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_attestations_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_log_entries', '');
 SELECT pg_catalog.pg_extension_config_dump('jam_node_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_quotas', '');
 
 -- Errors
 
@@ -211,7 +262,8 @@ LANGUAGE C STABLE;
 
 -- Services and packages
 
-CREATE FUNCTION jam_register_service(service_id text, refine_function regprocedure DEFAULT NULL)
+CREATE FUNCTION jam_register_service(service_id text, refine_function regprocedure DEFAULT NULL,
+                                     tenant text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'jam_register_service'
 LANGUAGE C VOLATILE;
@@ -369,3 +421,133 @@ AS 'MODULE_PATHNAME', 'jam_metrics_reset'
 LANGUAGE C VOLATILE;
 
 REVOKE ALL ON FUNCTION jam_metrics(), jam_metrics_reset() FROM PUBLIC;
+
+-- Capabilities and quotas (src/auth.c, src/tokens.c, src/quota.c,
+-- src/ratelimit.c).
+
+CREATE FUNCTION jam_authenticate(token text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_authenticate'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_create_token(
+    name text, scopes text[], services text[] DEFAULT NULL, tenant text DEFAULT NULL,
+    expires_at timestamptz DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'jam_create_token'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_revoke_token(token_id text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'jam_revoke_token'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_list_tokens() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_list_tokens'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION jam_set_quota(
+    service_id text DEFAULT NULL, token_id text DEFAULT NULL,
+    rate_limit_per_minute integer DEFAULT NULL, max_preimage_bytes bigint DEFAULT NULL,
+    max_pending_packages integer DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_set_quota'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_quota_usage(service_id text DEFAULT NULL, token_id text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_quota_usage'
+LANGUAGE C VOLATILE;
+
+-- Least-privilege roles.  Roles belong to the whole cluster, so they are
+-- made only when missing, and outlive DROP EXTENSION.
+--   jam_api       the HTTP shim: calls the API functions on behalf of a token
+--   jam_reader    a DBA who reads: the read functions, SELECT on the tables
+--   jam_operator  a DBA who runs jam: every function
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'jam_api') THEN
+        CREATE ROLE jam_api NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'jam_reader') THEN
+        CREATE ROLE jam_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'jam_operator') THEN
+        CREATE ROLE jam_operator NOLOGIN;
+    END IF;
+END
+$$;
+
+-- Every function that touches a table runs as the extension's owner, which
+-- is how the roles reach the tables they have no privilege on; each pins
+-- its search_path so that no caller's schema can shadow what it uses.
+-- jam_schedule_retention and jam_unschedule_retention touch only pg_cron's
+-- jobs, which belong to their caller: they run as the caller.
+DO $$
+DECLARE
+    fn regprocedure;
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'jam'::regnamespace AND p.proname = ANY (ARRAY[
+            'jam_put_preimage', 'jam_get_preimage', 'jam_preimage_meta', 'jam_register_service',
+            'jam_submit_package', 'jam_get_package', 'jam_list_packages', 'jam_process_next',
+            'jam_get_report', 'jam_list_reports', 'jam_attestations', 'jam_receipt',
+            'jam_inclusion_proof', 'jam_consistency_proof', 'jam_root', 'jam_roots',
+            'jam_verify_log', 'jam_checkpoint', 'jam_status', 'jam_cleanup', 'jam_fsck',
+            'jam_authenticate',
+            'jam_create_token', 'jam_revoke_token', 'jam_list_tokens', 'jam_set_quota',
+            'jam_quota_usage'])
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp', fn);
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA jam FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA jam FROM PUBLIC;
+GRANT USAGE ON SCHEMA jam TO jam_api, jam_reader, jam_operator;
+
+-- Pure functions: anyone with the schema may call them.
+GRANT EXECUTE ON FUNCTION
+    jam_is_hash(text), jam_is_service_id(text), jam_error_codes(), jam_hash(bytea),
+    jam_package_id(text, bytea, integer, integer, text[]),
+    jam_verify_inclusion(text, bigint, bigint, text[], text),
+    jam_verify_consistency(bigint, bigint, text[], text, text),
+    jam_verify_checkpoint(text, text), jam_merkle_leaf_hash(bytea), jam_merkle_root(bytea[]),
+    jam_merkle_inclusion_proof(bytea[], bigint, bigint),
+    jam_merkle_consistency_proof(bytea[], bigint, bigint),
+    jam_sign_note(text, text, bytea), jam_note_verifier_key(text, bytea)
+TO PUBLIC;
+
+-- Reading, for the shim (under a token's scopes) and for readers.
+GRANT EXECUTE ON FUNCTION
+    jam_authenticate(text), jam_get_preimage(text), jam_preimage_meta(text),
+    jam_get_package(text), jam_list_packages(text, text, integer, integer),
+    jam_get_report(text), jam_list_reports(text, text, integer, integer),
+    jam_attestations(text), jam_receipt(text), jam_inclusion_proof(text, bigint, bigint),
+    jam_consistency_proof(text, bigint, bigint), jam_root(text, bigint), jam_roots(),
+    jam_verify_log(text), jam_checkpoint(text), jam_status(), jam_quota_usage(text, text),
+    jam_metrics()
+TO jam_api, jam_reader, jam_operator;
+
+-- Writing through the shim: a token's jam:submit and jam:process.
+GRANT EXECUTE ON FUNCTION
+    jam_put_preimage(bytea, text),
+    jam_submit_package(text, bytea, text, integer, integer, text[]),
+    jam_process_next(text)
+TO jam_api, jam_operator;
+
+-- Running jam: services, tokens, quotas, retention.
+GRANT EXECUTE ON FUNCTION
+    jam_register_service(text, regprocedure, text),
+    jam_create_token(text, text[], text[], text, timestamptz), jam_revoke_token(text),
+    jam_list_tokens(), jam_set_quota(text, text, integer, bigint, integer),
+    jam_cleanup(boolean), jam_fsck(boolean), jam_schedule_retention(text),
+    jam_unschedule_retention(), jam_metrics_reset()
+TO jam_operator;
+
+-- Readers may query the tables directly; never the secrets.
+GRANT SELECT ON jam_preimages, jam_services, jam_work_packages, jam_work_reports,
+    jam_attestations, jam_log_entries, jam_quotas
+TO jam_reader, jam_operator;
+GRANT SELECT (id, name, scopes, services, tenant, created_by, created_at, expires_at, revoked_at)
+    ON jam_tokens TO jam_operator;

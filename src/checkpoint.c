@@ -7,6 +7,7 @@
  * signed-note verifier holding the key from jam_status() checks it.
  */
 #include "jam.h"
+#include "auth.h"
 #include "errors.h"
 #include "metrics.h"
 #include "merkle.h"
@@ -43,6 +44,7 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 0, "service_id");
 	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	values[0] = CStringGetTextDatum(service_id);
 
 	SPI_connect();

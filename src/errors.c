@@ -35,7 +35,7 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"hash_mismatch", "JM015", 422, "the declared hash differs from the hash the server computed"},
 	{"unsupported_contract_version", "JM016", 422, "this node does not run that execution contract version"},
 	{"missing_preimage", "JM017", 422, "a package references a preimage that is not stored"},
-	{"quota_exceeded", "JM018", 429, "the service has as many pending packages as jam.max_pending_packages allows"},
+	{"quota_exceeded", "JM018", 429, "the service or token has as many pending packages as its quota allows"},
 	{"disabled", "JM019", 503, "jam.enabled is off"},
 	{"receipt_not_found", "JM020", 404, "no log entry has this hash"},
 	{"invalid_tree_size", "JM021", 400, "a tree size or log position is outside the service's log"},
@@ -43,6 +43,10 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"service_not_found", "JM023", 404, "no service has this id"},
 	{"cron_unavailable", "JM024", 503, "pg_cron is not loaded, or not installed in cron.database_name"},
 	{"worker_unavailable", "JM025", 503, "a background worker could not start, or stopped before it finished"},
+	{"unauthenticated", "JM026", 401, "no token, or a token that is unknown, expired or revoked, where one is required"},
+	{"forbidden", "JM027", 403, "the token lacks the scope, or may not act on the service"},
+	{"rate_limited", "JM028", 429, "the service's or token's rate limit is spent; retry after the seconds in the detail"},
+	{"token_not_found", "JM029", 404, "no token has this id"},
 };
 
 /* Every jam error passes here, which counts it for jam_metrics(). */

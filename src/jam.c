@@ -3,10 +3,13 @@
  *
  * jam is loaded through shared_preload_libraries so that its configuration
  * exists before any session starts, and so that it can claim shared memory
- * (metrics.c) and start background workers.
+ * (metrics.c, the rate limiter, the auth cache's generation) and start
+ * background workers (retention).
  */
 #include "jam.h"
+#include "auth.h"
 #include "metrics.h"
+#include "ratelimit.h"
 
 #include <sodium.h>
 
@@ -25,6 +28,9 @@ _PG_init(void)
 	/* Before jam_define_gucs(), which reserves the jam.* prefix. */
 	jam_define_retention_gucs();
 	jam_metrics_init();
+	jam_define_auth_gucs();
+	jam_rate_limit_init();
 	jam_define_gucs();
+	jam_auth_cache_init();
 	jam_retention_worker_register();
 }

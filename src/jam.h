@@ -81,14 +81,15 @@ typedef struct JamList
 	JamStatement envelope[4];
 } JamList;
 
-extern Datum jam_list(JamList *list, text *filters[2], int32 limit, int32 offset);
+extern Datum jam_list(JamList *list, text *filters[2], ArrayType *visible,
+					  int32 limit, int32 offset);
 
 /* json_util.c */
 extern Datum jam_with_member(Datum doc, const char *key, Datum value);
 extern Datum jam_with_created_flag(Datum doc, bool created);
 
 /* preimage.c: refcounts, owned by the preimage store. */
-extern int	jam_reference_preimages(ArrayType *distinct_hashes);
+extern int	jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest);
 
 /* report.c: reports and attestations. */
 typedef struct JamReport
@@ -139,6 +140,7 @@ extern void jam_log_meta_hash(const char *service_id, const char *principal,
 struct JamService
 {
 	char	   *service_id;
+	char	   *tenant;			/* NULL: the service belongs to no tenant */
 	int64		pending_count;
 	Oid			refine_function;
 	JamLogHead	log;

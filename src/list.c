@@ -6,7 +6,7 @@
  * next_offset is the offset of the next page or null on the last page; with
  * jam.legacy_list_response it is the plain items array.  Items are in
  * arrival order (seq), so that a client paging forward while new items
- * arrive sees each item once.
+ * arrive sees each item once.  A token sees the rows of its services only.
  */
 #include "jam.h"
 
@@ -24,14 +24,17 @@ prepare_variants(JamList *list)
 		const char *where;
 		const char *page;
 
+		/* $5: the services a token may see (NULL: all). */
 		if (v == 0)
-			where = "";
+			where = "WHERE ($5::text[] IS NULL OR service_id = ANY($5))";
 		else if (v == 1)
-			where = psprintf("WHERE %s = $1", list->filter_columns[0]);
+			where = psprintf("WHERE %s = $1 AND ($5::text[] IS NULL OR service_id = ANY($5))",
+							 list->filter_columns[0]);
 		else if (v == 2)
-			where = psprintf("WHERE %s = $2", list->filter_columns[1]);
+			where = psprintf("WHERE %s = $2 AND ($5::text[] IS NULL OR service_id = ANY($5))",
+							 list->filter_columns[1]);
 		else
-			where = psprintf("WHERE %s = $1 AND %s = $2",
+			where = psprintf("WHERE %s = $1 AND %s = $2 AND ($5::text[] IS NULL OR service_id = ANY($5))",
 							 list->filter_columns[0], list->filter_columns[1]);
 
 		page = psprintf("SELECT seq, %s AS doc FROM %s %s ORDER BY seq LIMIT $3 OFFSET $4",
@@ -50,11 +53,12 @@ prepare_variants(JamList *list)
 		{
 			JamStatement *stmt = shape == 0 ? &list->legacy[v] : &list->envelope[v];
 
-			stmt->nargs = 4;
+			stmt->nargs = 5;
 			stmt->argtypes[0] = TEXTOID;
 			stmt->argtypes[1] = TEXTOID;
 			stmt->argtypes[2] = INT4OID;
 			stmt->argtypes[3] = INT4OID;
+			stmt->argtypes[4] = TEXTARRAYOID;
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -63,13 +67,14 @@ prepare_variants(JamList *list)
 
 /*
  * Lists list->table filtered on list->filter_columns by filters[0] and
- * filters[1] (NULL: no filter on that column).
+ * filters[1] (NULL: no filter on that column), showing only rows of the
+ * services in visible (NULL: every service).
  */
 Datum
-jam_list(JamList *list, text *filters[2], int32 limit, int32 offset)
+jam_list(JamList *list, text *filters[2], ArrayType *visible, int32 limit, int32 offset)
 {
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	int			variant = (filters[0] ? 1 : 0) | (filters[1] ? 2 : 0);
 	JamStatement *stmt;
 	Datum		result;
@@ -85,6 +90,9 @@ jam_list(JamList *list, text *filters[2], int32 limit, int32 offset)
 	}
 	values[2] = Int32GetDatum(limit);
 	values[3] = Int32GetDatum(offset);
+	values[4] = PointerGetDatum(visible);
+	if (visible == NULL)
+		nulls[4] = 'n';
 	stmt = jam_legacy_list_response ? &list->legacy[variant] : &list->envelope[variant];
 
 	SPI_connect();

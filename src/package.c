@@ -8,8 +8,10 @@
  * anywhere leaves none of it behind.
  */
 #include "jam.h"
+#include "auth.h"
 #include "errors.h"
 #include "metrics.h"
+#include "quota.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
@@ -26,7 +28,7 @@
 	"jsonb_build_object('id', id, 'service_id', service_id, 'status', status, " \
 	"'contract_version', contract_version, 'weight_hint', weight_hint, " \
 	"'payload_size', octet_length(payload), 'preimage_hashes', to_jsonb(preimage_hashes), " \
-	"'failure_reason', failure_reason, 'submitted_by', submitted_by, " \
+	"'failure_reason', failure_reason, 'submitted_by', submitted_by, 'token_id', token_id, " \
 	"'submitted_at', submitted_at, 'processed_at', processed_at)"
 
 #define PACKAGE_JSON \
@@ -35,10 +37,10 @@
 
 static JamStatement insert_package = {
 	"INSERT INTO jam.jam_work_packages "
-	"(id, service_id, contract_version, weight_hint, payload, preimage_hashes) "
-	"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING "
+	"(id, service_id, contract_version, weight_hint, payload, preimage_hashes, token_id) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING "
 	"RETURNING " PACKAGE_SUMMARY_JSON,
-	6, {TEXTOID, TEXTOID, INT4OID, INT4OID, BYTEAOID, TEXTARRAYOID}
+	7, {TEXTOID, TEXTOID, INT4OID, INT4OID, BYTEAOID, TEXTARRAYOID, TEXTOID}
 };
 
 static JamStatement select_package_summary = {
@@ -47,7 +49,7 @@ static JamStatement select_package_summary = {
 };
 
 static JamStatement select_package = {
-	"SELECT " PACKAGE_JSON " FROM jam.jam_work_packages WHERE id = $1",
+	"SELECT " PACKAGE_JSON ", service_id FROM jam.jam_work_packages WHERE id = $1",
 	1, {TEXTOID}
 };
 
@@ -206,7 +208,11 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	CheckedPackage pkg;
 	uint8		id[JAM_HASH_BYTES];
 	text	   *id_text;
-	Datum		values[6];
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	const char *token_id = jam_auth_token_id();
+	JamSubmitQuota quota;
+	int64		wait;
 	Datum		doc;
 	Datum		receipt = (Datum) 0;
 	bool		created;
@@ -235,31 +241,45 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	values[3] = Int32GetDatum(pkg.fields.weight_hint);
 	values[4] = PointerGetDatum(pkg.payload);
 	values[5] = PointerGetDatum(pkg.preimage_array);
+	values[6] = token_id ? CStringGetTextDatum(token_id) : (Datum) 0;
+	if (token_id == NULL)
+		nulls[6] = 'n';
+
+	/*
+	 * Metering at ingress: the rate is charged before anything is written.
+	 * A refused retry of a package already stored is not refused: it gets
+	 * the package, as every retry does.
+	 */
+	jam_auth_require_service(JAM_SCOPE_SUBMIT, pkg.fields.service_id);
+	wait = jam_quota_try_submit(pkg.fields.service_id, pkg.fields.weight_hint, &quota);
 
 	SPI_connect();
-	created = jam_spi_exec(&insert_package, values, NULL, false, 0) == 1;
+	if (wait != 0)
+	{
+		if (jam_spi_exec(&select_package_summary, values, NULL, false, 1) == 0)
+			jam_quota_refuse_submit(pkg.fields.service_id, wait, &quota);
+		created = false;
+	}
+	else
+		created = jam_spi_exec(&insert_package, values, nulls, false, 0) == 1;
 	if (created)
 	{
 		JamService	svc;
 		uint8		meta[JAM_HASH_BYTES];
+		int64		largest;
 
 		doc = jam_spi_copy_jsonb(1);
 		jam_service_lock(pkg.fields.service_id, &svc);
-		if (jam_max_pending_packages > 0 && svc.pending_count >= jam_max_pending_packages)
-		{
-			jam_metrics_refusal("quota_exceeded", pkg.fields.service_id);
-			ereport(ERROR,
-					(jam_errcode(JAM_ERR_QUOTA_EXCEEDED),
-					 errmsg("service \"%s\" has too many pending packages", pkg.fields.service_id),
-					 errdetail("jam.max_pending_packages allows %d pending packages per service.",
-							   jam_max_pending_packages),
-					 errhint("Retry after some packages have been processed.")));
-		}
+		jam_auth_check_claim(pkg.fields.service_id, svc.tenant);
 		svc.pending_count++;
+		jam_quota_check_pending(pkg.fields.service_id, svc.pending_count, &quota);
 
-		if (pkg.n_distinct > 0 &&
-			jam_reference_preimages(pkg.distinct_array) != pkg.n_distinct)
-			raise_missing_preimage(&pkg);
+		if (pkg.n_distinct > 0)
+		{
+			if (jam_reference_preimages(pkg.distinct_array, &largest) != pkg.n_distinct)
+				raise_missing_preimage(&pkg);
+			jam_quota_check_preimage_size(pkg.fields.service_id, largest, &quota);
+		}
 
 		jam_log_meta_hash(pkg.fields.service_id,
 						  GetUserNameFromId(GetSessionUserId(), false), "", meta);
@@ -268,7 +288,12 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		jam_spi_exec(&select_package_summary, values, NULL, false, 1);
+		/* A retry of a stored package costs nothing. */
+		if (wait == 0)
+		{
+			jam_quota_refund_submit(&quota);
+			jam_spi_exec(&select_package_summary, values, NULL, false, 1);
+		}
 		doc = jam_spi_copy_jsonb(1);
 		receipt = jam_log_receipt_of(text_to_cstring(id_text), JAM_LOG_PACKAGE);
 	}
@@ -311,12 +336,15 @@ jam_get_package(PG_FUNCTION_ARGS)
 	Datum		doc;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_get_package");
 	jam_require_arg(fcinfo, 0, "id");
 	id = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "id");
 	values[0] = CStringGetTextDatum(id);
 
 	SPI_connect();
-	if (jam_spi_exec(&select_package, values, NULL, true, 1) == 0)
+	/* Another service's package is not found, as if it did not exist. */
+	if (jam_spi_exec(&select_package, values, NULL, true, 1) == 0 ||
+		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)))
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_PACKAGE_NOT_FOUND),
 				 errmsg("package %s not found", id)));
@@ -338,6 +366,7 @@ jam_list_packages(PG_FUNCTION_ARGS)
 	Datum		doc;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_list_packages");
 	jam_require_arg(fcinfo, 2, "limit");
 	jam_require_arg(fcinfo, 3, "offset");
 	if (!PG_ARGISNULL(0))
@@ -346,9 +375,15 @@ jam_list_packages(PG_FUNCTION_ARGS)
 		jam_check_status_filter(filters[0], package_statuses);
 	}
 	if (!PG_ARGISNULL(1))
-		filters[1] = cstring_to_text(jam_check_service_id(PG_GETARG_TEXT_PP(1)));
+	{
+		char	   *service_id = jam_check_service_id(PG_GETARG_TEXT_PP(1));
 
-	doc = jam_list(&package_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3));
+		jam_auth_require_service(JAM_SCOPE_READ, service_id);
+		filters[1] = cstring_to_text(service_id);
+	}
+
+	doc = jam_list(&package_list, filters, jam_auth_visible_services(),
+				   PG_GETARG_INT32(2), PG_GETARG_INT32(3));
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

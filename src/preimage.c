@@ -8,6 +8,8 @@
  * that writes them.
  */
 #include "jam.h"
+#include "auth.h"
+#include "quota.h"
 #include "errors.h"
 #include "metrics.h"
 
@@ -43,21 +45,34 @@ static JamStatement select_data = {
 static JamStatement reference_preimages = {
 	"UPDATE jam.jam_preimages p SET refcount = p.refcount + 1 "
 	"FROM (SELECT hash FROM jam.jam_preimages WHERE hash = ANY($1) ORDER BY hash FOR UPDATE) l "
-	"WHERE p.hash = l.hash",
+	"WHERE p.hash = l.hash RETURNING p.size",
 	1, {TEXTARRAYOID}
 };
 
 /*
  * Raises the refcount of each stored preimage in distinct_hashes (a text[]
- * without duplicates) and returns how many were stored.  Needs SPI.
+ * without duplicates) and returns how many were stored; *largest (when not
+ * NULL) gets the size of the largest.  Needs SPI.
  */
 int
-jam_reference_preimages(ArrayType *distinct_hashes)
+jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest)
 {
 	Datum		values[1] = {PointerGetDatum(distinct_hashes)};
 	int			n = jam_spi_exec(&reference_preimages, values, NULL, false, 0);
 
 	jam_metrics_refcount_increments(n);
+	if (largest != NULL)
+	{
+		*largest = 0;
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			int64		size = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+
+			*largest = Max(*largest, size);
+		}
+	}
 	return n;
 }
 
@@ -87,20 +102,25 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	Datum		meta;
 	bool		created;
+	int64		max_bytes;
+	bool		from_token;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_SUBMIT, "jam_put_preimage");
 	jam_require_arg(fcinfo, 0, "data");
 	jam_require_arg(fcinfo, 1, "media_type");
 	data = PG_GETARG_BYTEA_PP(0);
 	size = VARSIZE_ANY_EXHDR(data);
-	if (size > (Size) jam_max_preimage_bytes)
+	max_bytes = jam_quota_max_put_bytes(&from_token);
+	if ((int64) size > max_bytes)
 	{
 		jam_metrics_refusal("payload_too_large", NULL);
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_PAYLOAD_TOO_LARGE),
 				 errmsg("preimage is too large"),
-				 errdetail("The preimage has %zu bytes; jam.max_preimage_bytes allows %d.",
-						   size, jam_max_preimage_bytes)));
+				 errdetail("The preimage has %zu bytes; %s allows " INT64_FORMAT ".",
+						   size, from_token ? "the token's quota" : "jam.max_preimage_bytes",
+						   max_bytes)));
 	}
 	media_type = jam_check_media_type(PG_GETARG_TEXT_PP(1));
 
@@ -134,6 +154,7 @@ jam_get_preimage(PG_FUNCTION_ARGS)
 	Datum		data;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_get_preimage");
 	jam_require_arg(fcinfo, 0, "hash");
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
 	values[0] = CStringGetTextDatum(hash);
@@ -162,6 +183,7 @@ jam_preimage_meta(PG_FUNCTION_ARGS)
 	Datum		meta;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_preimage_meta");
 	jam_require_arg(fcinfo, 0, "hash");
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
 	values[0] = CStringGetTextDatum(hash);

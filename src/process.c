@@ -15,6 +15,7 @@
  * deadlock.
  */
 #include "jam.h"
+#include "auth.h"
 #include "errors.h"
 #include "metrics.h"
 
@@ -27,6 +28,14 @@ static JamStatement claim_any = {
 	"FROM jam.jam_work_packages WHERE status = 'pending' "
 	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
 	0, {InvalidOid}
+};
+
+/* What a token limited to some services claims: $1 the services it may see. */
+static JamStatement claim_visible = {
+	"SELECT id, service_id, payload, contract_version, preimage_hashes "
+	"FROM jam.jam_work_packages WHERE status = 'pending' AND service_id = ANY($1) "
+	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+	1, {TEXTARRAYOID}
 };
 
 static JamStatement claim_of_service = {
@@ -71,7 +80,15 @@ claim_next(text *service_id, ClaimedPackage *pkg)
 		n = jam_spi_exec(&claim_of_service, values, NULL, false, 1);
 	}
 	else
-		n = jam_spi_exec(&claim_any, NULL, NULL, false, 1);
+	{
+		ArrayType  *visible = jam_auth_visible_services();
+		Datum		values[1] = {PointerGetDatum(visible)};
+
+		if (visible == NULL)
+			n = jam_spi_exec(&claim_any, NULL, NULL, false, 1);
+		else
+			n = jam_spi_exec(&claim_visible, values, NULL, false, 1);
+	}
 	if (n == 0)
 		return false;
 
@@ -173,8 +190,14 @@ jam_process_next(PG_FUNCTION_ARGS)
 	Datum		doc;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_PROCESS, "jam_process_next");
 	if (!PG_ARGISNULL(0))
-		service_filter = cstring_to_text(jam_check_service_id(PG_GETARG_TEXT_PP(0)));
+	{
+		char	   *service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+
+		jam_auth_require_service(JAM_SCOPE_PROCESS, service_id);
+		service_filter = cstring_to_text(service_id);
+	}
 
 	SPI_connect();
 	if (!claim_next(service_filter, &pkg))
@@ -204,7 +227,7 @@ jam_process_next(PG_FUNCTION_ARGS)
 
 	jam_service_lock(pkg.service_id, &svc);
 	svc.pending_count--;
-	if (jam_reference_preimages(report.preimage_hashes) !=
+	if (jam_reference_preimages(report.preimage_hashes, NULL) !=
 		ArrayGetNItems(ARR_NDIM(report.preimage_hashes), ARR_DIMS(report.preimage_hashes)))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),

@@ -9,6 +9,7 @@
  * indexed query for a few dozen rows, as at a thousand.
  */
 #include "jam.h"
+#include "auth.h"
 #include "errors.h"
 #include "metrics.h"
 #include "merkle.h"
@@ -41,8 +42,8 @@ static JamStatement select_entry_by_hash = {
 static JamStatement select_roots = {
 	"SELECT coalesce(jsonb_agg(jsonb_build_object('service_id', service_id, "
 	"'tree_size', log_size, 'root', coalesce(log_root, $1)) ORDER BY service_id), '[]'::jsonb) "
-	"FROM jam.jam_services",
-	1, {TEXTOID}
+	"FROM jam.jam_services WHERE $2::text[] IS NULL OR service_id = ANY($2)",
+	2, {TEXTOID, TEXTARRAYOID}
 };
 
 /* The nodes one proof needs, recorded on a first pass and fetched in one query. */
@@ -271,6 +272,7 @@ jam_inclusion_proof(PG_FUNCTION_ARGS)
 	jam_require_arg(fcinfo, 1, "seq");
 	jam_require_arg(fcinfo, 2, "tree_size");
 	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	seq = PG_GETARG_INT64(1);
 	tree_size = PG_GETARG_INT64(2);
 
@@ -308,6 +310,7 @@ jam_consistency_proof(PG_FUNCTION_ARGS)
 	jam_require_arg(fcinfo, 1, "first");
 	jam_require_arg(fcinfo, 2, "second");
 	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	first = PG_GETARG_INT64(1);
 	second = PG_GETARG_INT64(2);
 
@@ -340,6 +343,7 @@ jam_root(PG_FUNCTION_ARGS)
 	jam_require_arg(fcinfo, 0, "service_id");
 	jam_require_arg(fcinfo, 1, "tree_size");
 	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	tree_size = PG_GETARG_INT64(1);
 
 	SPI_connect();
@@ -359,15 +363,22 @@ jam_roots(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_ROOTS);
 	uint8		empty[JAM_HASH_BYTES];
-	Datum		values[1];
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
 	Datum		doc;
 
+	ArrayType  *visible;
+
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_roots");
+	visible = jam_auth_visible_services();
 	jam_merkle_empty_root(empty);
 	values[0] = PointerGetDatum(jam_hash_to_text(empty));
+	values[1] = PointerGetDatum(visible);
+	nulls[1] = visible ? ' ' : 'n';
 
 	SPI_connect();
-	jam_spi_exec(&select_roots, values, NULL, true, 1);
+	jam_spi_exec(&select_roots, values, nulls, true, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
@@ -395,12 +406,15 @@ jam_receipt(PG_FUNCTION_ARGS)
 	Datum		doc;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_receipt");
 	jam_require_arg(fcinfo, 0, "hash");
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
 	values[0] = CStringGetTextDatum(hash);
 
 	SPI_connect();
-	if (jam_spi_exec(&select_entry_by_hash, values, NULL, true, 1) == 0)
+	/* Another service's entry is not found, as if it did not exist. */
+	if (jam_spi_exec(&select_entry_by_hash, values, NULL, true, 1) == 0 ||
+		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)))
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_RECEIPT_NOT_FOUND),
 				 errmsg("no log entry has hash %s", hash),

@@ -12,6 +12,7 @@
  * with status 1 for applied and 2 for failed.
  */
 #include "jam.h"
+#include "auth.h"
 #include "errors.h"
 #include "metrics.h"
 
@@ -47,12 +48,12 @@ static JamStatement insert_attestation = {
 };
 
 static JamStatement select_report = {
-	"SELECT " REPORT_JSON " FROM jam.jam_work_reports WHERE package_id = $1",
+	"SELECT " REPORT_JSON ", service_id FROM jam.jam_work_reports WHERE package_id = $1",
 	1, {TEXTOID}
 };
 
 static JamStatement package_exists = {
-	"SELECT 1 FROM jam.jam_work_packages WHERE id = $1",
+	"SELECT service_id FROM jam.jam_work_packages WHERE id = $1",
 	1, {TEXTOID}
 };
 
@@ -142,13 +143,24 @@ jam_store_report(JamReport *r)
 	return doc;
 }
 
+/*
+ * Whether the package exists and the token in use (if any) may see its
+ * service: another service's package is not found, as if it did not exist.
+ */
+static bool
+visible_package_exists(Datum id)
+{
+	return jam_spi_exec(&package_exists, &id, NULL, true, 1) == 1 &&
+		jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
 /* Raises report_not_found, or package_not_found when there is no such package either. */
 static void
 raise_no_report(Datum id)
 {
 	char	   *id_str = TextDatumGetCString(id);
 
-	if (jam_spi_exec(&package_exists, &id, NULL, true, 1) == 0)
+	if (!visible_package_exists(id))
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_PACKAGE_NOT_FOUND),
 				 errmsg("package %s not found", id_str)));
@@ -169,11 +181,13 @@ jam_get_report(PG_FUNCTION_ARGS)
 	Datum		doc;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_get_report");
 	jam_require_arg(fcinfo, 0, "package_id");
 	id = CStringGetTextDatum(jam_normalize_hash(PG_GETARG_TEXT_PP(0), "package_id"));
 
 	SPI_connect();
-	if (jam_spi_exec(&select_report, &id, NULL, true, 1) == 0)
+	if (jam_spi_exec(&select_report, &id, NULL, true, 1) == 0 ||
+		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)))
 		raise_no_report(id);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
@@ -193,17 +207,24 @@ jam_list_reports(PG_FUNCTION_ARGS)
 	Datum		doc;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_list_reports");
 	jam_require_arg(fcinfo, 2, "limit");
 	jam_require_arg(fcinfo, 3, "offset");
 	if (!PG_ARGISNULL(0))
-		filters[0] = cstring_to_text(jam_check_service_id(PG_GETARG_TEXT_PP(0)));
+	{
+		char	   *service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+
+		jam_auth_require_service(JAM_SCOPE_READ, service_id);
+		filters[0] = cstring_to_text(service_id);
+	}
 	if (!PG_ARGISNULL(1))
 	{
 		filters[1] = PG_GETARG_TEXT_PP(1);
 		jam_check_status_filter(filters[1], report_statuses);
 	}
 
-	doc = jam_list(&report_list, filters, PG_GETARG_INT32(2), PG_GETARG_INT32(3));
+	doc = jam_list(&report_list, filters, jam_auth_visible_services(),
+				   PG_GETARG_INT32(2), PG_GETARG_INT32(3));
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }
@@ -219,11 +240,12 @@ jam_attestations(PG_FUNCTION_ARGS)
 	Datum		doc;
 
 	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_attestations");
 	jam_require_arg(fcinfo, 0, "package_id");
 	id = CStringGetTextDatum(jam_normalize_hash(PG_GETARG_TEXT_PP(0), "package_id"));
 
 	SPI_connect();
-	if (jam_spi_exec(&package_exists, &id, NULL, true, 1) == 0)
+	if (!visible_package_exists(id))
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_PACKAGE_NOT_FOUND),
 				 errmsg("package %s not found", TextDatumGetCString(id))));

@@ -8,6 +8,7 @@
  * sequence numbers contiguous under any concurrency.
  */
 #include "jam.h"
+#include "auth.h"
 #include "errors.h"
 #include "metrics.h"
 
@@ -20,11 +21,11 @@
 
 #define SERVICE_JSON \
 	"jsonb_build_object('service_id', service_id, 'refine_function', refine_function::text, " \
-	"'pending_count', pending_count, 'log_size', log_size, 'log_root', log_root, " \
+	"'tenant', tenant, 'pending_count', pending_count, 'log_size', log_size, 'log_root', log_root, " \
 	"'created_at', created_at)"
 
 static JamStatement lock_service = {
-	"SELECT pending_count, refine_function, log_size, log_frontier "
+	"SELECT pending_count, refine_function, log_size, log_frontier, tenant "
 	"FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
 	1, {TEXTOID}
 };
@@ -34,16 +35,19 @@ static JamStatement select_refine_function = {
 	1, {TEXTOID}
 };
 
+/* A service made by a tenant's token belongs to that tenant. */
 static JamStatement create_service = {
-	"INSERT INTO jam.jam_services (service_id) VALUES ($1) ON CONFLICT (service_id) DO NOTHING",
-	1, {TEXTOID}
+	"INSERT INTO jam.jam_services (service_id, tenant) VALUES ($1, $2) "
+	"ON CONFLICT (service_id) DO NOTHING",
+	2, {TEXTOID, TEXTOID}
 };
 
 static JamStatement upsert_service = {
-	"INSERT INTO jam.jam_services AS s (service_id, refine_function) VALUES ($1, $2) "
-	"ON CONFLICT (service_id) DO UPDATE SET refine_function = EXCLUDED.refine_function "
+	"INSERT INTO jam.jam_services AS s (service_id, refine_function, tenant) VALUES ($1, $2, $3) "
+	"ON CONFLICT (service_id) DO UPDATE SET refine_function = EXCLUDED.refine_function, "
+	"tenant = coalesce(EXCLUDED.tenant, s.tenant) "
 	"RETURNING " SERVICE_JSON,
-	2, {TEXTOID, REGPROCEDUREOID}
+	3, {TEXTOID, REGPROCEDUREOID, TEXTOID}
 };
 
 /*
@@ -61,7 +65,11 @@ jam_service_lock(const char *service_id, JamService *svc)
 
 	if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
 	{
-		jam_spi_exec(&create_service, values, NULL, false, 0);
+		const char *tenant = jam_auth_tenant();
+		Datum		create[2] = {values[0], tenant ? CStringGetTextDatum(tenant) : (Datum) 0};
+		char		create_nulls[2] = {' ', tenant ? ' ' : 'n'};
+
+		jam_spi_exec(&create_service, create, create_nulls, false, 0);
 		if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
 			elog(ERROR, "jam could not create service \"%s\"", service_id);
 	}
@@ -75,6 +83,8 @@ jam_service_lock(const char *service_id, JamService *svc)
 	svc->log.size = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
 	d = SPI_getbinval(row, desc, 4, &isnull);
 	jam_log_head_load(&svc->log, DatumGetByteaPP(d));
+	d = SPI_getbinval(row, desc, 5, &isnull);
+	svc->tenant = isnull ? NULL : TextDatumGetCString(d);
 }
 
 /* The service's registered refine function, or InvalidOid for the built-in one. Needs SPI. */
@@ -128,21 +138,44 @@ check_refine_function(Oid fn)
 PG_FUNCTION_INFO_V1(jam_register_service);
 
 /*
- * jam_register_service(service_id, refine_function) creates the service or
- * changes its refine function (NULL: the built-in refine).
+ * jam_register_service(service_id, refine_function, tenant) creates the
+ * service or changes its refine function (NULL: the built-in refine), and
+ * gives it to a tenant (NULL leaves its tenant as it is; a tenant's admin
+ * token registers services of its own tenant).
  */
 Datum
 jam_register_service(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_REGISTER_SERVICE);
-	Datum		values[2];
-	char		nulls[2] = {' ', 'n'};
+	Datum		values[3];
+	char		nulls[3] = {' ', 'n', 'n'};
+	char	   *service_id;
+	const char *own_tenant = jam_auth_tenant();
 	Datum		doc;
 
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 0, "service_id");
-	values[0] = CStringGetTextDatum(jam_check_service_id(PG_GETARG_TEXT_PP(0)));
+	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+	jam_auth_require_service(JAM_SCOPE_ADMIN, service_id);
+	values[0] = CStringGetTextDatum(service_id);
 	values[1] = (Datum) 0;
+	values[2] = (Datum) 0;
+	if (!PG_ARGISNULL(2))
+	{
+		char	   *tenant = jam_check_service_id(PG_GETARG_TEXT_PP(2));
+
+		if (own_tenant != NULL && strcmp(tenant, own_tenant) != 0)
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_FORBIDDEN),
+					 errmsg("a token of tenant \"%s\" registers services of that tenant only", own_tenant)));
+		values[2] = CStringGetTextDatum(tenant);
+		nulls[2] = ' ';
+	}
+	else if (own_tenant != NULL)
+	{
+		values[2] = CStringGetTextDatum(own_tenant);
+		nulls[2] = ' ';
+	}
 	if (!PG_ARGISNULL(1))
 	{
 		check_refine_function(PG_GETARG_OID(1));

@@ -7,7 +7,9 @@
  * log sizes are exact, from the per-service rows.
  */
 #include "jam.h"
+#include "auth.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "note.h"
 
 #include <sodium.h>
@@ -25,11 +27,17 @@ static JamStatement select_status = {
 	"'limits', jsonb_build_object("
 	"  'max_preimage_bytes', $4::integer, 'max_payload_bytes', $5::integer, "
 	"  'allowed_media_types', $6::text, 'max_pending_packages', $7::integer, "
-	"  'legacy_list_response', $8::boolean), "
+	"  'legacy_list_response', $8::boolean, "
+	"  'rate_limit_per_minute', $11::integer, 'rate_limit_burst', $12::integer), "
+	"'auth', jsonb_build_object('auth_required', $10::boolean, "
+	"  'tokens', (SELECT count(*) FROM jam.jam_tokens WHERE $9::text[] IS NULL AND revoked_at IS NULL "
+	"             AND (expires_at IS NULL OR expires_at > now()))), "
 	"'counts', jsonb_build_object("
-	"  'services', (SELECT count(*) FROM jam.jam_services), "
-	"  'pending_packages', (SELECT coalesce(sum(pending_count), 0) FROM jam.jam_services), "
-	"  'log_entries', (SELECT coalesce(sum(log_size), 0) FROM jam.jam_services), "
+	"  'services', (SELECT count(*) FROM jam.jam_services WHERE $9::text[] IS NULL OR service_id = ANY($9)), "
+	"  'pending_packages', (SELECT coalesce(sum(pending_count), 0) FROM jam.jam_services "
+	"                       WHERE $9::text[] IS NULL OR service_id = ANY($9)), "
+	"  'log_entries', (SELECT coalesce(sum(log_size), 0) FROM jam.jam_services "
+	"                  WHERE $9::text[] IS NULL OR service_id = ANY($9)), "
 	"  'preimages_estimate', (SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class "
 	"                         WHERE oid = 'jam.jam_preimages'::regclass), "
 	"  'packages_estimate', (SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class "
@@ -38,23 +46,27 @@ static JamStatement select_status = {
 	"                       WHERE oid = 'jam.jam_work_reports'::regclass)), "
 	"'logs', (SELECT coalesce(jsonb_agg(jsonb_build_object('service_id', service_id, "
 	"  'tree_size', log_size, 'root', log_root) ORDER BY service_id), '[]'::jsonb) "
-	"  FROM jam.jam_services))",
-	8, {BOOLOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT4OID, BOOLOID}
+	"  FROM jam.jam_services WHERE $9::text[] IS NULL OR service_id = ANY($9)))",
+	12, {BOOLOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT4OID, BOOLOID,
+	TEXTARRAYOID, BOOLOID, INT4OID, INT4OID}
 };
 
 PG_FUNCTION_INFO_V1(jam_status);
 
 /*
  * jam_status() returns enablement, version, the node's signed-note
- * verifier key, the limits in force, counts and every service's log head.
+ * verifier key, the limits in force, auth, counts and every service's log
+ * head.  It needs no token (health checks call it); with one, the counts
+ * and heads cover the token's services only.
  */
 Datum
 jam_status(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_STATUS);
 	JamNodeKey	key;
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[12];
+	char		nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	ArrayType  *visible = jam_auth_visible_services();
 	Datum		doc;
 
 	SPI_connect();
@@ -73,6 +85,11 @@ jam_status(PG_FUNCTION_ARGS)
 	values[5] = CStringGetTextDatum(jam_allowed_media_types ? jam_allowed_media_types : "");
 	values[6] = Int32GetDatum(jam_max_pending_packages);
 	values[7] = BoolGetDatum(jam_legacy_list_response);
+	values[8] = PointerGetDatum(visible);
+	nulls[8] = visible ? ' ' : 'n';
+	values[9] = BoolGetDatum(jam_auth_required);
+	values[10] = Int32GetDatum(jam_rate_limit_per_minute);
+	values[11] = Int32GetDatum(jam_rate_limit_burst);
 	jam_spi_exec(&select_status, values, nulls, false, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();

@@ -9,6 +9,7 @@
  * through a cursor, so memory stays flat however long the log is.
  */
 #include "jam.h"
+#include "auth.h"
 #include "errors.h"
 #include "metrics.h"
 #include "merkle.h"
@@ -118,6 +119,7 @@ jam_verify_log(PG_FUNCTION_ARGS)
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 0, "service_id");
 	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
+	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	values[0] = CStringGetTextDatum(service_id);
 
 	SPI_connect();

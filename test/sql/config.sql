@@ -8,7 +8,7 @@ SET search_path = jam, public;
 
 -- The parameters this suite covers, their built-in defaults, and that only
 -- a superuser may set them (jam.node_name only from the configuration file).
-\set params '{jam.enabled,jam.max_preimage_bytes,jam.max_payload_bytes,jam.allowed_media_types,jam.max_pending_packages,jam.legacy_list_response,jam.node_name}'
+\set params '{jam.enabled,jam.max_preimage_bytes,jam.max_payload_bytes,jam.allowed_media_types,jam.max_pending_packages,jam.legacy_list_response,jam.node_name,jam.auth_required,jam.rate_limit_per_minute,jam.rate_limit_burst,jam.rate_limit_buckets}'
 SELECT name, boot_val, unit, context, vartype, min_val, max_val
 FROM pg_settings WHERE name = ANY(:'params'::text[]) ORDER BY name;
 
