@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # jam's benchmarks: jam_submit_package against a bare INSERT of the same row,
 # submits with metrics on against off, submits to one service against
-# sixteen, and proofs at 10^6 entries against 10^3.
+# sixteen, proofs at 10^6 entries against 10^3, submits with auth and
+# quotas on against off, and cleanup against a plain batched DELETE
+# (bench/cleanup.sh).
 #
 # Starts a throwaway cluster (as the postgres user, on a free loopback port,
 # preloading jam), then runs pgbench alternately on bench/insert.sql (the
@@ -95,12 +97,14 @@ fi
 echo "   baseline table: same columns and $(psql_q -c "SELECT count(*) FROM pg_index WHERE indrelid = 'bench_insert'::regclass") indexes as jam.jam_work_packages"
 echo "   pgbench: $clients clients, $jobs threads, ${seconds}s per run, $rounds rounds, synchronous_commit=$(psql_q -c 'SHOW synchronous_commit')"
 
-# run_pgbench SCRIPT SECONDS: prints the TPS pgbench measured.
+# run_pgbench SCRIPT SECONDS [pgbench options]: prints the TPS pgbench
+# measured; options after SECONDS (a -U, a -D) come after the defaults.
 run_pgbench() {
 	psql_q -c 'CHECKPOINT'
-	local out
-	out=$("$bindir/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$2" "${conn[@]}" \
-		-f "$here/$1" 2>&1) || { echo "$out" >&2; return 1; }
+	local script=$1 secs=$2 out
+	shift 2
+	out=$("$bindir/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$secs" "${conn[@]}" "$@" \
+		-f "$here/$script" 2>&1) || { echo "$out" >&2; return 1; }
 	local failed
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
 	if [ -n "$failed" ] && [ "$failed" != 0 ]; then
@@ -227,6 +231,39 @@ echo "proof_tps_1k=$small_mean"
 echo "proof_tps_1m=$large_mean"
 echo "proof_cost_1m_vs_1k=$proof_ratio"
 echo "target: proof cost at 10^6 within 2x of 10^3 ($(awk -v r="$proof_ratio" 'BEGIN { print (r <= 2) ? "met" : "NOT met" }'))"
+
+# Auth and quotas: the same submits by a jam_api login presenting a token,
+# with jam.auth_required on and a service rate limit and a token rate limit
+# that are checked on every submit but never refuse ("on"), against a
+# jam_api login with auth and limits off ("off").
+psql_q <<'SQL'
+CREATE ROLE bench_on LOGIN IN ROLE jam_api;
+CREATE ROLE bench_off LOGIN IN ROLE jam_api;
+ALTER ROLE bench_on SET jam.rate_limit_per_minute = 100000000;
+ALTER ROLE bench_off SET jam.auth_required = off;
+SQL
+token=$(psql_q -c "SELECT jam.jam_create_token('bench', '{jam:submit}')")
+psql_q -c "SELECT jam.jam_set_quota(token_id => '${token:4:16}', rate_limit_per_minute => 100000000)" >/dev/null
+run_pgbench submit_auth.sql 5 -U bench_on -D "token=$token" >/dev/null
+run_pgbench submit.sql 5 -U bench_off >/dev/null
+off_tps=()
+on_tps=()
+for round in $(seq 1 "$rounds"); do
+	tps=$(run_pgbench submit.sql "$seconds" -U bench_off)
+	off_tps+=("$tps")
+	printf '   round %d  auth and quotas off  tps=%s\n' "$round" "$tps"
+	tps=$(run_pgbench submit_auth.sql "$seconds" -U bench_on -D "token=$token")
+	on_tps+=("$tps")
+	printf '   round %d  auth and quotas on   tps=%s\n' "$round" "$tps"
+done
+off_mean=$(mean "${off_tps[@]}")
+on_mean=$(mean "${on_tps[@]}")
+auth_ratio=$(awk -v a="$on_mean" -v b="$off_mean" 'BEGIN { printf "%.2f", a / b }')
+with_token=$(psql_q -c "SELECT count(*) FROM jam.jam_work_packages WHERE token_id = '${token:4:16}'")
+echo "auth_off_submit_tps=$off_mean"
+echo "auth_on_submit_tps=$on_mean"
+echo "auth_on_vs_off_ratio=$auth_ratio"
+echo "target: ratio >= 0.95 ($(awk -v r="$auth_ratio" 'BEGIN { print (r >= 0.95) ? "met" : "NOT met" }')); $with_token packages carry the token"
 
 # Retention: jam_cleanup() of 10^6 expired packages against a plain batched
 # DELETE of the same rows (its own throwaway cluster).
