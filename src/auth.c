@@ -359,6 +359,7 @@ PG_FUNCTION_INFO_V1(jam_authenticate);
 Datum
 jam_authenticate(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_AUTHENTICATE);
 	char	   *token;
 	char		id[JAM_TOKEN_ID_CHARS + 1];
 	uint8		secret_hash[32];
@@ -369,7 +370,10 @@ jam_authenticate(PG_FUNCTION_ARGS)
 	jam_check_enabled();
 	has_capability = false;
 	if (PG_ARGISNULL(0))
+	{
+		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
 		PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"authenticated\": false}")));
+	}
 
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (!jam_token_parse(token, id, secret_hash))
@@ -382,5 +386,6 @@ jam_authenticate(PG_FUNCTION_ARGS)
 		refuse_token("the token has expired");
 
 	set_capability(&cap);
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(capability_json());
 }

@@ -145,6 +145,12 @@ static const OpInfo op_info[JAM_OP__COUNT] = {
 	{"register_service", OUT_READ},
 	{"cleanup", OUT_READ},
 	{"fsck", OUT_READ},
+	{"authenticate", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_EMPTY) | OUT(JAM_OUTCOME_ERROR)},
+	{"token_create", OUT_READ},
+	{"token_revoke", OUT_READ},
+	{"token_list", OUT_READ},
+	{"quota_set", OUT_READ},
+	{"quota_usage", OUT_READ},
 };
 
 static const char *const outcome_label[JAM_OUTCOME__COUNT] = {

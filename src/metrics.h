@@ -46,6 +46,12 @@ typedef enum JamOp
 	JAM_OP_REGISTER_SERVICE,
 	JAM_OP_CLEANUP,
 	JAM_OP_FSCK,
+	JAM_OP_AUTHENTICATE,
+	JAM_OP_TOKEN_CREATE,
+	JAM_OP_TOKEN_REVOKE,
+	JAM_OP_TOKEN_LIST,
+	JAM_OP_QUOTA_SET,
+	JAM_OP_QUOTA_USAGE,
 	JAM_OP__COUNT
 } JamOp;
 
@@ -57,7 +63,7 @@ typedef enum JamOutcome
 	JAM_OUTCOME_EXISTING,		/* a put or submit of what was already stored */
 	JAM_OUTCOME_APPLIED,		/* a processed package whose refine succeeded */
 	JAM_OUTCOME_FAILED,			/* a processed package whose refine failed */
-	JAM_OUTCOME_EMPTY,			/* a process call that found nothing pending */
+	JAM_OUTCOME_EMPTY,			/* nothing pending to process; no token to authenticate */
 	JAM_OUTCOME_ERROR,			/* the call raised an error */
 	JAM_OUTCOME__COUNT
 } JamOutcome;

@@ -405,6 +405,7 @@ PG_FUNCTION_INFO_V1(jam_set_quota);
 Datum
 jam_set_quota(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_QUOTA_SET);
 	bool		for_service;
 	char	   *target;
 	Datum		values[4];
@@ -438,6 +439,7 @@ jam_set_quota(PG_FUNCTION_ARGS)
 	jam_spi_exec(&delete_empty_quota, values, NULL, false, 0);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }
 
@@ -474,6 +476,7 @@ PG_FUNCTION_INFO_V1(jam_quota_usage);
 Datum
 jam_quota_usage(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_QUOTA_USAGE);
 	StringInfoData s;
 	JamQuota	q;
 	Datum		values[1];
@@ -559,5 +562,6 @@ jam_quota_usage(PG_FUNCTION_ARGS)
 					 q.max_preimage_bytes >= 0 ? "token" : "default");
 		appendStringInfoChar(&s, '}');
 	}
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 }

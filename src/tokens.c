@@ -12,6 +12,7 @@
 #include "jam.h"
 #include "auth.h"
 #include "errors.h"
+#include "metrics.h"
 
 #include <sodium.h>
 
@@ -170,6 +171,7 @@ PG_FUNCTION_INFO_V1(jam_create_token);
 Datum
 jam_create_token(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_TOKEN_CREATE);
 	const char *admin_tenant;
 	char	   *name;
 	uint8		id_bytes[JAM_TOKEN_ID_CHARS / 2];
@@ -260,6 +262,7 @@ jam_create_token(PG_FUNCTION_ARGS)
 
 	token = psprintf(TOKEN_PREFIX "%s_%s", id, secret_b64);
 	sodium_memzero(secret_b64, sizeof(secret_b64));
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_TEXT_P(cstring_to_text(token));
 }
 
@@ -289,6 +292,7 @@ PG_FUNCTION_INFO_V1(jam_revoke_token);
 Datum
 jam_revoke_token(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_TOKEN_REVOKE);
 	const char *admin_tenant;
 	char	   *id;
 	Datum		values[2];
@@ -313,6 +317,7 @@ jam_revoke_token(PG_FUNCTION_ARGS)
 	revoked_now = DatumGetBool(jam_spi_result_datum(1, &isnull));
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_BOOL(revoked_now);
 }
 
@@ -326,6 +331,7 @@ PG_FUNCTION_INFO_V1(jam_list_tokens);
 Datum
 jam_list_tokens(PG_FUNCTION_ARGS)
 {
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_TOKEN_LIST);
 	const char *admin_tenant;
 	Datum		values[1];
 	char		nulls[1] = {' '};
@@ -342,5 +348,6 @@ jam_list_tokens(PG_FUNCTION_ARGS)
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

@@ -32,8 +32,9 @@ FROM (SELECT name, lag(name) OVER (ORDER BY n) AS prev
 WHERE prev IS DISTINCT FROM name;
 -- Counter names end in _total; every operation, with the outcomes it can have.
 SELECT DISTINCT name FROM jam_metrics() WHERE kind = 'counter' AND name NOT LIKE '%\_total';
-SELECT labels->>'op' AS op, string_agg(labels->>'outcome', ', ') AS outcomes
-FROM jam_metrics() WHERE name = 'jam_operations_total' GROUP BY 1 ORDER BY 1;
+SELECT labels->>'op' AS op, string_agg(labels->>'outcome', ', ' ORDER BY n) AS outcomes
+FROM jam_metrics() WITH ORDINALITY AS m(name, kind, help, labels, value, n)
+WHERE name = 'jam_operations_total' GROUP BY 1 ORDER BY 1;
 -- Every stable error code has its series.
 SELECT (SELECT count(*) FROM jam_error_codes()) =
        (SELECT count(*) FROM jam_metrics() m JOIN jam_error_codes() c ON c.code = m.labels->>'code'
@@ -205,6 +206,25 @@ SELECT jam_get_package(repeat('0', 64));
 ROLLBACK TO SAVEPOINT s;
 SELECT jam_roots() IS NOT NULL AS roots;
 ROLLBACK;
+SELECT * FROM metrics_moved();
+
+-- Tokens and quotas (src/auth.c, src/tokens.c, src/quota.c): no token
+-- presented ("empty"), a token, a malformed one (an unauthenticated
+-- refusal), a read token submitting (a forbidden refusal, before any
+-- service is looked at), and a service's rate limit.
+SELECT jam_create_token('metrics-reader', '{jam:read}') AS metrics_token \gset
+SELECT jam_authenticate(:'metrics_token')->>'token_id' AS metrics_token_id \gset
+SELECT jam_authenticate(NULL)->>'authenticated' AS anonymous;
+SELECT expect_error($$SELECT jam.jam_authenticate('jam_nothing')$$) AS malformed;
+SELECT expect_error(format('SELECT jam.jam_submit_package(%L, %L) FROM jam.jam_authenticate(%L)',
+                           'metrics-4', 'x', :'metrics_token')) AS forbidden;
+SELECT jsonb_array_length(jam_list_tokens()) > 0 AS listed;
+SELECT jam_revoke_token(:'metrics_token_id') AS revoked;
+SELECT * FROM metrics_moved();
+SELECT jam_set_quota(service_id => 'metrics-rate', rate_limit_per_minute => 1) IS NOT NULL AS quota_set;
+SELECT jam_submit_package('metrics-rate', 'one')->>'created' AS first;
+SELECT expect_error($$SELECT jam.jam_submit_package('metrics-rate', 'two')$$) AS limited;
+SELECT jam_quota_usage(service_id => 'metrics-rate') IS NOT NULL AS usage;
 SELECT * FROM metrics_moved();
 
 -- jam.metrics = off: nothing is counted; jam_metrics() still reads.
