@@ -272,9 +272,13 @@ SET search_path = jam, public;
 SELECT * FROM metrics_seconds_moved();
 SELECT * FROM metrics_moved();
 
--- Operators only: PUBLIC may call neither function.
+-- Who may call them: jam's three roles read (the shim as jam_api), only
+-- jam_operator resets; PUBLIC may call neither.
 SELECT has_function_privilege('public', 'jam.jam_metrics()', 'EXECUTE') AS public_may_read,
        has_function_privilege('public', 'jam.jam_metrics_reset()', 'EXECUTE') AS public_may_reset;
+SELECT r AS role, has_function_privilege(r, 'jam.jam_metrics()', 'EXECUTE') AS may_read,
+       has_function_privilege(r, 'jam.jam_metrics_reset()', 'EXECUTE') AS may_reset
+FROM unnest(ARRAY['jam_api', 'jam_reader', 'jam_operator']) AS r ORDER BY r;
 CREATE ROLE regress_jam_metrics_nobody;
 GRANT USAGE ON SCHEMA jam TO regress_jam_metrics_nobody;
 SET ROLE regress_jam_metrics_nobody;
