@@ -539,15 +539,9 @@ require_shared_memory(void)
 				 errhint("Add jam to shared_preload_libraries and restart the server.")));
 }
 
-/* What jam_metrics() emits: one row per series. */
-typedef struct MetricsOut
-{
-	ReturnSetInfo *rsinfo;
-} MetricsOut;
-
 /* Emits one series: labels are n key/value pairs, all strings. */
 static void
-emit(MetricsOut *out, const char *name, const char *kind, const char *help,
+emit(ReturnSetInfo *out, const char *name, const char *kind, const char *help,
 	 int n, const char *const *keys, const char *const *values, double value)
 {
 	StringInfoData labels;
@@ -571,13 +565,13 @@ emit(MetricsOut *out, const char *name, const char *kind, const char *help,
 	row[2] = CStringGetTextDatum(help);
 	row[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels.data));
 	row[4] = Float8GetDatum(value);
-	tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, row, nulls);
+	tuplestore_putvalues(out->setResult, out->setDesc, row, nulls);
 	pfree(labels.data);
 }
 
 /* Emits a series with one label. */
 static void
-emit1(MetricsOut *out, const char *name, const char *kind, const char *help,
+emit1(ReturnSetInfo *out, const char *name, const char *kind, const char *help,
 	  const char *key, const char *value, double v)
 {
 	emit(out, name, kind, help, 1, &key, &value, v);
@@ -614,7 +608,7 @@ refusal_row_cmp(const void *a, const void *b)
 }
 
 static void
-emit_refusals(MetricsOut *out)
+emit_refusals(ReturnSetInfo *out)
 {
 	static const char *const keys[2] = {"reason", "service_id"};
 	HASH_SEQ_STATUS scan;
@@ -660,12 +654,12 @@ Datum
 jam_metrics(PG_FUNCTION_ARGS)
 {
 	static const char *const op_keys[2] = {"op", "outcome"};
-	MetricsOut	out;
+	ReturnSetInfo *out;
 	int			n_services;
 
 	require_shared_memory();
 	InitMaterializedSRF(fcinfo, 0);
-	out.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	out = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	for (int op = 0; op < JAM_OP__COUNT; op++)
 		for (int o = 0; o < JAM_OUTCOME__COUNT; o++)
@@ -674,46 +668,46 @@ jam_metrics(PG_FUNCTION_ARGS)
 
 			if ((op_info[op].outcomes & OUT(o)) == 0)
 				continue;
-			emit(&out, "jam_operations_total", "counter",
+			emit(out, "jam_operations_total", "counter",
 				 "API calls, by operation and outcome.",
 				 2, op_keys, values, read_counter(&shared->ops[op].c.calls[o]));
 		}
 	for (int op = 0; op < JAM_OP__COUNT; op++)
-		emit1(&out, "jam_operation_seconds_total", "counter",
+		emit1(out, "jam_operation_seconds_total", "counter",
 			  "Time spent in API calls (errors included), by operation.",
 			  "op", op_info[op].label, read_seconds(&shared->ops[op].c.usecs));
 	for (int e = 0; e < JAM_ERR__COUNT; e++)
-		emit1(&out, "jam_errors_total", "counter",
+		emit1(out, "jam_errors_total", "counter",
 			  "Errors jam raised, by stable error code.",
 			  "code", jam_error_code_name((JamError) e), read_counter(&shared->errors[e]));
-	emit_refusals(&out);
+	emit_refusals(out);
 	for (int m = 0; m < JAM_CLEANUP_MODE__COUNT; m++)
-		emit1(&out, "jam_cleanup_runs_total", "counter",
+		emit1(out, "jam_cleanup_runs_total", "counter",
 			  "Completed retention cleanups, by mode.",
 			  "mode", cleanup_mode_label[m], read_counter(&shared->cleanup_runs[m]));
 	for (int m = 0; m < JAM_CLEANUP_MODE__COUNT; m++)
-		emit1(&out, "jam_cleanup_seconds_total", "counter",
+		emit1(out, "jam_cleanup_seconds_total", "counter",
 			  "Time spent in completed retention cleanups, by mode.",
 			  "mode", cleanup_mode_label[m], read_seconds(&shared->cleanup_usecs[m]));
 	for (int k = 0; k < CLEANUP_KIND__COUNT; k++)
-		emit1(&out, "jam_cleanup_deleted_total", "counter",
+		emit1(out, "jam_cleanup_deleted_total", "counter",
 			  "Rows retention deleted, by kind, counted as each batch commits.",
 			  "kind", cleanup_kind_label[k], read_counter(&shared->cleanup_deleted[k]));
 	for (int d = 0; d < REFCOUNT_DIRECTION__COUNT; d++)
-		emit1(&out, "jam_refcount_adjustments_total", "counter",
+		emit1(out, "jam_refcount_adjustments_total", "counter",
 			  "Preimage refcount changes: raised by submits and processing, lowered by retention.",
 			  "direction", refcount_direction_label[d], read_counter(&shared->refcounts[d]));
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	n_services = shared->n_services;
 	LWLockRelease(shared->lock);
-	emit(&out, "jam_metrics_refusal_services", "gauge",
+	emit(out, "jam_metrics_refusal_services", "gauge",
 		 "Services whose refusals are counted one by one (at most jam.metrics_max_services).",
 		 0, NULL, NULL, (double) n_services);
-	emit(&out, "jam_metrics_max_services", "gauge",
+	emit(out, "jam_metrics_max_services", "gauge",
 		 "jam.metrics_max_services: beyond it, refusals count under service_id \"_other\".",
 		 0, NULL, NULL, (double) jam_metrics_max_services);
-	emit(&out, "jam_metrics_reset_time_seconds", "gauge",
+	emit(out, "jam_metrics_reset_time_seconds", "gauge",
 		 "Unix time of the last jam_metrics_reset(), or of server start.",
 		 0, NULL, NULL,
 		 (double) (TimestampTz) pg_atomic_read_u64(&shared->reset_time) / USECS_PER_SEC +
