@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/guc.h"
@@ -32,6 +33,11 @@ static bool has_capability = false;
 static JamCapability current;
 static MemoryContext capability_context = NULL;
 static bool xact_callback_registered = false;
+
+/* jam_authenticate's last document, for the token and cache generation it was made for. */
+static Jsonb *last_json = NULL;
+static char last_json_token[JAM_TOKEN_ID_CHARS + 1];
+static uint64 last_json_generation = 0;
 
 static JamStatement select_service_tenant = {
 	"SELECT tenant FROM jam.jam_services WHERE service_id = $1",
@@ -118,16 +124,17 @@ scope_name(int scope)
 /*
  * Refuses the call unless the caller may make it: callers through jam_api
  * need a token when jam.auth_required is on, and a token needs the scope.
- * what names the call in the error.
+ * what names the call in the error; a refusal is counted against
+ * service_id (NULL: none).
  */
-void
-jam_auth_require(int scope, const char *what)
+static void
+require_scope(int scope, const char *what, const char *service_id)
 {
 	if (!has_capability)
 	{
 		if (jam_auth_required && is_api_caller())
 		{
-			jam_metrics_refusal("unauthenticated", NULL);
+			jam_metrics_refusal("unauthenticated", service_id);
 			ereport(ERROR,
 					(jam_errcode(JAM_ERR_UNAUTHENTICATED),
 					 errmsg("%s needs a token", what),
@@ -137,12 +144,18 @@ jam_auth_require(int scope, const char *what)
 	}
 	if ((current.scopes & (scope | JAM_SCOPE_ADMIN)) == 0)
 	{
-		jam_metrics_refusal("forbidden", NULL);
+		jam_metrics_refusal("forbidden", service_id);
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_FORBIDDEN),
 				 errmsg("the token lacks the scope %s", scope_name(scope)),
 				 errdetail("Token %s; %s needs %s.", current.token_id, what, scope_name(scope))));
 	}
+}
+
+void
+jam_auth_require(int scope, const char *what)
+{
+	require_scope(scope, what, NULL);
 }
 
 /* The tenant a service belongs to (NULL: none), and whether the service exists. Uses SPI. */
@@ -197,7 +210,7 @@ jam_auth_sees_service(const char *service_id)
 void
 jam_auth_require_service(int scope, const char *service_id)
 {
-	jam_auth_require(scope, psprintf("acting on service \"%s\"", service_id));
+	require_scope(scope, psprintf("acting on service \"%s\"", service_id), service_id);
 	if (!jam_auth_sees_service(service_id))
 	{
 		jam_metrics_refusal("forbidden", service_id);
@@ -386,6 +399,23 @@ jam_authenticate(PG_FUNCTION_ARGS)
 		refuse_token("the token has expired");
 
 	set_capability(&cap);
+
+	/*
+	 * The shim presents the same few tokens over and over: keep the last
+	 * document while the token cache it came from is current.
+	 */
+	if (jam_auth_generation() == 0 || jam_auth_generation() != last_json_generation ||
+		strcmp(id, last_json_token) != 0)
+	{
+		Datum		doc = capability_json();
+
+		if (last_json != NULL)
+			pfree(last_json);
+		last_json = (Jsonb *) MemoryContextAlloc(TopMemoryContext, VARSIZE(DatumGetPointer(doc)));
+		memcpy(last_json, DatumGetPointer(doc), VARSIZE(DatumGetPointer(doc)));
+		strlcpy(last_json_token, id, sizeof(last_json_token));
+		last_json_generation = jam_auth_generation();
+	}
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
-	PG_RETURN_DATUM(capability_json());
+	PG_RETURN_DATUM(datumCopy(PointerGetDatum(last_json), false, -1));
 }

@@ -51,6 +51,7 @@ extern void jam_auth_check_claim(const char *service_id, const char *service_ten
 extern bool jam_token_parse(const char *token, char id[JAM_TOKEN_ID_CHARS + 1],
 							uint8 secret_hash[32]);
 extern int	jam_scopes_from_array(ArrayType *scopes);
+extern char *jam_check_token_id(text *arg);
 
 /* auth_cache.c: what changes to tokens and quotas invalidate, across backends. */
 extern void jam_auth_cache_init(void);

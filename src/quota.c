@@ -27,15 +27,9 @@
 
 #define QUOTA_CACHE_MAX 4096
 
-typedef struct QuotaKey
-{
-	char		kind;			/* 's' service, 't' token */
-	char		id[JAM_RATE_ID_MAX + 1];
-} QuotaKey;
-
 typedef struct CachedQuota
 {
-	QuotaKey	key;
+	JamRateKey	key;
 	JamQuota	quota;
 } CachedQuota;
 
@@ -117,7 +111,7 @@ void
 jam_quota_lookup(char kind, const char *id, JamQuota *out)
 {
 	uint64		generation = jam_auth_generation();
-	QuotaKey	key;
+	JamRateKey	key;
 	CachedQuota *entry;
 	bool		found;
 	Datum		values[1];
@@ -129,16 +123,14 @@ jam_quota_lookup(char kind, const char *id, JamQuota *out)
 
 		if (quota_cache != NULL)
 			hash_destroy(quota_cache);
-		ctl.keysize = sizeof(QuotaKey);
+		ctl.keysize = sizeof(JamRateKey);
 		ctl.entrysize = sizeof(CachedQuota);
 		ctl.hcxt = TopMemoryContext;
 		quota_cache = hash_create("jam quotas", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		quota_cache_generation = generation;
 	}
 
-	memset(&key, 0, sizeof(key));
-	key.kind = kind;
-	strlcpy(key.id, id, sizeof(key.id));
+	jam_rate_key(&key, kind, id);
 	entry = hash_search(quota_cache, &key, HASH_FIND, &found);
 	if (entry != NULL)
 	{
@@ -318,20 +310,13 @@ jam_quota_max_put_bytes(bool *from_token)
 static char *
 check_managed_token(text *arg)
 {
-	char	   *id = text_to_cstring(arg);
-	Datum		values[1];
-	bool		ok = strlen(id) == JAM_TOKEN_ID_CHARS;
+	char	   *id = jam_check_token_id(arg);
+	Datum		values[1] = {CStringGetTextDatum(id)};
+	bool		ok;
 	bool		isnull;
 	Datum		tenant;
 	const char *admin_tenant = jam_auth_tenant();
 
-	for (int i = 0; ok && i < JAM_TOKEN_ID_CHARS; i++)
-		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
-	if (!ok)
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
-				 errmsg("a token id is 16 lowercase hex characters")));
-	values[0] = CStringGetTextDatum(id);
 	SPI_connect();
 	ok = jam_spi_exec(&select_token_tenant, values, NULL, true, 1) == 1;
 	if (ok && admin_tenant != NULL)

@@ -30,15 +30,9 @@
 #include "utils/timestamp.h"
 
 
-typedef struct RateKey
-{
-	char		kind;			/* 's' service, 't' token */
-	char		id[JAM_RATE_ID_MAX + 1];
-} RateKey;
-
 typedef struct RateBucket
 {
-	RateKey		key;
+	JamRateKey		key;
 	TimestampTz tat;
 } RateBucket;
 
@@ -78,7 +72,7 @@ rate_shmem_startup(void)
 	rate_shared = ShmemInitStruct("jam rate limit", sizeof(RateShared), &found);
 	if (!found)
 		rate_shared->lock = &(GetNamedLWLockTranche("jam_rate_limit"))->lock;
-	ctl.keysize = sizeof(RateKey);
+	ctl.keysize = sizeof(JamRateKey);
 	ctl.entrysize = sizeof(RateBucket);
 	rate_table = ShmemInitHash("jam rate limit buckets", rate_limit_buckets, rate_limit_buckets,
 							   &ctl, HASH_ELEM | HASH_BLOBS);
@@ -132,8 +126,9 @@ jam_rate_burst(int32 rate)
 	return jam_rate_limit_burst > 0 ? jam_rate_limit_burst : rate;
 }
 
-static void
-make_key(RateKey *key, char kind, const char *id)
+/* Fills a key, zeroing its padding so that it hashes as a blob. */
+void
+jam_rate_key(JamRateKey *key, char kind, const char *id)
 {
 	memset(key, 0, sizeof(*key));
 	key->kind = kind;
@@ -155,7 +150,7 @@ sweep(TimestampTz now)
 
 /* The TAT a bucket has now (now when it has none). Lock held. */
 static TimestampTz
-bucket_tat(const RateKey *key, TimestampTz now)
+bucket_tat(const JamRateKey *key, TimestampTz now)
 {
 	RateBucket *bucket = hash_search(rate_table, key, HASH_FIND, NULL);
 
@@ -180,7 +175,7 @@ jam_rate_admit(const JamRateRequest *req)
 {
 	struct
 	{
-		RateKey		key;
+		JamRateKey		key;
 		int32		rate;
 		TimestampTz next;		/* the bucket's TAT once charged */
 	}			charge[2];
@@ -197,7 +192,7 @@ jam_rate_admit(const JamRateRequest *req)
 			continue;
 		if (req->weight > jam_rate_burst(rate))
 			return JAM_RATE_NEVER;
-		make_key(&charge[n].key, b == 0 ? 's' : 't', id);
+		jam_rate_key(&charge[n].key, b == 0 ? 's' : 't', id);
 		charge[n].rate = rate;
 		n++;
 	}
@@ -260,12 +255,12 @@ jam_rate_refund(const JamRateRequest *req)
 	{
 		const char *id = b == 0 ? req->service_id : req->token_id;
 		int32		rate = b == 0 ? req->service_rate : req->token_rate;
-		RateKey		key;
+		JamRateKey		key;
 		RateBucket *bucket;
 
 		if (id == NULL || rate <= 0)
 			continue;
-		make_key(&key, b == 0 ? 's' : 't', id);
+		jam_rate_key(&key, b == 0 ? 's' : 't', id);
 		bucket = hash_search(rate_table, &key, HASH_FIND, NULL);
 		if (bucket)
 			bucket->tat -= (TimestampTz) (req->weight * interval_of(rate));
@@ -280,7 +275,7 @@ jam_rate_refund(const JamRateRequest *req)
 void
 jam_rate_peek(char kind, const char *id, int32 rate, double *available, int64 *wait_us)
 {
-	RateKey		key;
+	JamRateKey		key;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz tat = now;
 	double		t;
@@ -294,7 +289,7 @@ jam_rate_peek(char kind, const char *id, int32 rate, double *available, int64 *w
 	burst_us = (int64) (jam_rate_burst(rate) * t);
 	if (rate_table != NULL)
 	{
-		make_key(&key, kind, id);
+		jam_rate_key(&key, kind, id);
 		LWLockAcquire(rate_shared->lock, LW_SHARED);
 		tat = bucket_tat(&key, now);
 		LWLockRelease(rate_shared->lock);

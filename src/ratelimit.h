@@ -14,6 +14,15 @@
 /* jam_rate_admit: the weight exceeds a bucket's burst and can never pass. */
 #define JAM_RATE_NEVER INT64_MAX
 
+/* A bucket's (or a quota override's) key: kind 's' service or 't' token, and the id. */
+typedef struct JamRateKey
+{
+	char		kind;
+	char		id[JAM_RATE_ID_MAX + 1];
+} JamRateKey;
+
+extern void jam_rate_key(JamRateKey *key, char kind, const char *id);
+
 typedef struct JamRateRequest
 {
 	const char *service_id;

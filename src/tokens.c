@@ -267,8 +267,8 @@ jam_create_token(PG_FUNCTION_ARGS)
 }
 
 /* A token id argument: 16 lowercase hex characters. */
-static char *
-check_token_id(text *arg)
+char *
+jam_check_token_id(text *arg)
 {
 	char	   *id = text_to_cstring(arg);
 	bool		ok = strlen(id) == JAM_TOKEN_ID_CHARS;
@@ -303,7 +303,7 @@ jam_revoke_token(PG_FUNCTION_ARGS)
 	jam_check_enabled();
 	admin_tenant = require_admin("jam_revoke_token");
 	jam_require_arg(fcinfo, 0, "token_id");
-	id = check_token_id(PG_GETARG_TEXT_PP(0));
+	id = jam_check_token_id(PG_GETARG_TEXT_PP(0));
 	values[0] = CStringGetTextDatum(id);
 	values[1] = admin_tenant ? CStringGetTextDatum(admin_tenant) : (Datum) 0;
 	if (admin_tenant == NULL)
