@@ -11,6 +11,21 @@ SHLIB_LINK = -lsodium
 WERROR ?= 1
 PG_CFLAGS += -Wall $(if $(filter 1,$(WERROR)),-Werror)
 
+# The HTTP shim: a plain C program on civetweb, libpq and json-c, built by
+# make all as shim/jam-shim with its own flags (not PGXS's PROGRAM, which
+# would compile it with the server's flags and link the server's libraries).
+# The fuzz target for its request parsing needs clang's libFuzzer.
+SHIM = shim/jam-shim
+SHIM_SRCS = $(wildcard shim/*.c)
+SHIM_OBJS = $(SHIM_SRCS:.c=.o)
+SHIM_FUZZ = shim/fuzz/fuzz-request
+SHIM_FUZZ_SRCS = shim/fuzz/fuzz_request.c shim/plan.c shim/request.c shim/routes.c shim/buf.c shim/trace.c
+SHIM_PKGS = json-c libpq
+SHIM_CFLAGS = -O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+	$(if $(filter 1,$(WERROR)),-Werror) $(shell pkg-config --cflags $(SHIM_PKGS) 2>/dev/null)
+SHIM_LIBS = -lcivetweb $(shell pkg-config --libs $(SHIM_PKGS) 2>/dev/null) -lpthread -lm
+EXTRA_CLEAN = $(SHIM) $(SHIM_OBJS) $(SHIM_FUZZ)
+
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
@@ -28,6 +43,21 @@ all install installcheck:
 	@exit 1
 endif
 
+all: $(SHIM)
+
+$(SHIM): $(SHIM_OBJS)
+	$(CC) -o $@ $(SHIM_OBJS) $(SHIM_LIBS)
+
+shim/%.o: shim/%.c $(wildcard shim/*.h)
+	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+# The fuzz target: the pure request parsing and routing under libFuzzer,
+# AddressSanitizer and UBSan.
+$(SHIM_FUZZ): $(SHIM_FUZZ_SRCS) $(wildcard shim/*.h)
+	clang -g -O1 -std=gnu11 -Wall $(if $(filter 1,$(WERROR)),-Werror) \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(shell pkg-config --cflags json-c) -Ishim -o $@ $(SHIM_FUZZ_SRCS) $(shell pkg-config --libs json-c)
+
 # Every object depends on the shared headers, so a changed error table or
 # struct never leaves a stale object behind.
 $(OBJS): $(wildcard src/*.h)
@@ -36,7 +66,8 @@ $(OBJS): $(wildcard src/*.h)
 # so that PGXS is found even if deps just installed it.  The scripts pick
 # pg_config the same way as above; a PG_CONFIG given to make reaches them
 # through the environment.
-.PHONY: deps run stop test bench
+.PHONY: deps run stop test bench fuzz
+fuzz: $(SHIM_FUZZ)
 deps:
 	bash scripts/deps.sh
 run: deps
@@ -45,7 +76,7 @@ run: deps
 stop:
 	bash scripts/stop.sh
 test: deps
-	$(MAKE) all install WERROR=1
+	$(MAKE) all install $(SHIM_FUZZ) WERROR=1
 	bash scripts/test.sh
 bench: deps
 	$(MAKE) all install

@@ -1,0 +1,405 @@
+/*
+ * calls.c: runs a plan's statement on a pooled connection and answers with
+ * its result.
+ */
+#include "calls.h"
+
+#include <civetweb.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "buf.h"
+#include "errors.h"
+#include "log.h"
+#include "metrics.h"
+#include "request.h"
+
+#define JSON_TYPE "application/json"
+
+/* JSON answers describe live state: no cache may keep them. */
+#define NO_STORE "Cache-Control: no-store\r\n"
+
+/*
+ * A preimage never changes (its address is its hash), but it may be
+ * private to a tenant: only the client's own cache may keep it.  nosniff
+ * and the sandbox keep a stored text/html or SVG from running as a page of
+ * this origin.
+ */
+#define PREIMAGE_HEADERS \
+	"Cache-Control: private, max-age=31536000, immutable\r\n" \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"Content-Security-Policy: default-src 'none'; sandbox\r\n"
+
+/* Answers with a failed statement's error, keeping the server's text for the log. */
+static void
+answer_sql_error(struct exchange *x, const struct error_answer *e)
+{
+	if (e->status >= 500)
+		snprintf(x->detail, sizeof(x->detail), "%s%s%s", e->sqlstate, e->sqlstate[0] ? ": " : "", e->detail);
+	answer_error(x, e->status, e->code, e->message, e->retry_after);
+}
+
+/*
+ * Runs the plan's statement.  Returns the result (PGRES_TUPLES_OK), or NULL
+ * after answering with the error.  A connection that turns out dead is
+ * replaced and the statement retried once, unless it may have changed
+ * something that cannot be repeated (POST /jam/process).
+ */
+static PGresult *
+execute(struct exchange *x, struct plan *p)
+{
+	int			attempts = p->kind == CALL_PROCESS ? 1 : 2;
+
+	for (int attempt = 1;; attempt++)
+	{
+		int			retry_after;
+		char		why[320];
+		struct pool_conn *c = pool_acquire(x->shim->pool, &retry_after, why, sizeof(why));
+		PGresult   *res;
+		struct error_answer e;
+
+		if (c == NULL)
+		{
+			snprintf(x->detail, sizeof(x->detail), "%s", why);
+			answer_error(x, 503, "database_unavailable", "the database is unavailable; retry later", retry_after);
+			return NULL;
+		}
+		res = pool_exec(x->shim->pool, c, p->sql.data, p->nparams, p->types, p->values,
+						p->lengths, p->formats, p->binary_result);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		{
+			pool_release(x->shim->pool, c);
+			return res;
+		}
+		error_from_result(res, pool_pg(c), &e);
+		PQclear(res);
+		pool_release(x->shim->pool, c);
+		if (e.connection_lost && attempt < attempts)
+			continue;
+		answer_sql_error(x, &e);
+		return NULL;
+	}
+}
+
+/* The first row's column as a string, NULL when SQL NULL or no row. */
+static const char *
+col(const PGresult *res, int column)
+{
+	if (PQntuples(res) < 1 || PQnfields(res) <= column || PQgetisnull(res, 0, column))
+		return NULL;
+	return PQgetvalue(res, 0, column);
+}
+
+static void
+keep(char *dst, size_t size, const char *value)
+{
+	if (value)
+		snprintf(dst, size, "%s", value);
+}
+
+/* A jsonb result as the body, or 404 when the function found nothing. */
+static void
+answer_json_result(struct exchange *x, const PGresult *res, int status, const char *extra)
+{
+	const char *body = col(res, 0);
+	struct buf	headers = BUF_INIT;
+
+	if (body == NULL)
+	{
+		answer_error(x, 404, "not_found", "nothing found", 0);
+		return;
+	}
+	buf_puts(&headers, NO_STORE);
+	if (extra)
+		buf_puts(&headers, extra);
+	answer(x, status, JSON_TYPE, body, strlen(body), headers.data);
+	buf_free(&headers);
+}
+
+/* media_type and size from a preimage's meta document. */
+static int
+meta_fields(const char *meta, size_t len, char *media_type, size_t mt_size, long long *size)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj,
+			   *v;
+	int			ok = 0;
+
+	if (tok == NULL)
+		return -1;
+	obj = json_tokener_parse_ex(tok, meta, (int) len);
+	if (obj && json_object_object_get_ex(obj, "media_type", &v) && json_object_is_type(v, json_type_string))
+	{
+		snprintf(media_type, mt_size, "%s", json_object_get_string(v));
+		ok = 1;
+	}
+	if (obj && json_object_object_get_ex(obj, "size", &v) && json_object_is_type(v, json_type_int))
+		*size = json_object_get_int64(v);
+	else
+		ok = 0;
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return ok ? 0 : -1;
+}
+
+/* The headers of a preimage: ETag, type and caching. */
+static void
+preimage_headers(struct buf *h, const char *hash)
+{
+	buf_printf(h, "ETag: \"%s\"\r\n" PREIMAGE_HEADERS, hash);
+}
+
+static void
+run_get_preimage(struct exchange *x, struct plan *p, PGresult *res)
+{
+	char		media_type[256];
+	long long	size = -1;
+	struct buf	h = BUF_INIT;
+	int			meta_len = PQntuples(res) ? PQgetlength(res, 0, 0) : 0;
+
+	if (col(res, 0) == NULL || col(res, 1) == NULL ||
+		meta_fields(PQgetvalue(res, 0, 0), (size_t) meta_len, media_type, sizeof(media_type), &size) < 0)
+	{
+		answer_error(x, 500, "internal_error", "internal error", 0);
+		snprintf(x->detail, sizeof(x->detail), "unexpected preimage result");
+		return;
+	}
+	preimage_headers(&h, p->param);
+	answer(x, 200, media_type, PQgetvalue(res, 0, 1), (size_t) PQgetlength(res, 0, 1), h.data);
+	buf_free(&h);
+}
+
+static void
+run_preimage_head(struct exchange *x, struct plan *p, PGresult *res)
+{
+	char		media_type[256];
+	long long	size = -1;
+	struct buf	h = BUF_INIT;
+	const char *meta = col(res, 0);
+
+	if (meta == NULL || meta_fields(meta, strlen(meta), media_type, sizeof(media_type), &size) < 0)
+	{
+		answer_error(x, 500, "internal_error", "internal error", 0);
+		snprintf(x->detail, sizeof(x->detail), "unexpected preimage meta");
+		return;
+	}
+	preimage_headers(&h, p->param);
+	if (p->not_modified)
+		answer_sized(x, 304, NULL, NULL, 0, -1, h.data);
+	else
+		answer_sized(x, 200, media_type, NULL, 0, size, h.data);
+	buf_free(&h);
+}
+
+static void
+run_put_preimage(struct exchange *x, PGresult *res)
+{
+	const char *body = col(res, 0);
+	const char *created = col(res, 1);
+	struct buf	h = BUF_INIT;
+	struct json_object *obj = body ? json_tokener_parse(body) : NULL;
+	struct json_object *v;
+
+	if (obj && json_object_object_get_ex(obj, "hash", &v) && json_object_is_type(v, json_type_string))
+		buf_printf(&h, "Location: /jam/preimages/%s\r\nETag: \"%s\"\r\n",
+				   json_object_get_string(v), json_object_get_string(v));
+	json_object_put(obj);
+	answer_json_result(x, res, created && created[0] == 't' ? 201 : 200, h.data);
+	buf_free(&h);
+}
+
+static void
+run_submit(struct exchange *x, PGresult *res)
+{
+	const char *created = col(res, 1);
+	const char *id = col(res, 2);
+	struct buf	h = BUF_INIT;
+
+	keep(x->package_id, sizeof(x->package_id), id);
+	keep(x->service_id, sizeof(x->service_id), col(res, 3));
+	if (id)
+		buf_printf(&h, "Location: /jam/packages/%s\r\n", id);
+	answer_json_result(x, res, created && created[0] == 't' ? 201 : 200, h.data);
+	buf_free(&h);
+}
+
+static void
+run_process(struct exchange *x, PGresult *res)
+{
+	if (col(res, 0) == NULL)
+	{
+		answer(x, 204, NULL, NULL, 0, NO_STORE);
+		return;
+	}
+	keep(x->package_id, sizeof(x->package_id), col(res, 1));
+	keep(x->service_id, sizeof(x->service_id), col(res, 2));
+	answer_json_result(x, res, 200, NULL);
+}
+
+static void
+run_checkpoint(struct exchange *x, PGresult *res)
+{
+	const char *note = col(res, 0);
+
+	if (note == NULL)
+	{
+		answer_error(x, 404, "not_found", "nothing found", 0);
+		return;
+	}
+	answer(x, 200, "text/plain; charset=utf-8", note, strlen(note), NO_STORE);
+}
+
+/* GET /system/status: the shim itself, its pool, and whether Postgres answers now. */
+static void
+run_system_status(struct exchange *x)
+{
+	struct pool_stats ps;
+	struct buf	b = BUF_INIT;
+	int			retry_after;
+	char		why[320] = "";
+	int			reachable = 0;
+	struct pool_conn *c = pool_acquire(x->shim->pool, &retry_after, why, sizeof(why));
+	char		started[32];
+	struct tm	tm;
+
+	if (c)
+	{
+		PGresult   *res = PQexec(pool_pg(c), "SELECT 1");
+
+		reachable = PQresultStatus(res) == PGRES_TUPLES_OK;
+		if (!reachable)
+			snprintf(why, sizeof(why), "%s", PQerrorMessage(pool_pg(c)));
+		PQclear(res);
+		pool_release(x->shim->pool, c);
+	}
+	why[strcspn(why, "\n")] = '\0';
+	pool_stats(x->shim->pool, &ps);
+	gmtime_r(&x->shim->started_wall, &tm);
+	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+	buf_printf(&b, "{\"service\": \"jam-shim\", \"version\": \"%s\", \"civetweb\": ", SHIM_VERSION);
+	buf_json_string(&b, mg_version(), strlen(mg_version()));
+	buf_printf(&b, ", \"status\": \"%s\", \"started_at\": \"%s\", \"uptime_seconds\": %.3f",
+			   reachable ? "ok" : "degraded", started, shim_now() - x->shim->started);
+	buf_printf(&b, ", \"database\": {\"reachable\": %s, \"error\": ", reachable ? "true" : "false");
+	if (reachable)
+		buf_puts(&b, "null");
+	else
+		buf_json_string(&b, why, strlen(why));
+	buf_printf(&b, ", \"error_codes_loaded\": %d}", errmap_size());
+	buf_printf(&b, ", \"pool\": {\"size\": %d, \"connected\": %d, \"busy\": %d, \"idle\": %d, \"waiting\": %d,"
+			   " \"connects\": %lld, \"connect_failures\": %lld, \"wait_timeouts\": %lld}",
+			   ps.size, ps.connected, ps.busy, ps.connected - ps.busy > 0 ? ps.connected - ps.busy : 0,
+			   ps.waiting, ps.connects, ps.connect_failures, ps.waits_timed_out);
+	buf_printf(&b, ", \"http\": {\"threads\": %d, \"in_flight\": %d, \"max_body_bytes\": %lld, \"tls\": %s}}\n",
+			   x->shim->config.threads, metrics_get_in_flight(), x->shim->config.max_body_bytes,
+			   x->shim->config.tls_cert[0] ? "true" : "false");
+	answer(x, 200, JSON_TYPE, b.data, b.len, NO_STORE);
+	buf_free(&b);
+}
+
+/*
+ * GET /metrics: the shim's metrics, then the extension's.  jam_metrics()
+ * failing (not installed yet, the token lacking a scope, Postgres down)
+ * leaves the shim's own metrics served, with
+ * jam_shim_extension_metrics_up 0.
+ */
+static void
+run_metrics(struct exchange *x, struct plan *p)
+{
+	struct pool_stats ps;
+	struct buf	b = BUF_INIT;
+	int			up = 0;
+	int			retry_after;
+	char		why[320];
+	struct pool_conn *c = pool_acquire(x->shim->pool, &retry_after, why, sizeof(why));
+	PGresult   *res = NULL;
+
+	if (c)
+	{
+		res = pool_exec(x->shim->pool, c, p->sql.data, p->nparams, p->types, p->values,
+						p->lengths, p->formats, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			up = 1;
+		else
+		{
+			struct error_answer e;
+
+			error_from_result(res, pool_pg(c), &e);
+			snprintf(x->detail, sizeof(x->detail), "jam_metrics(): %s: %s", e.sqlstate, e.detail);
+		}
+		pool_release(x->shim->pool, c);
+	}
+	else
+		snprintf(x->detail, sizeof(x->detail), "jam_metrics(): %s", why);
+
+	pool_stats(x->shim->pool, &ps);
+	metrics_render_shim(&b, &ps, shim_now() - x->shim->started, SHIM_VERSION);
+	metrics_render_extension_status(&b, up);
+	if (up)
+		metrics_render_extension(&b, res);
+	PQclear(res);
+	answer(x, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NO_STORE);
+	buf_free(&b);
+}
+
+void
+call_run(struct exchange *x, struct plan *p)
+{
+	PGresult   *res;
+
+	switch (p->kind)
+	{
+		case CALL_OPTIONS:
+			{
+				char		h[96];
+
+				snprintf(h, sizeof(h), "Allow: %s\r\n", p->allow);
+				answer(x, 204, NULL, NULL, 0, h);
+			}
+			return;
+		case CALL_SYSTEM_STATUS:
+			run_system_status(x);
+			return;
+		case CALL_METRICS:
+			run_metrics(x, p);
+			return;
+		case CALL_NONE:
+			answer_error(x, p->status, p->code, p->message, 0);
+			return;
+		default:
+			break;
+	}
+
+	res = execute(x, p);
+	if (res == NULL)
+		return;
+	switch (p->kind)
+	{
+		case CALL_GET_PREIMAGE:
+			run_get_preimage(x, p, res);
+			break;
+		case CALL_PREIMAGE_HEAD:
+			run_preimage_head(x, p, res);
+			break;
+		case CALL_PUT_PREIMAGE:
+			run_put_preimage(x, res);
+			break;
+		case CALL_SUBMIT:
+			run_submit(x, res);
+			break;
+		case CALL_PROCESS:
+			run_process(x, res);
+			break;
+		case CALL_CHECKPOINT:
+			run_checkpoint(x, res);
+			break;
+		default:
+			answer_json_result(x, res, 200, NULL);
+			break;
+	}
+	PQclear(res);
+}

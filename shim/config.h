@@ -1,0 +1,33 @@
+/*
+ * config.h: the shim's own settings (what only the shim needs; everything
+ * else is a jam.* GUC in Postgres).  Defaults, then a key=value file given
+ * with --config, then JAM_* environment variables, each overriding the one
+ * before.
+ */
+#ifndef SHIM_CONFIG_H
+#define SHIM_CONFIG_H
+
+struct shim_config
+{
+	char		listen[64];		/* host:port */
+	char		dsn[1024];		/* libpq conninfo; "" = libpq's PG* defaults */
+	int			pool_size;
+	int			threads;
+	long long	max_body_bytes;
+	char		tls_cert[1024];	/* PEM with certificate and key; "" = plain HTTP */
+	int			pool_wait_ms;	/* longest wait for a free connection */
+	int			request_timeout_ms;
+	int			keep_alive;
+
+	/* Derived by config_finish(). */
+	char		listen_host[48];
+	int			listen_port;
+};
+
+void		config_defaults(struct shim_config *c);
+int			config_load_file(struct shim_config *c, const char *path, char *err, int err_size);
+int			config_load_env(struct shim_config *c, char *err, int err_size);
+int			config_finish(struct shim_config *c, char *err, int err_size);
+void		config_usage(const char *argv0);
+
+#endif

@@ -1,0 +1,14 @@
+/*
+ * handler.h: civetweb's entry points into the shim: the one request
+ * handler every path goes to, and the http_error callback that turns
+ * civetweb's own errors into {"error", "code"} answers.
+ */
+#ifndef SHIM_HANDLER_H
+#define SHIM_HANDLER_H
+
+struct mg_connection;
+
+int			handle_request(struct mg_connection *conn, void *cbdata);
+int			handle_http_error(struct mg_connection *conn, int status, const char *message);
+
+#endif

@@ -1,0 +1,697 @@
+/*
+ * plan.c: builds the statement (or the refusal) for one request.
+ */
+#include "plan.h"
+
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The FROM clause every statement shares.  set_config(..., true) puts the
+ * trace id into application_name for this transaction only, so the server's
+ * log lines (%a) carry it; jam_authenticate() then establishes who is
+ * calling.  The CASE makes the authentication depend on the trace row, so
+ * that the planner cannot run it first: its failure is logged with the
+ * trace id too.  The API function runs in the target list, after both.
+ */
+#define AUTH_FROM \
+	" FROM pg_catalog.set_config('application_name', $1, true) AS trace(app)," \
+	" LATERAL jam.jam_authenticate(CASE WHEN trace.app IS NOT NULL THEN $2 END) AS auth"
+
+static int
+refuse(struct plan *p, int status, const char *code, const char *fmt,...)
+	__attribute__((format(printf, 4, 5)));
+
+static int
+refuse(struct plan *p, int status, const char *code, const char *fmt,...)
+{
+	va_list		ap;
+
+	p->kind = CALL_NONE;
+	p->status = status;
+	p->code = code;
+	va_start(ap, fmt);
+	vsnprintf(p->message, sizeof(p->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Adds a parameter and returns its number ($n).  owned is freed with the plan. */
+static int
+add_param(struct plan *p, unsigned int type, const char *value, int length, int binary, char *owned)
+{
+	int			i = p->nparams++;
+
+	p->types[i] = type;
+	p->values[i] = value;
+	p->lengths[i] = length;
+	p->formats[i] = binary;
+	p->owned[i] = owned;
+	return i + 1;
+}
+
+static int
+add_text(struct plan *p, const char *value)
+{
+	char	   *copy = value ? xstrdup(value) : NULL;
+
+	return add_param(p, PLAN_OID_TEXT, copy, 0, 0, copy);
+}
+
+/* "SELECT call AUTH_FROM": the statement of a call whose result is one column. */
+static void
+simple_call(struct plan *p, call_kind kind, const char *call_prefix, const char *args_sql)
+{
+	p->kind = kind;
+	buf_printf(&p->sql, "SELECT %s(%s)" AUTH_FROM, call_prefix, args_sql);
+}
+
+/* Copies a value for the log line, cut to the field's size (ids are 64 characters). */
+static void
+copy_log_field(char *dst, size_t size, const char *src)
+{
+	size_t		n = src ? strnlen(src, size - 1) : 0;
+
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Only the query parameters in allowed[] (NULL-terminated) may appear. */
+static int
+check_query_names(struct plan *p, const struct query *q, const char *const *allowed)
+{
+	for (int i = 0; i < q->n; i++)
+	{
+		int			ok = 0;
+
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(q->names[i], *a) == 0)
+				ok = 1;
+		if (!ok)
+			return refuse(p, 400, "invalid_argument", "unknown query parameter \"%.64s\"", q->names[i]);
+	}
+	return 0;
+}
+
+/* An optional query parameter; an empty value counts as absent. */
+static const char *
+query_value(const struct query *q, const char *name)
+{
+	const char *v = query_get(q, name);
+
+	return (v && *v) ? v : NULL;
+}
+
+/* A list: status, service_id, limit, offset, each passed only when given. */
+static int
+plan_list(struct plan *p, const struct query *q, const char *function,
+		  const char *first, const char *second)
+{
+	static const char *const allowed[] = {"status", "service_id", "limit", "offset", NULL};
+	const char *names[2] = {first, second};
+	int			nargs = 0;
+	int			value;
+	struct buf	args = BUF_INIT;
+
+	if (check_query_names(p, q, allowed) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++)
+	{
+		const char *v = query_value(q, names[i]);
+
+		if (v)
+		{
+			int			n = add_text(p, v);
+
+			buf_printf(&args, "%s%s => $%d", nargs++ ? ", " : "", names[i], n);
+		}
+	}
+	static const char *const paging[] = {"limit", "offset"};
+
+	for (int i = 0; i < 2; i++)
+	{
+		const char *v = query_value(q, paging[i]);
+
+		if (v == NULL)
+			continue;
+		if (parse_int32(v, &value) < 0)
+		{
+			buf_free(&args);
+			return refuse(p, 400, "invalid_pagination", "%s must be an integer", paging[i]);
+		}
+		char	   *copy = xstrdup(v);
+		int			n = add_param(p, PLAN_OID_INT4, copy, 0, 0, copy);
+
+		buf_printf(&args, "%s\"%s\" => $%d", nargs++ ? ", " : "", paging[i], n);
+	}
+	copy_log_field(p->log_service_id, sizeof(p->log_service_id), query_value(q, "service_id"));
+	simple_call(p, CALL_JSON, function, args.data ? args.data : "");
+	buf_free(&args);
+	return 0;
+}
+
+/* A JSON string field: 1 with its value, 0 when absent or null, -1 when not a string. */
+static int
+json_string_field(struct json_object *obj, const char *key, const char **value, size_t *len)
+{
+	struct json_object *v;
+
+	*value = NULL;
+	*len = 0;
+	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	*value = json_object_get_string(v);
+	*len = (size_t) json_object_get_string_len(v);
+	if (memchr(*value, '\0', *len) != NULL)
+		return -1;
+	return 1;
+}
+
+/* A JSON integer field in int32 range: 1 with its value, 0 when absent or null, -1 otherwise. */
+static int
+json_int_field(struct json_object *obj, const char *key, int *value)
+{
+	struct json_object *v;
+	int64_t		n;
+
+	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return -1;
+	n = json_object_get_int64(v);
+	if (n < INT32_MIN || n > INT32_MAX)
+		return -1;
+	*value = (int) n;
+	return 1;
+}
+
+/*
+ * Parses a request body that must be one JSON object (whitespace around it
+ * allowed, nothing else).  Returns NULL, with the refusal set, otherwise.
+ */
+static struct json_object *
+parse_json_object(struct plan *p, const char *body, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+	size_t		end;
+
+	if (len == 0)
+	{
+		refuse(p, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	if (len > INT32_MAX || memchr(body, '\0', len) != NULL)
+	{
+		refuse(p, 400, "invalid_json", "the body is not valid JSON");
+		return NULL;
+	}
+	tok = json_tokener_new();
+	if (tok == NULL)
+	{
+		refuse(p, 500, "internal_error", "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	obj = json_tokener_parse_ex(tok, body, (int) len);
+	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success)
+	{
+		const char *what = json_tokener_get_error(tok) == json_tokener_continue ?
+			"the body ends in the middle of a JSON value" :
+			json_tokener_error_desc(json_tokener_get_error(tok));
+
+		json_object_put(obj);
+		refuse(p, 400, "invalid_json", "the body is not valid JSON: %s", what);
+		json_tokener_free(tok);
+		return NULL;
+	}
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	for (size_t i = end; i < len; i++)
+	{
+		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n')
+		{
+			json_object_put(obj);
+			refuse(p, 400, "invalid_json", "the body has data after its JSON value");
+			return NULL;
+		}
+	}
+	if (!json_object_is_type(obj, json_type_object))
+	{
+		json_object_put(obj);
+		refuse(p, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return obj;
+}
+
+/* Every key of obj must be in allowed[] (NULL-terminated). */
+static int
+check_json_keys(struct plan *p, struct json_object *obj, const char *const *allowed)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		int			ok = 0;
+
+		(void) val;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(key, *a) == 0)
+				ok = 1;
+		if (!ok)
+			return refuse(p, 400, "invalid_argument", "unknown field \"%.64s\"", key);
+	}
+	return 0;
+}
+
+/*
+ * A text[] literal of the strings in a JSON array: every element quoted,
+ * '"' and '\' escaped, so that no element can change the array's shape.
+ */
+static char *
+text_array_literal(struct plan *p, struct json_object *arr)
+{
+	struct buf	lit = BUF_INIT;
+	size_t		n = json_object_array_length(arr);
+
+	buf_puts(&lit, "{");
+	for (size_t i = 0; i < n; i++)
+	{
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		const char *s;
+		size_t		len;
+
+		if (e == NULL || !json_object_is_type(e, json_type_string))
+		{
+			buf_free(&lit);
+			refuse(p, 400, "invalid_argument", "preimage_hashes must be an array of strings");
+			return NULL;
+		}
+		s = json_object_get_string(e);
+		len = (size_t) json_object_get_string_len(e);
+		if (memchr(s, '\0', len) != NULL)
+		{
+			buf_free(&lit);
+			refuse(p, 400, "invalid_argument", "preimage_hashes must be an array of strings");
+			return NULL;
+		}
+		buf_puts(&lit, i ? ",\"" : "\"");
+		for (size_t k = 0; k < len; k++)
+		{
+			if (s[k] == '"' || s[k] == '\\')
+				buf_append(&lit, "\\", 1);
+			buf_append(&lit, &s[k], 1);
+		}
+		buf_puts(&lit, "\"");
+	}
+	buf_puts(&lit, "}");
+	return lit.data;
+}
+
+/* POST /jam/packages: {service_id, payload (base64), declared_hash?, contract_version?, weight_hint?, preimage_hashes?} */
+static int
+plan_submit(struct plan *p, const struct http_request *req, const struct query *q)
+{
+	static const char *const allowed_query[] = {"include_receipt", NULL};
+	static const char *const allowed_keys[] = {
+		"service_id", "payload", "declared_hash", "contract_version", "weight_hint", "preimage_hashes", NULL
+	};
+	struct json_object *obj;
+	struct json_object *hashes;
+	const char *s;
+	size_t		len;
+	int			n,
+				rc = -1;
+	struct buf	args = BUF_INIT;
+
+	if (check_query_names(p, q, allowed_query) < 0)
+		return -1;
+	if (query_get(q, "include_receipt") && parse_bool(query_get(q, "include_receipt"), &p->include_receipt) < 0)
+		return refuse(p, 400, "invalid_argument", "include_receipt must be true or false");
+	obj = parse_json_object(p, req->body, req->body_len);
+	if (obj == NULL)
+		return -1;
+	if (check_json_keys(p, obj, allowed_keys) < 0)
+		goto done;
+
+	n = json_string_field(obj, "service_id", &s, &len);
+	if (n < 0)
+	{
+		refuse(p, 400, "invalid_argument", "service_id must be a string");
+		goto done;
+	}
+	if (n == 0)
+	{
+		refuse(p, 400, "invalid_argument", "service_id is required");
+		goto done;
+	}
+	copy_log_field(p->log_service_id, sizeof(p->log_service_id), s);
+	buf_printf(&args, "service_id => $%d", add_text(p, s));
+
+	n = json_string_field(obj, "payload", &s, &len);
+	if (n <= 0)
+	{
+		refuse(p, 400, "invalid_argument", n < 0 ? "payload must be a base64 string" : "payload is required");
+		goto done;
+	}
+	{
+		unsigned char *bytes = xmalloc(len / 4 * 3 + 3);
+		long		blen = base64_decode(s, len, bytes);
+
+		if (blen < 0)
+		{
+			free(bytes);
+			refuse(p, 400, "invalid_argument", "payload is not valid base64");
+			goto done;
+		}
+		n = add_param(p, PLAN_OID_BYTEA, (const char *) bytes, (int) blen, 1, (char *) bytes);
+		buf_printf(&args, ", payload => $%d", n);
+	}
+
+	n = json_string_field(obj, "declared_hash", &s, &len);
+	if (n < 0)
+	{
+		refuse(p, 400, "invalid_argument", "declared_hash must be a string");
+		goto done;
+	}
+	if (n > 0)
+		buf_printf(&args, ", declared_hash => $%d", add_text(p, s));
+
+	static const char *const ints[] = {"contract_version", "weight_hint"};
+
+	for (int i = 0; i < 2; i++)
+	{
+		int			v;
+		char		text[16];
+
+		n = json_int_field(obj, ints[i], &v);
+		if (n < 0)
+		{
+			refuse(p, 400, "invalid_argument", "%s must be an integer", ints[i]);
+			goto done;
+		}
+		if (n > 0)
+		{
+			snprintf(text, sizeof(text), "%d", v);
+			char	   *copy = xstrdup(text);
+
+			buf_printf(&args, ", %s => $%d", ints[i],
+					   add_param(p, PLAN_OID_INT4, copy, 0, 0, copy));
+		}
+	}
+
+	if (json_object_object_get_ex(obj, "preimage_hashes", &hashes) && hashes != NULL)
+	{
+		char	   *lit;
+
+		if (!json_object_is_type(hashes, json_type_array))
+		{
+			refuse(p, 400, "invalid_argument", "preimage_hashes must be an array of strings");
+			goto done;
+		}
+		lit = text_array_literal(p, hashes);
+		if (lit == NULL)
+			goto done;
+		buf_printf(&args, ", preimage_hashes => $%d",
+				   add_param(p, PLAN_OID_TEXT_ARRAY, lit, 0, 0, lit));
+	}
+
+	p->kind = CALL_SUBMIT;
+	buf_printf(&p->sql,
+			   "SELECT %s, (s.r->>'created')::boolean, s.r->>'id', s.r->>'service_id'"
+			   " FROM (SELECT jam.jam_submit_package(%s) AS r" AUTH_FROM " OFFSET 0) s",
+			   p->include_receipt ? "s.r" : "s.r - 'receipt'", args.data);
+	rc = 0;
+
+done:
+	buf_free(&args);
+	json_object_put(obj);
+	return rc;
+}
+
+/* POST /jam/process: the service from the query or a {"service_id"} body, or none. */
+static int
+plan_process(struct plan *p, const struct http_request *req, const struct query *q)
+{
+	static const char *const allowed_query[] = {"service_id", NULL};
+	static const char *const allowed_keys[] = {"service_id", NULL};
+	const char *service = query_value(q, "service_id");
+	char	   *from_body = NULL;
+
+	if (check_query_names(p, q, allowed_query) < 0)
+		return -1;
+	if (req->body_len > 0)
+	{
+		struct json_object *obj = parse_json_object(p, req->body, req->body_len);
+		const char *s;
+		size_t		len;
+		int			n;
+
+		if (obj == NULL)
+			return -1;
+		if (check_json_keys(p, obj, allowed_keys) < 0)
+		{
+			json_object_put(obj);
+			return -1;
+		}
+		n = json_string_field(obj, "service_id", &s, &len);
+		if (n < 0)
+		{
+			json_object_put(obj);
+			return refuse(p, 400, "invalid_argument", "service_id must be a string");
+		}
+		if (n > 0)
+			from_body = xstrdup(s);
+		json_object_put(obj);
+	}
+	if (from_body && service && strcmp(from_body, service) != 0)
+	{
+		free(from_body);
+		return refuse(p, 400, "invalid_argument", "service_id differs between the query and the body");
+	}
+	if (from_body)
+		service = from_body;
+	p->kind = CALL_PROCESS;
+	if (service)
+	{
+		copy_log_field(p->log_service_id, sizeof(p->log_service_id), service);
+		buf_printf(&p->sql,
+				   "SELECT s.r, s.r->>'package_id', s.r->>'service_id'"
+				   " FROM (SELECT jam.jam_process_next(service_id => $%d) AS r" AUTH_FROM " OFFSET 0) s",
+				   add_text(p, service));
+	}
+	else
+		buf_puts(&p->sql,
+				 "SELECT s.r, s.r->>'package_id', s.r->>'service_id'"
+				 " FROM (SELECT jam.jam_process_next() AS r" AUTH_FROM " OFFSET 0) s");
+	free(from_body);
+	return 0;
+}
+
+/* GET and HEAD of a preimage: the bytes, only the headers, or 304. */
+static int
+plan_preimage(struct plan *p, const struct http_request *req)
+{
+	int			n = add_text(p, p->param);
+
+	if (etag_matches(req->if_none_match, p->param))
+		p->not_modified = 1;
+	if (p->method == METHOD_HEAD || p->not_modified)
+	{
+		p->kind = CALL_PREIMAGE_HEAD;
+		buf_printf(&p->sql, "SELECT jam.jam_preimage_meta($%d)" AUTH_FROM, n);
+	}
+	else
+	{
+		p->kind = CALL_GET_PREIMAGE;
+		p->binary_result = 1;
+		buf_printf(&p->sql,
+				   "SELECT jam.jam_preimage_meta($%d)::text, jam.jam_get_preimage($%d)" AUTH_FROM, n, n);
+	}
+	return 0;
+}
+
+/* A route whose one path parameter is the one argument of a jsonb function. */
+static int
+plan_param_call(struct plan *p, call_kind kind, const char *function)
+{
+	char		args[16];
+
+	snprintf(args, sizeof(args), "$%d", add_text(p, p->param));
+	simple_call(p, kind, function, args);
+	return 0;
+}
+
+static int
+plan_route(struct plan *p, const struct http_request *req, const struct query *q)
+{
+	static const char *const none[] = {NULL};
+
+	switch (p->route)
+	{
+		case ROUTE_PREIMAGES:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			{
+				const char *type = req->content_type && *req->content_type ?
+					req->content_type : "application/octet-stream";
+				char	   *body = xmalloc(req->body_len + 1);
+				int			nb,
+							nt;
+
+				memcpy(body, req->body ? req->body : "", req->body_len);
+				nb = add_param(p, PLAN_OID_BYTEA, body, (int) req->body_len, 1, body);
+				nt = add_text(p, type);
+				p->kind = CALL_PUT_PREIMAGE;
+				buf_printf(&p->sql,
+						   "SELECT s.r, (s.r->>'created')::boolean"
+						   " FROM (SELECT jam.jam_put_preimage($%d, $%d) AS r" AUTH_FROM " OFFSET 0) s",
+						   nb, nt);
+			}
+			return 0;
+		case ROUTE_PREIMAGE:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			return plan_preimage(p, req);
+		case ROUTE_PREIMAGE_META:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			return plan_param_call(p, CALL_JSON, "jam.jam_preimage_meta");
+		case ROUTE_PACKAGES:
+			if (p->method == METHOD_POST)
+				return plan_submit(p, req, q);
+			return plan_list(p, q, "jam.jam_list_packages", "status", "service_id");
+		case ROUTE_PACKAGE:
+		case ROUTE_PACKAGE_REPORT:
+		case ROUTE_PACKAGE_ATTESTATIONS:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			copy_log_field(p->log_package_id, sizeof(p->log_package_id), p->param);
+			return plan_param_call(p, CALL_JSON,
+								   p->route == ROUTE_PACKAGE ? "jam.jam_get_package" :
+								   p->route == ROUTE_PACKAGE_REPORT ? "jam.jam_get_report" :
+								   "jam.jam_attestations");
+		case ROUTE_PROCESS:
+			return plan_process(p, req, q);
+		case ROUTE_REPORTS:
+			return plan_list(p, q, "jam.jam_list_reports", "service_id", "status");
+		case ROUTE_RECEIPT:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			return plan_param_call(p, CALL_JSON, "jam.jam_receipt");
+		case ROUTE_ROOTS:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			simple_call(p, CALL_JSON, "jam.jam_roots", "");
+			return 0;
+		case ROUTE_CHECKPOINT:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			copy_log_field(p->log_service_id, sizeof(p->log_service_id), p->param);
+			return plan_param_call(p, CALL_CHECKPOINT, "jam.jam_checkpoint");
+		case ROUTE_JAM_STATUS:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			simple_call(p, CALL_JSON, "jam.jam_status", "");
+			return 0;
+		case ROUTE_SYSTEM_STATUS:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			p->kind = CALL_SYSTEM_STATUS;
+			return 0;
+		case ROUTE_METRICS:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			p->kind = CALL_METRICS;
+			buf_puts(&p->sql,
+					 "SELECT (s.m).name, (s.m).kind, (s.m).help, (s.m).labels::text, (s.m).value"
+					 " FROM (SELECT jam.jam_metrics() AS m" AUTH_FROM " OFFSET 0) s ORDER BY 1");
+			return 0;
+		default:
+			return refuse(p, 404, "not_found", "no such route");
+	}
+}
+
+/*
+ * Plans one request.  Returns 0 with plan->kind set to the call, or -1 with
+ * the refusal in plan->status, plan->code and plan->message.  Either way
+ * plan_free() releases it.
+ */
+int
+plan_request(const struct http_request *req, struct plan *p)
+{
+	struct query q;
+	char		err[160];
+	int			bad = 0,
+				rc;
+	const char *token;
+	size_t		token_len;
+
+	memset(p, 0, sizeof(*p));
+	p->route = route_match(req->path, p->param, sizeof(p->param), &bad);
+	p->method = method_bit(req->method);
+	route_allow(p->route, p->allow, sizeof(p->allow));
+	if (p->route == ROUTE_NONE)
+		return refuse(p, 404, "not_found", "no such route");
+	if (p->method == METHOD_OPTIONS)
+	{
+		p->kind = CALL_OPTIONS;
+		return 0;
+	}
+	if (!(shim_routes[p->route].methods & p->method))
+		return refuse(p, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
+					  p->method == METHOD_OTHER ? "this method" : method_label(p->method), p->allow);
+	if (bad)
+		return refuse(p, 400, "invalid_argument", "the path parameter is not valid percent-encoding or is too long");
+
+	/* $1: application_name, set later by plan_set_application_name(). */
+	add_param(p, PLAN_OID_TEXT, NULL, 0, 0, NULL);
+	/* $2: the bearer token. */
+	switch (bearer_token(req->authorization, &token, &token_len))
+	{
+		case 1:
+			{
+				char	   *copy = xmalloc(token_len + 1);
+
+				memcpy(copy, token, token_len);
+				copy[token_len] = '\0';
+				add_param(p, PLAN_OID_TEXT, copy, 0, 0, copy);
+				p->has_token = 1;
+			}
+			break;
+		case 0:
+			add_param(p, PLAN_OID_TEXT, NULL, 0, 0, NULL);
+			break;
+		default:
+			return refuse(p, 401, "unauthenticated", "the Authorization header must be \"Bearer <token>\"");
+	}
+
+	if (query_parse(req->query, &q, err, sizeof(err)) < 0)
+		return refuse(p, 400, "invalid_argument", "%s", err);
+	rc = plan_route(p, req, &q);
+	query_free(&q);
+	return rc;
+}
+
+/* Sets $1, the application_name the statement gives its transaction. */
+void
+plan_set_application_name(struct plan *p, const char *application_name)
+{
+	if (p->nparams > 0)
+		p->values[0] = application_name;
+}
+
+void
+plan_free(struct plan *p)
+{
+	for (int i = 0; i < p->nparams; i++)
+		free(p->owned[i]);
+	p->nparams = 0;
+	buf_free(&p->sql);
+}

@@ -1,0 +1,50 @@
+/*
+ * routes.h: the HTTP routes of ../shared/DESIGN.md, as a table of path
+ * templates with the methods each allows, and the matcher that maps a raw
+ * request path to one of them.
+ */
+#ifndef SHIM_ROUTES_H
+#define SHIM_ROUTES_H
+
+#include <stddef.h>
+
+typedef enum route_id
+{
+	ROUTE_NONE = -1,
+	ROUTE_PREIMAGES,
+	ROUTE_PREIMAGE,
+	ROUTE_PREIMAGE_META,
+	ROUTE_PACKAGES,
+	ROUTE_PACKAGE,
+	ROUTE_PACKAGE_REPORT,
+	ROUTE_PACKAGE_ATTESTATIONS,
+	ROUTE_PROCESS,
+	ROUTE_REPORTS,
+	ROUTE_RECEIPT,
+	ROUTE_ROOTS,
+	ROUTE_CHECKPOINT,
+	ROUTE_JAM_STATUS,
+	ROUTE_SYSTEM_STATUS,
+	ROUTE_METRICS,
+	ROUTE__COUNT
+} route_id;
+
+/* The longest path parameter the shim accepts, decoded. */
+#define ROUTE_PARAM_MAX 256
+
+struct route_def
+{
+	const char *template;		/* e.g. "/jam/preimages/{hash}", the metrics label */
+	unsigned	methods;		/* METHOD_* bits; OPTIONS is always allowed too */
+};
+
+extern const struct route_def shim_routes[ROUTE__COUNT];
+
+/* Label of requests that matched no route (metrics, logs). */
+#define ROUTE_UNMATCHED_LABEL "unmatched"
+
+route_id	route_match(const char *path, char *param, size_t param_size, int *param_bad);
+const char *route_label(route_id route);
+void		route_allow(route_id route, char *out, size_t out_size);
+
+#endif
