@@ -18,13 +18,14 @@ PG_CFLAGS += -Wall $(if $(filter 1,$(WERROR)),-Werror)
 SHIM = shim/jam-shim
 SHIM_SRCS = $(wildcard shim/*.c)
 SHIM_OBJS = $(SHIM_SRCS:.c=.o)
+SHIM_TLS_COMPAT = shim/libjam-tls-compat.so
 SHIM_FUZZ = shim/fuzz/fuzz-request
 SHIM_FUZZ_SRCS = shim/fuzz/fuzz_request.c shim/plan.c shim/request.c shim/routes.c shim/buf.c shim/trace.c
 SHIM_PKGS = json-c libpq
 SHIM_CFLAGS = -O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	$(if $(filter 1,$(WERROR)),-Werror) $(shell pkg-config --cflags $(SHIM_PKGS) 2>/dev/null)
 SHIM_LIBS = -lcivetweb $(shell pkg-config --libs $(SHIM_PKGS) 2>/dev/null) -lpthread -lm
-EXTRA_CLEAN = $(SHIM) $(SHIM_OBJS) $(SHIM_FUZZ)
+EXTRA_CLEAN = $(SHIM) $(SHIM_OBJS) $(SHIM_TLS_COMPAT) $(SHIM_FUZZ)
 
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
@@ -43,10 +44,14 @@ all install installcheck:
 	@exit 1
 endif
 
-all: $(SHIM)
+all: $(SHIM) $(SHIM_TLS_COMPAT)
 
 $(SHIM): $(SHIM_OBJS)
-	$(CC) -o $@ $(SHIM_OBJS) $(SHIM_LIBS)
+	$(CC) -o $@ $(SHIM_OBJS) $(SHIM_LIBS) -ldl
+
+# Loaded by jam-shim when it serves HTTPS; see shim/tls/compat.c.
+$(SHIM_TLS_COMPAT): shim/tls/compat.c
+	$(CC) -O2 -Wall $(if $(filter 1,$(WERROR)),-Werror) -shared -fPIC -Wl,-soname,libssl.so -o $@ $< -lssl
 
 shim/%.o: shim/%.c $(wildcard shim/*.h)
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<

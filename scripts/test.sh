@@ -5,6 +5,7 @@
 #   pg_regress  test/sql, test/expected              (a temporary instance)
 #   isolation   test/isolation/specs, .../expected    (when there are specs)
 #   TAP         test/t/*.pl, PostgreSQL::Test::Cluster through prove
+#   fuzz        the shim's request parsing and routing under libFuzzer
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/common.sh"
@@ -119,6 +120,40 @@ if [ ${#tap[@]} -gt 0 ]; then
 		done
 	fi
 	add TAP "$ok" "$bad" "$skip"
+fi
+
+# libFuzzer over the shim's request parsing and routing: first every seed
+# of shim/fuzz/corpus once, then a short fuzzing run from a copy of it
+# (libFuzzer adds what it finds to its corpus folder; the repository's stays
+# as it is).  FUZZ_SECONDS sets the run's length.
+fuzz=$root/shim/fuzz/fuzz-request
+echo "== fuzz"
+mkdir -p "$work/fuzz/corpus"
+if [ ! -x "$fuzz" ]; then
+	echo "fuzz: $fuzz was not built (it needs clang with libFuzzer)"
+	add fuzz 0 1 0
+else
+	ok=0 bad=0
+	cp "$root"/shim/fuzz/corpus/* "$work/fuzz/corpus/"
+	if (cd "$work/fuzz" && "$fuzz" "$root"/shim/fuzz/corpus/* >"$work/fuzz/replay.log" 2>&1); then
+		ok=$((ok + 1))
+		echo "fuzz: $(ls "$root"/shim/fuzz/corpus | wc -l) seeds replay cleanly"
+	else
+		bad=$((bad + 1))
+		echo "fuzz: a seed fails; the end of $work/fuzz/replay.log:"
+		tail -n 40 "$work/fuzz/replay.log"
+	fi
+	seed=$(( (RANDOM << 15) | RANDOM ))
+	if (cd "$work/fuzz" && "$fuzz" -seed="$seed" -max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 \
+		-rss_limit_mb=2048 corpus >"$work/fuzz/run.log" 2>&1); then
+		ok=$((ok + 1))
+		echo "fuzz: $(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$work/fuzz/run.log") runs (seed $seed) found nothing"
+	else
+		bad=$((bad + 1))
+		echo "fuzz: a failure (seed $seed); the end of $work/fuzz/run.log (the input is in $work/fuzz):"
+		tail -n 60 "$work/fuzz/run.log"
+	fi
+	add fuzz "$ok" "$bad" 0
 fi
 
 cd "$root" || exit 1

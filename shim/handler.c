@@ -63,11 +63,44 @@ is_chunked(struct mg_connection *conn)
 }
 
 /*
+ * How much of a refused body the shim still reads and drops, so that the
+ * connection can stay open and an ordinary client, which sends its whole
+ * body before reading the answer, reliably sees the 413 (closing a socket
+ * with unread data makes the kernel reset the connection, and the client
+ * may lose the answer).  A larger body, or one the client holds back
+ * behind Expect: 100-continue, is not read at all: the connection closes.
+ */
+#define DRAIN_MAX (1024 * 1024)
+
+/*
+ * civetweb's worker threads have small stacks (100 kB in Debian's build):
+ * bodies are read straight into heap buffers, and dropped through a small one.
+ */
+#define READ_STEP 65536
+
+/* Reads and drops up to limit more bytes of the body; 1 when it ended. */
+static int
+drain(struct mg_connection *conn, long long limit)
+{
+	char		chunk[4096];
+	long long	dropped = 0;
+
+	while (dropped <= limit)
+	{
+		int			n = mg_read(conn, chunk, sizeof(chunk));
+
+		if (n <= 0)
+			return n == 0;
+		dropped += n;
+	}
+	return 0;
+}
+
+/*
  * Reads the request body, at most max bytes.  Answers the request itself
  * and returns -1 when the body is too large (413, decided from
  * Content-Length before reading, or as soon as a chunked body passes the
- * cap) or ends early; the connection is then closed, so that civetweb does
- * not read and discard the rest of a body of any size.
+ * cap) or ends early.
  */
 static int
 read_body(struct exchange *x, long long max, struct buf *body)
@@ -75,43 +108,54 @@ read_body(struct exchange *x, long long max, struct buf *body)
 	long long	declared = x->ri->content_length;
 	int			chunked = is_chunked(x->conn);
 	const char *expect = mg_get_header(x->conn, "Expect");
+	int			expects_continue = expect && strcasecmp(expect, "100-continue") == 0;
 	char		msg[160];
 
 	if (!chunked && declared <= 0)
 		return 0;
 	if (!chunked && declared > max)
 	{
-		x->close = 1;
+		/* civetweb drops a small excess after the answer; anything else closes. */
+		if (expects_continue || declared - max > DRAIN_MAX)
+			x->close = 1;
 		snprintf(msg, sizeof(msg), "the body is %lld bytes; the limit is %lld", declared, max);
 		answer_error(x, 413, "payload_too_large", msg, 0);
 		return -1;
 	}
-	if (expect && strcasecmp(expect, "100-continue") == 0 && strcmp(x->ri->http_version, "1.1") == 0)
+	if (expects_continue && strcmp(x->ri->http_version, "1.1") == 0)
 		mg_write(x->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 
 	if (!chunked)
 		buf_reserve(body, (size_t) declared);
 	for (;;)
 	{
-		char		chunk[65536];
-		size_t		want = sizeof(chunk);
+		size_t		want = READ_STEP;
 		int			n;
 
 		if (!chunked && body->len >= (size_t) declared)
 			break;
 		if (!chunked && (size_t) declared - body->len < want)
 			want = (size_t) declared - body->len;
-		n = mg_read(x->conn, chunk, want);
+		buf_reserve(body, want);
+		n = mg_read(x->conn, body->data + body->len, want);
+		if (n < 0 && chunked)
+		{
+			x->close = 1;
+			answer_error(x, 400, "invalid_argument", "the chunked body is malformed", 0);
+			return -1;
+		}
 		if (n <= 0)
 			break;
 		if ((long long) (body->len + (size_t) n) > max)
 		{
-			x->close = 1;
+			if (!drain(x->conn, DRAIN_MAX))
+				x->close = 1;
 			snprintf(msg, sizeof(msg), "the body is larger than the limit of %lld bytes", max);
 			answer_error(x, 413, "payload_too_large", msg, 0);
 			return -1;
 		}
-		buf_append(body, chunk, (size_t) n);
+		body->len += (size_t) n;
+		body->data[body->len] = '\0';
 	}
 	if (!chunked && (long long) body->len < declared)
 	{
@@ -147,6 +191,14 @@ handle_request(struct mg_connection *conn, void *cbdata)
 
 	x.route = route_match(path, param, sizeof(param), &bad);
 	route_allow(x.route, x.allow, sizeof(x.allow));
+
+	/* Counted in flight before this check, so that main() waits for us or we refuse. */
+	if (atomic_load(&shim->stopping))
+	{
+		x.close = 1;
+		answer_error(&x, 503, "shutting_down", "the server is shutting down; retry", 1);
+		goto done;
+	}
 
 	/*
 	 * Only POST routes read a body.  Any other request with a body gets its

@@ -6,15 +6,20 @@
  * stops accepting and waits for the requests in flight to be answered.
  */
 #include <civetweb.h>
+#include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "shim.h"
 
@@ -25,6 +30,34 @@ civetweb_log(const struct mg_connection *conn, const char *message)
 	(void) conn;
 	log_event("warning", "civetweb: %s", message);
 	return 1;
+}
+
+/*
+ * Loads libjam-tls-compat.so from beside the executable, so that civetweb's
+ * run-time dlopen("libssl.so") finds OpenSSL 3 with the one function name
+ * it still expects (see shim/tls/compat.c).  Returns -1 with a message
+ * when it cannot.
+ */
+static int
+load_tls_compat(char *err, size_t err_size)
+{
+	char		exe[PATH_MAX];
+	char		path[PATH_MAX + 32];
+	ssize_t		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+	{
+		snprintf(err, err_size, "cannot find the executable's folder");
+		return -1;
+	}
+	exe[n] = '\0';
+	snprintf(path, sizeof(path), "%s/libjam-tls-compat.so", dirname(exe));
+	if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) == NULL)
+	{
+		snprintf(err, err_size, "cannot load the TLS compatibility library: %.500s", dlerror());
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -88,6 +121,11 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s: this civetweb was built without TLS; unset tls_cert\n", argv[0]);
 			return 2;
 		}
+		if (load_tls_compat(err, sizeof(err)) < 0)
+		{
+			fprintf(stderr, "%s: %s\n", argv[0], err);
+			return 2;
+		}
 		mg_init_library(MG_FEATURES_TLS);
 	}
 	else
@@ -146,7 +184,16 @@ main(int argc, char **argv)
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;
+	/*
+	 * civetweb stops writing answers as soon as mg_stop begins, so the
+	 * requests in flight finish first; requests that arrive meanwhile are
+	 * refused with 503 and Connection: close.
+	 */
 	log_event("info", "signal %d: finishing the requests in flight", sig);
+	atomic_store(&shim.stopping, 1);
+	for (double waited = 0; metrics_get_in_flight() > 0 && waited * 1000 < shim.config.request_timeout_ms;
+		 waited += 0.01)
+		usleep(10000);
 	mg_stop(ctx);
 	pool_destroy(shim.pool);
 	mg_exit_library();

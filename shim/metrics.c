@@ -194,8 +194,7 @@ metrics_render_shim(struct buf *out, const struct pool_stats *ps, double uptime,
 			{
 				buf_printf(out, "jam_shim_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"",
 						   rn, mn);
-				value(out, buckets[b]);
-				buf_printf(out, "\"} %llu\n", s->bucket_counts[b]);
+				buf_printf(out, "%g\"} %llu\n", buckets[b], s->bucket_counts[b]);
 			}
 			buf_printf(out, "jam_shim_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"+Inf\"} %llu\n",
 					   rn, mn, s->count);

@@ -5,6 +5,7 @@
 #ifndef SHIM_SHIM_H
 #define SHIM_SHIM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -21,6 +22,7 @@ struct shim
 	struct pool *pool;
 	double		started;		/* monotonic seconds */
 	time_t		started_wall;
+	atomic_int	stopping;		/* SIGTERM came: new requests get 503 */
 };
 
 struct mg_connection;
