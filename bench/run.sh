@@ -2,8 +2,9 @@
 # jam's benchmarks: jam_submit_package against a bare INSERT of the same row,
 # submits with metrics on against off, submits to one service against
 # sixteen, proofs at 10^6 entries against 10^3, submits with auth and
-# quotas on against off, and cleanup against a plain batched DELETE
-# (bench/cleanup.sh).
+# quotas on against off, cleanup against a plain batched DELETE
+# (bench/cleanup.sh), and the HTTP shim against pgbench calling the same
+# functions (bench/shim.sh).
 #
 # Starts a throwaway cluster (as the postgres user, on a free loopback port,
 # preloading jam), then runs pgbench alternately on bench/insert.sql (the
@@ -274,3 +275,7 @@ echo "target: ratio >= 0.95 ($(awk -v r="$auth_ratio" 'BEGIN { print (r >= 0.95)
 # Retention: jam_cleanup() of 10^6 expired packages against a plain batched
 # DELETE of the same rows (its own throwaway cluster).
 bash "$here/cleanup.sh"
+
+# The HTTP shim under wrk against pgbench running the same statements (its
+# own throwaway cluster and shim).
+bash "$here/shim.sh"

@@ -91,6 +91,88 @@ WHERE name = 'jam' AND installed_version IS DISTINCT FROM default_version \gexec
 ALTER DATABASE jam SET search_path = "$user", public, jam;
 SQL
 
+# The HTTP shim beside the cluster: a login role that is a member of
+# jam_api, a token made once and kept in .run/shim.token (a new one if it no
+# longer authenticates), and jam-shim in the background as the postgres
+# user, logging to .run/shim.log, its pid in .run/shim.pid.  A second run
+# restarts it when the binary or its settings changed.
+shim=$root/shim/jam-shim
+shim_pid_file=$run_dir/shim.pid
+shim_running() { [ -f "$shim_pid_file" ] && kill -0 "$(cat "$shim_pid_file")" 2>/dev/null; }
+shim_msg=
+if [ ! -x "$shim" ]; then
+	shim_msg="The HTTP shim is not built (make builds shim/jam-shim)."
+elif [ -z "$(psql_run -d jam -tAc "SELECT to_regprocedure('jam.jam_authenticate(text)')")" ]; then
+	shim_msg="This jam has no jam_authenticate(); the HTTP shim needs it and was not started."
+else
+	psql_run -d jam <<'SQL'
+SET client_min_messages = warning;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'jam_shim') THEN
+        CREATE ROLE jam_shim LOGIN;
+    END IF;
+END
+$$;
+GRANT jam_api TO jam_shim;
+SQL
+	token=$(cat "$run_dir/shim.token" 2>/dev/null || true)
+	if [ -z "$token" ] || ! psql_run -d jam -tAc "SELECT jam.jam_authenticate('$token') IS NOT NULL" >/dev/null 2>&1; then
+		token=$(psql_run -d jam -tAc \
+			"SELECT jam.jam_create_token('make-run', ARRAY['jam:read','jam:submit','jam:process','jam:admin'])")
+		(umask 077 && echo "$token" > "$run_dir/shim.token")
+	fi
+
+	http_port=$(cat "$run_dir/http_port" 2>/dev/null || true)
+	if [ -z "$http_port" ] || { ! shim_running && port_in_use "$http_port"; }; then
+		http_port=8080
+		while port_in_use "$http_port"; do http_port=$((http_port + 1)); done
+		echo "$http_port" > "$run_dir/http_port"
+	fi
+	cat > "$run_dir/shim.conf.new" <<CONF
+# jam-shim settings of make run (rewritten by every make run)
+listen = 127.0.0.1:$http_port
+dsn = host=$run_dir port=$port dbname=jam user=jam_shim
+pool_size = 8
+threads = 16
+CONF
+	stamp=$(cat "$shim" "$run_dir/shim.conf.new" | sha256sum | cut -d' ' -f1)
+	if shim_running && [ "$stamp" != "$(cat "$run_dir/shim.sha256" 2>/dev/null)" ]; then
+		echo "run: jam-shim or its settings changed; restarting it"
+		kill "$(cat "$shim_pid_file")"
+		for _ in $(seq 1 100); do shim_running || break; sleep 0.1; done
+	fi
+	mv "$run_dir/shim.conf.new" "$run_dir/shim.conf"
+	if ! shim_running; then
+		if [ "$(id -u)" = 0 ]; then
+			setpriv --reuid=postgres --regid=postgres --init-groups -- \
+				"$shim" --config "$run_dir/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
+		else
+			"$shim" --config "$run_dir/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
+		fi
+		echo $! > "$shim_pid_file"
+		echo "$stamp" > "$run_dir/shim.sha256"
+		for _ in $(seq 1 100); do
+			(exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null && break
+			shim_running || break
+			sleep 0.1
+		done
+		if ! shim_running; then
+			echo "run: jam-shim did not start; the end of $run_dir/shim.log:" >&2
+			tail -n 20 "$run_dir/shim.log" >&2
+			exit 1
+		fi
+	fi
+	shim_msg="The HTTP shim listens on http://127.0.0.1:$http_port (log: $run_dir/shim.log, one JSON line per request).
+Token (all scopes; also in $run_dir/shim.token):
+
+  $token
+
+  curl -s -H 'Authorization: Bearer $token' http://127.0.0.1:$http_port/jam/status
+  curl -s -H 'Authorization: Bearer $token' -H 'Content-Type: text/plain' --data-binary 'hello' http://127.0.0.1:$http_port/jam/preimages
+  curl -s http://127.0.0.1:$http_port/metrics"
+fi
+
 cat <<MSG
 jam is running: PostgreSQL on 127.0.0.1:$port, database jam (log: $log)
 
@@ -98,5 +180,7 @@ jam is running: PostgreSQL on 127.0.0.1:$port, database jam (log: $log)
 
   jam=# SELECT jam_hash('\\x'::bytea);
 
-make stop stops it; make run starts it again with the same data.
+$shim_msg
+
+make stop stops both; make run starts them again with the same data.
 MSG

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# jam's HTTP shim benchmark: jam-shim under wrk against pgbench running the
+# same statements straight on Postgres, over the same number of connections.
+#
+# Starts a throwaway cluster (as the postgres user, on a free loopback port,
+# preloading jam) and a jam-shim in front of it (pool of BENCH_SHIM_CONNS
+# connections, logging to a file), then alternates, so that drift hits both
+# sides alike:
+#
+#   GET   wrk GET /jam/preimages/{hash}/meta     pgbench jam_preimage_meta()
+#   POST  wrk POST /jam/packages (1 KiB, 16     pgbench jam_submit_package()
+#         services, a new package each time)      with the same payloads
+#
+# wrk opens BENCH_SHIM_CONNS connections (keep-alive); pgbench runs as many
+# clients, each statement exactly the one the shim sends (trace step, token
+# check, API call; bench/shim_*.sql), as the same login role.  Prints each
+# run's requests per second, each side's mean, the ratio shim / direct for
+# GET and POST (target: at least 0.8), and p50 and p99 latency of each side
+# (wrk's distribution; pgbench's per-transaction log).  A run with any
+# answer other than 2xx counts as a failure.  The cluster is removed at the
+# end.
+#
+# Run as root (make bench) or as the postgres user, after make install and
+# make (which builds shim/jam-shim).  Knobs (environment): BENCH_SECONDS
+# (per run, default 10), BENCH_ROUNDS (default 2), BENCH_SHIM_CONNS
+# (default 4), BENCH_JOBS (wrk and pgbench threads, default 2), PG_CONFIG.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+seconds=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-2}
+conns=${BENCH_SHIM_CONNS:-4}
+jobs=${BENCH_JOBS:-2}
+target=0.80
+shim=$root/shim/jam-shim
+
+pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+[ -x "$pg_config" ] || pg_config=$(command -v pg_config) || {
+	echo "bench: pg_config not found" >&2
+	exit 1
+}
+bindir=$("$pg_config" --bindir)
+if [ ! -f "$("$pg_config" --sharedir)/extension/jam.control" ]; then
+	echo "bench: jam is not installed for $pg_config (run make install first)" >&2
+	exit 1
+fi
+[ -x "$shim" ] || { echo "bench: $shim is missing (run make)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps installs it)" >&2; exit 1; }
+
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+	local candidate
+	for candidate in $(shuf -i 20000-60000 -n 50); do
+		if ! port_in_use "$candidate"; then
+			echo "$candidate"
+			return
+		fi
+	done
+	echo "bench: no free port found" >&2
+	exit 1
+}
+port=$(free_port)
+http_port=$(free_port)
+
+work=$(mktemp -d --suffix=.jam-bench-shim)
+chmod 755 "$work"
+[ "$(id -u)" = 0 ] && chown postgres: "$work"
+data=$work/data
+shim_pid=
+
+cleanup() {
+	if [ -n "$shim_pid" ] && kill -0 "$shim_pid" 2>/dev/null; then
+		kill "$shim_pid"
+		wait "$shim_pid" 2>/dev/null || true
+	fi
+	if [ -f "$data/postmaster.pid" ]; then
+		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+echo "== jam shim benchmark: cluster in $work, port $port; shim on 127.0.0.1:$http_port"
+as_pg "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
+	{ cat "$work/initdb.log" >&2; exit 1; }
+cat >>"$data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$work'
+shared_preload_libraries = 'jam'
+shared_buffers = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+jam.max_pending_packages = 100000000
+EOF
+as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
+	{ cat "$work/server.log" >&2; exit 1; }
+
+psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"; }
+psql_q -c 'CREATE EXTENSION jam'
+
+# Both sides log in as the same role: a member of jam_api with a token, as
+# make run sets the shim up, when the extension has capabilities.
+if [ "$(psql_q -c "SELECT to_regprocedure('jam.jam_authenticate(text)') IS NOT NULL")" = t ]; then
+	user=jam_bench
+	psql_q -c "CREATE ROLE jam_bench LOGIN IN ROLE jam_api"
+	token=$(psql_q -c "SELECT jam.jam_create_token('bench', ARRAY['jam:read','jam:submit'])")
+else
+	# An extension from before capabilities: a stand-in that accepts anyone.
+	user=postgres
+	psql_q -c "CREATE FUNCTION jam.jam_authenticate(token text) RETURNS jsonb LANGUAGE sql AS 'SELECT NULL::jsonb'"
+	token=none
+fi
+hash=$(psql_q -c "SELECT jam.jam_put_preimage(convert_to('bench preimage', 'UTF8'), 'text/plain')->>'hash'")
+
+JAM_LISTEN=127.0.0.1:$http_port \
+	JAM_DSN="host=127.0.0.1 port=$port dbname=postgres user=$user" \
+	JAM_POOL_SIZE=$conns JAM_THREADS=$((conns * 2)) \
+	"$shim" >"$work/shim.log" 2>"$work/shim.err" &
+shim_pid=$!
+for _ in $(seq 1 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$http_port/system/status" && break
+	sleep 0.1
+done
+base=http://127.0.0.1:$http_port
+echo "   $conns connections each side, $jobs threads, ${seconds}s per run, $rounds rounds, login role $user"
+
+# run_wrk NAME URL SCRIPT SECONDS: prints "rps p50_ms p99_ms".
+run_wrk() {
+	local out
+	out=$(BENCH_TOKEN=$token wrk -t "$jobs" -c "$conns" -d "${4}s" --latency -s "$here/$3" "$2" 2>&1) ||
+		{ echo "$out" >&2; return 1; }
+	if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+		echo "bench: $1: the shim answered errors:" >&2
+		echo "$out" >&2
+		tail -n 3 "$work/shim.log" >&2
+		return 1
+	fi
+	awk '
+		function ms(v) {
+			if (v ~ /us$/) return v / 1000
+			if (v ~ /ms$/) return v + 0
+			if (v ~ /s$/) return v * 1000
+			return v
+		}
+		/^ +50%/ { p50 = ms($2) }
+		/^ +99%/ { p99 = ms($2) }
+		/^Requests\/sec:/ { rps = $2 }
+		END { printf "%.1f %.2f %.2f\n", rps, p50, p99 }' <<<"$out"
+}
+
+# run_pgbench SCRIPT SECONDS: prints "tps p50_ms p99_ms" (percentiles from
+# pgbench's per-transaction log).
+run_pgbench() {
+	local out logs
+	rm -rf "$work/pgbench_log" && mkdir "$work/pgbench_log"
+	out=$(cd "$work/pgbench_log" && "$bindir/pgbench" -n -M prepared -c "$conns" -j "$jobs" -T "$2" \
+		-h 127.0.0.1 -p "$port" -U "$user" -d postgres -l \
+		-D hash="$hash" -D token="$token" -f "$here/$1" 2>&1) || { echo "$out" >&2; return 1; }
+	local failed
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+	if [ -n "$failed" ] && [ "$failed" != 0 ]; then
+		echo "$out" >&2
+		return 1
+	fi
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out")
+	# Log lines: client_id transaction_no time_us script_no epoch epoch_us
+	cat "$work"/pgbench_log/pgbench_log.* | awk '{ print $3 / 1000 }' | sort -n >"$work/latencies"
+	local n
+	n=$(wc -l <"$work/latencies")
+	awk -v tps="$tps" -v n="$n" '
+		NR == int(n * 0.50) + 1 { p50 = $1 }
+		NR == int(n * 0.99) + 1 { p99 = $1 }
+		END { printf "%.1f %.2f %.2f\n", tps, p50, p99 }' "$work/latencies"
+}
+
+echo "-- warm-up (3s each, not counted)"
+run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua 3 >/dev/null
+run_pgbench shim_meta.sql 3 >/dev/null
+run_wrk POST "$base/jam/packages" shim_submit.lua 3 >/dev/null
+run_pgbench shim_submit.sql 3 >/dev/null
+
+declare -a get_shim get_direct post_shim post_direct
+for round in $(seq 1 "$rounds"); do
+	psql_q -c 'CHECKPOINT'
+	r=$(run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua "$seconds")
+	get_shim+=("$r")
+	printf '   round %d  GET meta   shim    rps=%s p50=%sms p99=%sms\n' "$round" $r
+	r=$(run_pgbench shim_meta.sql "$seconds")
+	get_direct+=("$r")
+	printf '   round %d  GET meta   direct  tps=%s p50=%sms p99=%sms\n' "$round" $r
+	psql_q -c 'CHECKPOINT'
+	r=$(run_wrk POST "$base/jam/packages" shim_submit.lua "$seconds")
+	post_shim+=("$r")
+	printf '   round %d  POST pkg   shim    rps=%s p50=%sms p99=%sms\n' "$round" $r
+	psql_q -c 'CHECKPOINT'
+	r=$(run_pgbench shim_submit.sql "$seconds")
+	post_direct+=("$r")
+	printf '   round %d  POST pkg   direct  tps=%s p50=%sms p99=%sms\n' "$round" $r
+done
+
+# mean FIELD ROW...: the mean of one field (1 rate, 2 p50, 3 p99) over the rounds.
+mean() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" | awk -v f="$f" '{ s += $f } END { printf "%.2f", s / NR }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+met() { awk -v r="$1" -v t="$target" 'BEGIN { print (r >= t) ? "met" : "NOT met" }'; }
+
+gs=$(mean 1 "${get_shim[@]}") gd=$(mean 1 "${get_direct[@]}")
+ps=$(mean 1 "${post_shim[@]}") pd=$(mean 1 "${post_direct[@]}")
+get_ratio=$(ratio "$gs" "$gd")
+post_ratio=$(ratio "$ps" "$pd")
+echo "== results ($conns connections each side; shim = wrk over HTTP/1.1 keep-alive)"
+echo "shim_get_meta_rps=$gs direct_get_meta_tps=$gd"
+echo "shim_get_meta_p50_ms=$(mean 2 "${get_shim[@]}") shim_get_meta_p99_ms=$(mean 3 "${get_shim[@]}")"
+echo "direct_get_meta_p50_ms=$(mean 2 "${get_direct[@]}") direct_get_meta_p99_ms=$(mean 3 "${get_direct[@]}")"
+echo "shim_vs_direct_get_ratio=$get_ratio"
+echo "shim_post_package_rps=$ps direct_post_package_tps=$pd"
+echo "shim_post_package_p50_ms=$(mean 2 "${post_shim[@]}") shim_post_package_p99_ms=$(mean 3 "${post_shim[@]}")"
+echo "direct_post_package_p50_ms=$(mean 2 "${post_direct[@]}") direct_post_package_p99_ms=$(mean 3 "${post_direct[@]}")"
+echo "shim_vs_direct_post_ratio=$post_ratio"
+echo "target: each ratio >= $target (GET $(met "$get_ratio"), POST $(met "$post_ratio"))"
