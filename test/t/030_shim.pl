@@ -64,6 +64,8 @@ else
 		LANGUAGE sql AS 'SELECT NULL::jsonb'});
 	note 'jam_authenticate is not in this build: auth checks skip';
 }
+# The header raw requests carry.
+my $auth = $has_auth ? "Authorization: Bearer $admin\r\n" : '';
 my $dsn = sprintf('host=%s port=%d dbname=postgres user=%s', $node->host, $node->port, $shim_user);
 
 my $shim = JamTest::Shim->start(dsn => $dsn, token => $admin,
@@ -429,7 +431,7 @@ like($first, qr{^HTTP/1\.1 413 }, 'Expect: 100-continue over the cap: 413 instea
 
 my $ok_body = 'y' x 1000;
 ($first, $rest) = raw_exchange(
-	"POST /jam/preimages HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 1000\r\n"
+	"POST /jam/preimages HTTP/1.1\r\nHost: t\r\n${auth}Connection: close\r\nContent-Length: 1000\r\n"
 	  . "Expect: 100-continue\r\n\r\n", $ok_body, 1);
 like($first, qr{^HTTP/1\.1 100 Continue\r\n\r\n}, 'Expect: 100-continue under the cap: 100 Continue');
 like($rest, qr{^HTTP/1\.1 201 }, 'then the body is read and stored');
@@ -440,7 +442,7 @@ $chunked .= sprintf("%x\r\n%s\r\n", length $chunk, $chunk) for 1 .. int($max_bod
 $chunked .= "0\r\n\r\n";
 ($first, $rest) = raw_exchange(
 	"POST /jam/preimages HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-	  . $chunked . "GET /jam/roots HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", undef);
+	  . $chunked . "GET /jam/roots HTTP/1.1\r\nHost: t\r\n${auth}Connection: close\r\n\r\n", undef);
 like($rest, qr{^HTTP/1\.1 413 }, 'a chunked body past the cap: 413');
 like($rest, qr{"code": "payload_too_large"}, 'payload_too_large');
 like($rest, qr{\r\n\r\n\{"error"[^\n]*\n(HTTP/1\.1 200 OK)}, 'a small excess is dropped: the connection serves the next request');
@@ -448,7 +450,7 @@ like($rest, qr{\r\n\r\n\{"error"[^\n]*\n(HTTP/1\.1 200 OK)}, 'a small excess is 
 my $small = '';
 $small .= sprintf("%x\r\n%s\r\n", 100, 'c' x 100) for 1 .. 3;
 ($first, $rest) = raw_exchange(
-	"POST /jam/preimages HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+	"POST /jam/preimages HTTP/1.1\r\nHost: t\r\n${auth}Connection: close\r\nTransfer-Encoding: chunked\r\n"
 	  . "Content-Type: application/x-test\r\n\r\n", "${small}0\r\n\r\n");
 like($rest, qr{^HTTP/1\.1 201 }, 'a chunked body under the cap is stored');
 is($node->safe_psql('postgres', sprintf(q{SELECT size FROM jam.jam_preimages WHERE hash = '%s'},
@@ -459,7 +461,7 @@ is_error($r, 413, 'payload_too_large', 'HTTP::Tiny with a body over the cap: 413
 
 # Keep-alive: two answers on one connection, each with Content-Length.
 ($first, $rest) = raw_exchange(
-	"GET /jam/roots HTTP/1.1\r\nHost: t\r\n\r\nGET /jam/status HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+	"GET /jam/roots HTTP/1.1\r\nHost: t\r\n$auth\r\nGET /jam/status HTTP/1.1\r\nHost: t\r\n${auth}Connection: close\r\n\r\n",
 	undef);
 my @answers = ($rest =~ m{(HTTP/1\.1 \d+ [^\r]*\r\n)}g);
 is(scalar @answers, 2, 'keep-alive: two answers on one connection');
@@ -532,7 +534,7 @@ is($submit_line->{service_id}, 'svc-1', 'and the service id');
 
 SKIP:
 {
-	skip 'jam_authenticate is not in this build', 12 unless $has_auth;
+	skip 'jam_authenticate is not in this build', 13 unless $has_auth;
 	is_error($shim->request('GET', '/jam/roots', token => ''), 401, 'unauthenticated', 'no token: 401');
 	is($shim->request('GET', '/jam/roots', token => '')->{headers}{'www-authenticate'}, 'Bearer realm="jam"',
 		'with WWW-Authenticate');
@@ -556,13 +558,14 @@ SKIP:
 		'a revoked token: 401');
 
 	# 429: a service limited to one package a minute.
-	$node->safe_psql('postgres', q{SELECT jam.jam_set_quota('svc-rate', rate_per_minute => 1)});
+	$node->safe_psql('postgres', q{SELECT jam.jam_set_quota(service_id => 'svc-rate', rate_limit_per_minute => 1)});
 	my $first_submit = $shim->request('POST', '/jam/packages',
 		body => $json->encode({ service_id => 'svc-rate', payload => encode_base64('one', '') }));
 	my $limited = $shim->request('POST', '/jam/packages',
 		body => $json->encode({ service_id => 'svc-rate', payload => encode_base64('two', '') }));
 	is_error($limited, 429, 'rate_limited', 'over the rate limit: 429');
 	like($limited->{headers}{'retry-after'} // '', qr/^[1-9][0-9]*$/, 'with Retry-After in whole seconds');
+	ok(($limited->{headers}{'retry-after'} // 0) <= 60, 'at most the minute one package takes to come back');
 }
 
 # --- /metrics
@@ -710,7 +713,6 @@ $node->safe_psql('postgres', q{
 });
 my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $shim->port, Timeout => 60)
   or die "connect: $!";
-my $auth = $has_auth ? "Authorization: Bearer $admin\r\n" : '';
 print $sock "POST /jam/process?service_id=svc-slow HTTP/1.1\r\nHost: t\r\n${auth}Content-Length: 0\r\n\r\n";
 my $running = 0;
 for (1 .. 300)
