@@ -619,6 +619,8 @@ if ($has_metrics)
 {
 	is($m2->{jam_shim_extension_metrics_up}, 1, 'the extension\'s jam_metrics() was read');
 	ok((grep { /^jam_/ && !/^jam_shim_/ } keys %$m2) > 0, 'and its metrics are on the page');
+	my ($m3) = parse_metrics($shim->request('GET', '/metrics', token => '')->{content});
+	is($m3->{jam_shim_extension_metrics_up}, 1, 'a scrape without a token gets them too');
 }
 else
 {
