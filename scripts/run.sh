@@ -144,11 +144,12 @@ CONF
 	fi
 	mv "$run_dir/shim.conf.new" "$run_dir/shim.conf"
 	if ! shim_running; then
+		# A session of its own, detached from this terminal, as the postgres user when root.
 		if [ "$(id -u)" = 0 ]; then
-			setpriv --reuid=postgres --regid=postgres --init-groups -- \
+			setsid setpriv --reuid=postgres --regid=postgres --init-groups -- \
 				"$shim" --config "$run_dir/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
 		else
-			"$shim" --config "$run_dir/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
+			setsid "$shim" --config "$run_dir/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
 		fi
 		echo $! > "$shim_pid_file"
 		echo "$stamp" > "$run_dir/shim.sha256"

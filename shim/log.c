@@ -1,18 +1,47 @@
 /*
  * log.c: structured log lines.
+ *
+ * Request lines are handed to a writer thread through a queue, so that an
+ * HTTP thread never waits on the disk (a log file on a busy disk can block
+ * a write for a long time, under a lock every request needs).  If the
+ * writer falls more than LOG_QUEUE_MAX lines behind, further lines are
+ * dropped and counted rather than holding up answers.  Events (start,
+ * stop, database lost) are rare and written directly.
  */
 #include "log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+#define LOG_QUEUE_MAX 65536
+#define LOG_BATCH_US 5000
+
+struct line
+{
+	struct line *next;
+	size_t		len;
+	char		text[];
+};
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;	/* writing to a stream */
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static struct line *queue_head,
+		   *queue_tail;
+static int	queue_len;
+static int	queue_stop;
+static int	writer_running;
+static pthread_t writer;
+static atomic_llong dropped;
 
 /* The current time as RFC 3339 UTC with milliseconds. */
 void
@@ -48,6 +77,113 @@ emit(FILE *f, struct buf *b)
 	pthread_mutex_unlock(&log_lock);
 }
 
+/* Writes queued lines in batches until log_stop(). */
+static void *
+writer_main(void *arg)
+{
+	(void) arg;
+	pthread_mutex_lock(&queue_lock);
+	for (;;)
+	{
+		struct line *batch;
+
+		while (queue_head == NULL && !queue_stop)
+			pthread_cond_wait(&queue_cond, &queue_lock);
+		if (queue_head == NULL && queue_stop)
+			break;
+		if (!queue_stop)
+		{
+			/* Let a batch gather: one write and one wake-up per few milliseconds. */
+			pthread_mutex_unlock(&queue_lock);
+			usleep(LOG_BATCH_US);
+			pthread_mutex_lock(&queue_lock);
+		}
+		batch = queue_head;
+		queue_head = queue_tail = NULL;
+		queue_len = 0;
+		pthread_mutex_unlock(&queue_lock);
+
+		pthread_mutex_lock(&log_lock);
+		for (struct line *l = batch; l; l = l->next)
+			fwrite(l->text, 1, l->len, stdout);
+		fflush(stdout);
+		pthread_mutex_unlock(&log_lock);
+		while (batch)
+		{
+			struct line *next = batch->next;
+
+			free(batch);
+			batch = next;
+		}
+		pthread_mutex_lock(&queue_lock);
+	}
+	pthread_mutex_unlock(&queue_lock);
+	return NULL;
+}
+
+/* Starts the writer thread; until then (and after log_stop) lines are written directly. */
+void
+log_start(void)
+{
+	if (pthread_create(&writer, NULL, writer_main, NULL) == 0)
+		writer_running = 1;
+}
+
+/* Writes what is queued and stops the writer. */
+void
+log_stop(void)
+{
+	if (!writer_running)
+		return;
+	pthread_mutex_lock(&queue_lock);
+	queue_stop = 1;
+	pthread_cond_signal(&queue_cond);
+	pthread_mutex_unlock(&queue_lock);
+	pthread_join(writer, NULL);
+	writer_running = 0;
+}
+
+/* Request lines dropped because the writer was too far behind. */
+long long
+log_dropped(void)
+{
+	return atomic_load(&dropped);
+}
+
+static void
+enqueue(struct buf *b)
+{
+	struct line *l;
+
+	if (!writer_running)
+	{
+		emit(stdout, b);
+		return;
+	}
+	buf_puts(b, "}\n");
+	l = xmalloc(sizeof(*l) + b->len);
+	l->next = NULL;
+	l->len = b->len;
+	memcpy(l->text, b->data, b->len);
+	pthread_mutex_lock(&queue_lock);
+	if (queue_len >= LOG_QUEUE_MAX)
+	{
+		pthread_mutex_unlock(&queue_lock);
+		free(l);
+		atomic_fetch_add(&dropped, 1);
+		return;
+	}
+	if (queue_tail)
+		queue_tail->next = l;
+	else
+		queue_head = l;
+	queue_tail = l;
+	/* The writer sleeps only on an empty queue: wake it when this line ends that. */
+	if (queue_len++ == 0)
+		pthread_cond_signal(&queue_cond);
+	pthread_mutex_unlock(&queue_lock);
+}
+
 void
 log_request(const struct request_log *r)
 {
@@ -68,7 +204,7 @@ log_request(const struct request_log *r)
 	field(&b, "remote", r->remote);
 	if (r->error_detail && *r->error_detail)
 		field(&b, "error_detail", r->error_detail);
-	emit(stdout, &b);
+	enqueue(&b);
 	buf_free(&b);
 }
 

@@ -1,7 +1,7 @@
 /*
- * log.h: one JSON object per line.  Request lines go to stdout, the shim's
- * own events (start, stop, database lost and back) to stderr; each line is
- * written with one call under a lock, so lines never interleave.
+ * log.h: one JSON object per line.  Request lines go to stdout (through a
+ * writer thread once log_start() ran), the shim's own events (start, stop,
+ * database lost and back) to stderr; lines never interleave.
  */
 #ifndef SHIM_LOG_H
 #define SHIM_LOG_H
@@ -25,6 +25,9 @@ struct request_log
 	const char *error_detail;	/* the server's message behind a 5xx, for operators */
 };
 
+void		log_start(void);
+void		log_stop(void);
+long long	log_dropped(void);
 void		log_request(const struct request_log *r);
 void		log_event(const char *level, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 void		log_time(char *out, size_t size);

@@ -166,6 +166,7 @@ main(int argc, char **argv)
 	}
 	options[n] = NULL;
 
+	log_start();
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.http_error = handle_http_error;
 	callbacks.log_message = civetweb_log;
@@ -173,6 +174,7 @@ main(int argc, char **argv)
 	if (ctx == NULL)
 	{
 		log_event("fatal", "cannot listen on %s (address in use, or a bad tls_cert?)", ports);
+		log_stop();
 		pool_destroy(shim.pool);
 		return 1;
 	}
@@ -195,6 +197,7 @@ main(int argc, char **argv)
 		 waited += 0.01)
 		usleep(10000);
 	mg_stop(ctx);
+	log_stop();
 	pool_destroy(shim.pool);
 	mg_exit_library();
 	log_event("info", "stopped");

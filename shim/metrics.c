@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "request.h"
 
 /* Upper bounds of the latency histogram, in seconds. */
@@ -233,6 +234,9 @@ metrics_render_shim(struct buf *out, const struct pool_stats *ps, double uptime,
 	buf_printf(out, "jam_shim_db_pool_wait_timeouts_total %lld\n", ps->waits_timed_out);
 	header(out, "jam_shim_db_up", "gauge", "1 when the last attempt to reach Postgres succeeded.");
 	buf_printf(out, "jam_shim_db_up %d\n", ps->database_up ? 1 : 0);
+	header(out, "jam_shim_log_lines_dropped_total", "counter",
+		   "Request log lines dropped because the log writer fell too far behind.");
+	buf_printf(out, "jam_shim_log_lines_dropped_total %lld\n", log_dropped());
 	header(out, "jam_shim_uptime_seconds", "gauge", "Seconds since the shim started.");
 	buf_puts(out, "jam_shim_uptime_seconds ");
 	value(out, uptime);

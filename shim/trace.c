@@ -52,25 +52,58 @@ trace_parse(const char *h, char trace_id[33], char parent_id[17], char flags[3])
 	return 0;
 }
 
+/*
+ * Random bytes from the kernel's CSPRNG, fetched a few hundred at a time
+ * per thread: one getrandom call serves about ten requests.
+ */
+static void
+random_bytes(unsigned char *out, size_t n)
+{
+	static __thread unsigned char pool[256];
+	static __thread size_t avail;
+
+	while (n > 0)
+	{
+		if (avail == 0)
+		{
+			size_t		got = 0;
+
+			while (got < sizeof(pool))
+			{
+				ssize_t		r = getrandom(pool + got, sizeof(pool) - got, 0);
+
+				if (r > 0)
+					got += (size_t) r;
+			}
+			avail = sizeof(pool);
+		}
+		size_t		take = n < avail ? n : avail;
+
+		memcpy(out, pool + sizeof(pool) - avail, take);
+		/* Bytes handed out are not kept. */
+		memset(pool + sizeof(pool) - avail, 0, take);
+		avail -= take;
+		out += take;
+		n -= take;
+	}
+}
+
 /* n random bytes as 2n lowercase hex characters, never all zeros. */
 static void
 random_hex(char *out, size_t nbytes)
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char bytes[16];
-	size_t		got = 0;
 
 	do
 	{
-		got = 0;
-		while (got < nbytes)
-		{
-			ssize_t		r = getrandom(bytes + got, nbytes - got, 0);
-
-			if (r > 0)
-				got += (size_t) r;
-		}
+		random_bytes(bytes, nbytes);
 		for (size_t i = 0; i < nbytes; i++)
-			sprintf(out + 2 * i, "%02x", bytes[i]);
+		{
+			out[2 * i] = hex[bytes[i] >> 4];
+			out[2 * i + 1] = hex[bytes[i] & 15];
+		}
+		out[2 * nbytes] = '\0';
 	} while (all_zero(out, 2 * nbytes));
 }
 
