@@ -673,6 +673,7 @@ print $fh "listen = 127.0.0.1:1\ndsn = $dsn\npool_size = 2\nmax_body_bytes = 100
 close $fh;
 my $shim2 = JamTest::Shim->start(args => [ '--config', $conf ], token => $admin);
 $r = $shim2->request('GET', '/system/status');
+is($r->{status}, 200, 'JAM_LISTEN wins over the file\'s listen');
 is($r->{json}{pool}{size}, 2, 'pool_size from the config file');
 is($r->{json}{http}{max_body_bytes}, 100, 'max_body_bytes from the config file');
 is_error($shim2->request('POST', '/jam/preimages', body => 'x' x 101), 413, 'payload_too_large',
@@ -703,29 +704,54 @@ SKIP:
 	is($tls->stop, 0, 'the TLS shim stops cleanly');
 }
 
-# --- Clean shutdown: SIGTERM lets the request in flight finish.
+# --- Slow requests: a refine that takes a while (IMMUTABLE as far as jam
+# can check), so that a POST /jam/process is surely in flight.
 
-# A refine that takes a while (IMMUTABLE as far as jam can check), so a
-# POST /jam/process is surely in flight when the signal comes.
 $node->safe_psql('postgres', q{
 	CREATE FUNCTION slow_refine(payload bytea, preimages bytea[]) RETURNS bytea
 	LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM pg_sleep(3); RETURN payload; END $$;
 	SELECT jam.jam_register_service('svc-slow', 'slow_refine(bytea, bytea[])');
-	SELECT jam.jam_submit_package('svc-slow', 'slow'::bytea);
+	SELECT jam.jam_submit_package('svc-slow', 'slow one'::bytea);
+	SELECT jam.jam_submit_package('svc-slow', 'slow two'::bytea);
 });
-my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $shim->port, Timeout => 60)
-  or die "connect: $!";
-print $sock "POST /jam/process?service_id=svc-slow HTTP/1.1\r\nHost: t\r\n${auth}Content-Length: 0\r\n\r\n";
-my $running = 0;
-for (1 .. 300)
+
+# Starts POST /jam/process?service_id=svc-slow on a raw connection to a
+# shim and returns the socket once Postgres is running it.
+sub start_slow_process
 {
-	$running = $node->safe_psql('postgres', q{
-		SELECT count(*) FROM pg_stat_activity
-		WHERE application_name LIKE 'jam-shim trace=%' AND query LIKE '%jam_process_next%' AND state = 'active'});
-	last if $running;
-	usleep(50_000);
+	my ($target) = @_;
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $target->port, Timeout => 60)
+	  or die "connect: $!";
+	print $sock "POST /jam/process?service_id=svc-slow HTTP/1.1\r\nHost: t\r\n${auth}Content-Length: 0\r\n\r\n";
+	for (1 .. 300)
+	{
+		return $sock if $node->safe_psql('postgres', q{
+			SELECT count(*) FROM pg_stat_activity
+			WHERE application_name LIKE 'jam-shim trace=%' AND query LIKE '%jam_process_next%' AND state = 'active'});
+		usleep(50_000);
+	}
+	return undef;
 }
-is($running, 1, 'a POST /jam/process is running in Postgres');
+
+# A pool of one connection, busy: the next request waits JAM_POOL_WAIT_MS, then 503.
+my $shim3 = JamTest::Shim->start(dsn => $dsn, token => $admin,
+	env => { JAM_POOL_SIZE => 1, JAM_POOL_WAIT_MS => 200 });
+my $busy = start_slow_process($shim3);
+ok($busy, 'a slow POST /jam/process holds the only connection');
+$r = $shim3->request('GET', '/jam/roots');
+is_error($r, 503, 'database_unavailable', 'no connection free in time: 503');
+like($r->{headers}{'retry-after'} // '', qr/^[1-9][0-9]*$/, 'with Retry-After');
+my $busy_answer = '';
+while (sysread($busy, my $buf, 65536)) { $busy_answer .= $buf; last if $busy_answer =~ /\r\n\r\n\{.*\}/s }
+like($busy_answer, qr{^HTTP/1\.1 200 }, 'the slow request still gets its answer');
+my ($m4) = parse_metrics($shim3->request('GET', '/metrics')->{content});
+is($m4->{jam_shim_db_pool_wait_timeouts_total}, 1, 'the wait that timed out is counted');
+is($shim3->stop, 0, 'that shim stops cleanly');
+
+# --- Clean shutdown: SIGTERM lets the request in flight finish.
+
+my $sock = start_slow_process($shim);
+ok($sock, 'a POST /jam/process is running in Postgres');
 $shim->term;
 my $refused;
 for (1 .. 100)
