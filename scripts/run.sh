@@ -115,6 +115,10 @@ BEGIN
 END
 $$;
 GRANT jam_api TO jam_shim;
+-- Bearer tokens are statement parameters: keep them out of the server log
+-- even when statement durations are logged.
+ALTER ROLE jam_shim SET log_parameter_max_length = 0;
+ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;
 SQL
 	token=$(cat "$run_dir/shim.token" 2>/dev/null || true)
 	if [ -z "$token" ] || ! psql_run -d jam -tAc "SELECT jam.jam_authenticate('$token') IS NOT NULL" >/dev/null 2>&1; then

@@ -48,7 +48,14 @@ my ($admin, $reader, $svc1_only);
 my $shim_user = 'postgres';
 if ($has_auth)
 {
-	$node->safe_psql('postgres', 'CREATE ROLE jam_shim LOGIN IN ROLE jam_api');
+	# As README advises: statements logged with their duration, parameters
+	# (the bearer token among them) never.
+	$node->safe_psql('postgres', q{
+		CREATE ROLE jam_shim LOGIN IN ROLE jam_api;
+		ALTER ROLE jam_shim SET log_parameter_max_length = 0;
+		ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;
+		ALTER ROLE jam_shim SET log_min_duration_statement = 0;
+	});
 	$shim_user = 'jam_shim';
 	$admin = $node->safe_psql('postgres',
 		q{SELECT jam.jam_create_token('admin', ARRAY['jam:read','jam:submit','jam:process','jam:admin'])});
@@ -566,6 +573,16 @@ SKIP:
 	is_error($limited, 429, 'rate_limited', 'over the rate limit: 429');
 	like($limited->{headers}{'retry-after'} // '', qr/^[1-9][0-9]*$/, 'with Retry-After in whole seconds');
 	ok(($limited->{headers}{'retry-after'} // 0) <= 60, 'at most the minute one package takes to come back');
+}
+
+SKIP:
+{
+	skip 'jam_authenticate is not in this build', 2 unless $has_auth;
+	my $log = slurp_file($node->logfile);
+	like($log, qr/jam-shim trace=[0-9a-f]{32} LOG:  duration: /,
+		'the shim\'s statements are in the server log with their durations and trace ids');
+	my ($secret) = $admin =~ /_([^_]+)$/;
+	unlike($log, qr/\Q$secret\E/, 'but never a bearer token');
 }
 
 # --- /metrics
