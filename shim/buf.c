@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Ends the process: nothing sensible can be answered without memory. */
 static void
 out_of_memory(size_t n)
 {
@@ -15,6 +16,7 @@ out_of_memory(size_t n)
 	abort();
 }
 
+/* malloc that never returns NULL. */
 void *
 xmalloc(size_t n)
 {
@@ -25,6 +27,7 @@ xmalloc(size_t n)
 	return p;
 }
 
+/* realloc that never returns NULL. */
 void *
 xrealloc(void *p, size_t n)
 {
@@ -35,6 +38,7 @@ xrealloc(void *p, size_t n)
 	return q;
 }
 
+/* strdup that never returns NULL. */
 char *
 xstrdup(const char *s)
 {
@@ -63,6 +67,7 @@ buf_reserve(struct buf *b, size_t extra)
 	b->cap = cap;
 }
 
+/* Appends len bytes. */
 void
 buf_append(struct buf *b, const void *data, size_t len)
 {
@@ -73,12 +78,14 @@ buf_append(struct buf *b, const void *data, size_t len)
 	b->data[b->len] = '\0';
 }
 
+/* Appends a C string. */
 void
 buf_puts(struct buf *b, const char *s)
 {
 	buf_append(b, s, strlen(s));
 }
 
+/* Appends printf-formatted text. */
 void
 buf_printf(struct buf *b, const char *fmt,...)
 {
@@ -172,6 +179,7 @@ buf_json_string(struct buf *b, const char *s, size_t len)
 	buf_append(b, "\"", 1);
 }
 
+/* Releases the buffer; it may be used again afterwards. */
 void
 buf_free(struct buf *b)
 {

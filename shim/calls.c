@@ -93,6 +93,7 @@ col(const PGresult *res, int column)
 	return PQgetvalue(res, 0, column);
 }
 
+/* Copies a result value into a log field when there is one. */
 static void
 keep(char *dst, size_t size, const char *value)
 {
@@ -152,6 +153,7 @@ preimage_headers(struct buf *h, const char *hash)
 	buf_printf(h, "ETag: \"%s\"\r\n" PREIMAGE_HEADERS, hash);
 }
 
+/* GET of a preimage: its bytes, with the type and ETag from its meta. */
 static void
 run_get_preimage(struct exchange *x, struct plan *p, PGresult *res)
 {
@@ -172,6 +174,7 @@ run_get_preimage(struct exchange *x, struct plan *p, PGresult *res)
 	buf_free(&h);
 }
 
+/* HEAD of a preimage, or 304: the headers GET would send, from the meta alone. */
 static void
 run_preimage_head(struct exchange *x, struct plan *p, PGresult *res)
 {
@@ -194,6 +197,7 @@ run_preimage_head(struct exchange *x, struct plan *p, PGresult *res)
 	buf_free(&h);
 }
 
+/* POST /jam/preimages: 201 when the bytes are new, 200 when they were there. */
 static void
 run_put_preimage(struct exchange *x, PGresult *res)
 {
@@ -211,6 +215,7 @@ run_put_preimage(struct exchange *x, PGresult *res)
 	buf_free(&h);
 }
 
+/* POST /jam/packages: 201 for a new package, 200 for an identical one. */
 static void
 run_submit(struct exchange *x, PGresult *res)
 {
@@ -226,6 +231,7 @@ run_submit(struct exchange *x, PGresult *res)
 	buf_free(&h);
 }
 
+/* POST /jam/process: the report, or 204 when nothing was pending. */
 static void
 run_process(struct exchange *x, PGresult *res)
 {
@@ -239,6 +245,7 @@ run_process(struct exchange *x, PGresult *res)
 	answer_json_result(x, res, 200, NULL);
 }
 
+/* GET of a checkpoint: the signed note as text. */
 static void
 run_checkpoint(struct exchange *x, PGresult *res)
 {
@@ -346,6 +353,7 @@ run_metrics(struct exchange *x, struct plan *p)
 	buf_free(&b);
 }
 
+/* Answers a planned request: locally, or with its statement's result. */
 void
 call_run(struct exchange *x, struct plan *p)
 {

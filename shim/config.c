@@ -11,6 +11,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+/* The settings before any file or variable. */
 void
 config_defaults(struct shim_config *c)
 {
@@ -24,6 +25,7 @@ config_defaults(struct shim_config *c)
 	c->keep_alive = 1;
 }
 
+/* A decimal integer within [min, max]; -1 otherwise. */
 static int
 parse_long(const char *v, long long min, long long max, long long *out)
 {
@@ -38,6 +40,7 @@ parse_long(const char *v, long long min, long long max, long long *out)
 	return 0;
 }
 
+/* on/off, true/false, yes/no or 1/0; -1 otherwise. */
 static int
 parse_flag(const char *v, int *out)
 {
@@ -139,6 +142,7 @@ bad:
 	return -1;
 }
 
+/* The string without leading and trailing white space (trailing cut in place). */
 static char *
 trim(char *s)
 {
@@ -271,6 +275,7 @@ config_finish(struct shim_config *c, char *err, int err_size)
 	return 0;
 }
 
+/* Prints --help. */
 void
 config_usage(const char *argv0)
 {

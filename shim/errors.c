@@ -59,6 +59,7 @@ errmap_load(PGresult *codes)
 	return k;
 }
 
+/* How many codes the table holds (shown by /system/status). */
 int
 errmap_size(void)
 {
@@ -70,6 +71,7 @@ errmap_size(void)
 	return n;
 }
 
+/* The status and code of a SQLSTATE in the table; 0 when it is not there. */
 static int
 errmap_find(const char *sqlstate, char *code, size_t code_size)
 {
@@ -148,6 +150,7 @@ error_code_for_status(int status)
 	}
 }
 
+/* Fills an answer. */
 static void
 set(struct error_answer *out, int status, const char *code, const char *message)
 {

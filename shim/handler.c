@@ -20,6 +20,7 @@
 #include "plan.h"
 #include "request.h"
 
+/* Monotonic seconds, for durations. */
 double
 shim_now(void)
 {
@@ -54,6 +55,7 @@ finish(struct exchange *x, const char *path)
 	metrics_observe(x->route, x->method, x->status, seconds, x->bytes);
 }
 
+/* Whether the body comes with Transfer-Encoding (civetweb accepts only chunked). */
 static int
 is_chunked(struct mg_connection *conn)
 {
@@ -166,6 +168,7 @@ read_body(struct exchange *x, long long max, struct buf *body)
 	return 0;
 }
 
+/* civetweb's handler for every path: one request from start to log line. */
 int
 handle_request(struct mg_connection *conn, void *cbdata)
 {

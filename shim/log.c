@@ -57,6 +57,7 @@ log_time(char *out, size_t size)
 	snprintf(out, size, "%s.%03ldZ", base, (long) (tv.tv_usec / 1000));
 }
 
+/* Appends ,"name":value, value a JSON string or null. */
 static void
 field(struct buf *b, const char *name, const char *value)
 {
@@ -67,6 +68,7 @@ field(struct buf *b, const char *name, const char *value)
 		buf_puts(b, "null");
 }
 
+/* Ends a line and writes it to a stream at once. */
 static void
 emit(FILE *f, struct buf *b)
 {
@@ -150,6 +152,7 @@ log_dropped(void)
 	return atomic_load(&dropped);
 }
 
+/* Hands a request line to the writer thread (or writes it when there is none). */
 static void
 enqueue(struct buf *b)
 {
@@ -184,6 +187,7 @@ enqueue(struct buf *b)
 	pthread_mutex_unlock(&queue_lock);
 }
 
+/* The log line of one answered request. */
 void
 log_request(const struct request_log *r)
 {
@@ -208,6 +212,7 @@ log_request(const struct request_log *r)
 	buf_free(&b);
 }
 
+/* A line about the shim itself, on stderr. */
 void
 log_event(const char *level, const char *fmt,...)
 {

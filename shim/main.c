@@ -60,6 +60,7 @@ load_tls_compat(char *err, size_t err_size)
 	return 0;
 }
 
+/* Reads the settings, serves until SIGTERM or SIGINT, then stops cleanly. */
 int
 main(int argc, char **argv)
 {

@@ -45,12 +45,14 @@ static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct series table[NROUTES][NMETHODS];
 static atomic_int in_flight;
 
+/* The table row of a route; unmatched requests share the last one. */
 static int
 route_index(route_id route)
 {
 	return (route >= 0 && route < ROUTE__COUNT) ? (int) route : ROUTE__COUNT;
 }
 
+/* The table column of a method. */
 static int
 method_index(unsigned method)
 {
@@ -88,18 +90,21 @@ metrics_observe(route_id route, unsigned method, int status, double seconds, siz
 	pthread_mutex_unlock(&metrics_lock);
 }
 
+/* Counts a request starting (+1) or finished (-1). */
 void
 metrics_in_flight(int delta)
 {
 	atomic_fetch_add(&in_flight, delta);
 }
 
+/* Requests being answered now. */
 int
 metrics_get_in_flight(void)
 {
 	return atomic_load(&in_flight);
 }
 
+/* The label of a table row. */
 static const char *
 route_name(int r)
 {
@@ -152,6 +157,7 @@ help_text(struct buf *out, const char *v)
 	}
 }
 
+/* The HELP and TYPE lines of a metric. */
 static void
 header(struct buf *out, const char *name, const char *type, const char *help)
 {
@@ -248,6 +254,7 @@ metrics_render_shim(struct buf *out, const struct pool_stats *ps, double uptime,
 	free(snap);
 }
 
+/* Whether s is a valid metric name (allow_colon) or label name. */
 static int
 valid_name(const char *s, int allow_colon)
 {

@@ -22,6 +22,7 @@
 	" FROM pg_catalog.set_config('application_name', $1, true) AS trace(app)," \
 	" LATERAL jam.jam_authenticate(CASE WHEN trace.app IS NOT NULL THEN $2 END) AS auth"
 
+/* Records a refusal in the plan; returns -1 so callers can return it. */
 static int
 refuse(struct plan *p, int status, const char *code, const char *fmt,...)
 	__attribute__((format(printf, 4, 5)));
@@ -54,6 +55,7 @@ add_param(struct plan *p, unsigned int type, const char *value, int length, int 
 	return i + 1;
 }
 
+/* Adds a text parameter (a copy of value; NULL stays NULL). */
 static int
 add_text(struct plan *p, const char *value)
 {
@@ -528,6 +530,7 @@ plan_param_call(struct plan *p, call_kind kind, const char *function)
 	return 0;
 }
 
+/* The call of a matched route and method. */
 static int
 plan_route(struct plan *p, const struct http_request *req, const struct query *q)
 {
@@ -687,6 +690,7 @@ plan_set_application_name(struct plan *p, const char *application_name)
 		p->values[0] = application_name;
 }
 
+/* Releases a plan's parameters and statement. */
 void
 plan_free(struct plan *p)
 {

@@ -52,6 +52,7 @@ struct pool
 	char		last_error[256];
 };
 
+/* Monotonic seconds. */
 static double
 now_mono(void)
 {
@@ -61,6 +62,7 @@ now_mono(void)
 	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A pool of size connections to dsn, none opened yet. */
 struct pool *
 pool_create(const char *dsn, int size, int wait_ms)
 {
@@ -83,6 +85,7 @@ pool_create(const char *dsn, int size, int wait_ms)
 	return p;
 }
 
+/* Forgets a connection's prepared statements (it is being closed). */
 static void
 forget_prepared(struct pool_conn *c)
 {
@@ -91,6 +94,7 @@ forget_prepared(struct pool_conn *c)
 	c->nprepared = 0;
 }
 
+/* Closes a connection; the slot reconnects on its next use. */
 static void
 close_conn(struct pool_conn *c)
 {
@@ -100,6 +104,7 @@ close_conn(struct pool_conn *c)
 	forget_prepared(c);
 }
 
+/* Closes every connection and frees the pool. */
 void
 pool_destroy(struct pool *p)
 {
@@ -304,6 +309,7 @@ pool_release(struct pool *p, struct pool_conn *c)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* The libpq connection of a pooled connection. */
 PGconn *
 pool_pg(struct pool_conn *c)
 {
@@ -347,6 +353,7 @@ pool_exec(struct pool *p, struct pool_conn *c, const char *sql, int nparams,
 	return res ? res : PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
 }
 
+/* A consistent snapshot of the pool, for status and metrics. */
 void
 pool_stats(struct pool *p, struct pool_stats *out)
 {

@@ -50,6 +50,7 @@ method_label(unsigned bit)
 	}
 }
 
+/* The value of a hex digit; -1 for anything else. */
 static int
 hexval(unsigned char c)
 {
@@ -174,6 +175,7 @@ query_get(const struct query *q, const char *name)
 	return NULL;
 }
 
+/* Releases a parsed query string. */
 void
 query_free(struct query *q)
 {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* Whether n characters are all lowercase hex digits. */
 static int
 is_lower_hex(const char *s, size_t n)
 {
@@ -16,6 +17,7 @@ is_lower_hex(const char *s, size_t n)
 	return 1;
 }
 
+/* Whether n characters are all '0'. */
 static int
 all_zero(const char *s, size_t n)
 {
