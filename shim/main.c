@@ -135,6 +135,17 @@ main(int argc, char **argv)
 	shim.started = shim_now();
 	shim.started_wall = time(NULL);
 	shim.pool = pool_create(shim.config.dsn, shim.config.pool_size, shim.config.pool_wait_ms);
+	{
+		/*
+		 * One connection now, so that a wrong DSN shows in the log at start
+		 * (the shim serves anyway, answering 503 until Postgres is reachable).
+		 */
+		int			retry_after;
+		struct pool_conn *c = pool_acquire(shim.pool, &retry_after, err, sizeof(err));
+
+		if (c)
+			pool_release(shim.pool, c);
+	}
 
 	snprintf(ports, sizeof(ports), "%s:%d%s", shim.config.listen_host, shim.config.listen_port,
 			 shim.config.tls_cert[0] ? "s" : "");
