@@ -37,14 +37,13 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 ifneq ($(PGXS),)
 include $(PGXS)
+all: $(SHIM) $(SHIM_TLS_COMPAT)
 else
 # No server headers yet (fresh machine): only the targets that install them work.
 all install installcheck:
 	@echo "$(PG_CONFIG) not found: run 'make deps' (or 'make run' / 'make test') first" >&2
 	@exit 1
 endif
-
-all: $(SHIM) $(SHIM_TLS_COMPAT)
 
 $(SHIM): $(SHIM_OBJS)
 	$(CC) -o $@ $(SHIM_OBJS) $(SHIM_LIBS) -ldl
