@@ -159,8 +159,12 @@ main(int argc, char **argv)
 	options[n++] = timeout;
 	options[n++] = "enable_keep_alive";
 	options[n++] = shim.config.keep_alive ? "yes" : "no";
+	/*
+	 * civetweb gives each connection a worker thread until it closes: an
+	 * idle keep-alive connection holds one for at most this long.
+	 */
 	options[n++] = "keep_alive_timeout_ms";
-	options[n++] = "5000";
+	options[n++] = "1000";
 	/* Answers go out in one write; nothing is gained by delaying the last segment. */
 	options[n++] = "tcp_nodelay";
 	options[n++] = "1";
