@@ -16,6 +16,9 @@
 #include "errors.h"
 #include "log.h"
 
+/* A connection idle for less than this is not checked before use. */
+#define POOL_TRUST_IDLE_S 0.1
+
 /* Statements each connection keeps prepared (the shim has a few dozen shapes). */
 #define POOL_MAX_PREPARED 96
 
@@ -29,6 +32,8 @@ struct pool_conn
 {
 	PGconn	   *pg;
 	int			busy;
+	double		last_used;		/* monotonic seconds, when last given back */
+	int			connected;		/* pg != NULL, kept under the pool's lock for others to read */
 	int			nprepared;
 	struct prepared prepared[POOL_MAX_PREPARED];
 };
@@ -198,6 +203,7 @@ pool_acquire(struct pool *p, int *retry_after, char *why, size_t why_size)
 	struct pool_conn *c = NULL;
 	struct timespec deadline;
 	double		t;
+	double		idle_since;
 
 	*retry_after = 1;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -214,7 +220,7 @@ pool_acquire(struct pool *p, int *retry_after, char *why, size_t why_size)
 	{
 		/* Prefer a connected idle connection, then any idle one. */
 		for (int i = 0; i < p->size && c == NULL; i++)
-			if (!p->conns[i].busy && p->conns[i].pg)
+			if (!p->conns[i].busy && p->conns[i].connected)
 				c = &p->conns[i];
 		for (int i = 0; i < p->size && c == NULL; i++)
 			if (!p->conns[i].busy)
@@ -234,14 +240,21 @@ pool_acquire(struct pool *p, int *retry_after, char *why, size_t why_size)
 		}
 	}
 	c->busy = 1;
+	idle_since = c->last_used;
 	pthread_mutex_unlock(&p->mu);
 
-	if (c->pg && conn_alive(c->pg))
+	/*
+	 * A connection given back a moment ago is used as it is (a failure then
+	 * shows in the statement, which the caller may retry); one that sat idle
+	 * is checked first, since the server may have restarted meanwhile.
+	 */
+	if (c->pg && (now_mono() - idle_since < POOL_TRUST_IDLE_S || conn_alive(c->pg)))
 		return c;
 	close_conn(c);
 
 	/* A reconnect: refuse at once while the database is known to be down. */
 	pthread_mutex_lock(&p->mu);
+	c->connected = 0;
 	t = now_mono();
 	if (!p->database_up && (t < p->down_until || p->probing))
 	{
@@ -285,6 +298,7 @@ pool_acquire(struct pool *p, int *retry_after, char *why, size_t why_size)
 	p->backoff = 0.5;
 	p->last_error[0] = '\0';
 	c->pg = pg;
+	c->connected = 1;
 	pthread_mutex_unlock(&p->mu);
 	return c;
 }
@@ -299,10 +313,19 @@ pool_release(struct pool *p, struct pool_conn *c)
 	if (broken)
 		close_conn(c);
 	pthread_mutex_lock(&p->mu);
-	if (broken && p->database_up)
+	c->last_used = now_mono();
+	c->connected = c->pg != NULL;
+	if (broken)
 	{
-		/* The next acquire reconnects; a failure there marks the database down. */
-		snprintf(p->last_error, sizeof(p->last_error), "a connection was lost");
+		/*
+		 * The server may have restarted under all of them: check every
+		 * connection before its next use.  The next acquire of this one
+		 * reconnects; a failure there marks the database down.
+		 */
+		for (int i = 0; i < p->size; i++)
+			p->conns[i].last_used = 0;
+		if (p->database_up)
+			snprintf(p->last_error, sizeof(p->last_error), "a connection was lost");
 	}
 	c->busy = 0;
 	pthread_cond_signal(&p->freed);
@@ -362,7 +385,7 @@ pool_stats(struct pool *p, struct pool_stats *out)
 	out->size = p->size;
 	for (int i = 0; i < p->size; i++)
 	{
-		if (p->conns[i].pg)
+		if (p->conns[i].connected)
 			out->connected++;
 		if (p->conns[i].busy)
 			out->busy++;
