@@ -24,6 +24,7 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 my $seq = 0;
+my @harnesses;    # every shim started; at exit, those still running are killed
 
 # The jam-shim binary of this source tree.
 sub binary
@@ -55,6 +56,7 @@ sub start
 	$ENV{$_} = $opt{env}{$_} for keys %{ $opt{env} // {} };
 	$self->{handle} = IPC::Run::start([ binary(), @{ $opt{args} // [] } ],
 		'<', \undef, '>', $self->{stdout}, '2>', $self->{stderr});
+	push @harnesses, $self->{handle};
 	$self->{http} = HTTP::Tiny->new(timeout => 60, keep_alive => 1);
 	return $self if $opt{no_wait};
 	$self->wait_ready;
@@ -132,6 +134,12 @@ sub stop
 	return $self->{exit} if defined $self->{exit};
 	$self->term;
 	return $self->wait_exit;
+}
+
+# A test that dies before stopping its shims must not leave them running.
+END
+{
+	$_->kill_kill for grep { $_->pumpable } @harnesses;
 }
 
 sub DESTROY
