@@ -380,7 +380,10 @@ jam_authenticate(PG_FUNCTION_ARGS)
 	bool		revoked;
 	bool		expired;
 
-	jam_check_enabled();
+	/*
+	 * Not refused when jam.enabled is off: jam_status(), which health
+	 * checks call with a token, must still answer.
+	 */
 	has_capability = false;
 	if (PG_ARGISNULL(0))
 	{

@@ -339,6 +339,13 @@ SELECT call(:'all_b', $$jam.jam_roots() IS NOT NULL$$) AS before_hand_revoke;
 UPDATE jam_tokens SET revoked_at = now() WHERE name = 'all-of-b';
 SELECT call(:'all_b', $$jam.jam_roots() IS NOT NULL$$) AS after_hand_revoke;
 
+-- jam.enabled off: a token may still be presented, so that jam_status()
+-- answers health checks; the API refuses.
+SET jam.enabled = off;
+SELECT call(:'reader', $$jam.jam_status()->'enabled'$$) AS status_when_disabled,
+       call(:'reader', $$jam.jam_roots()$$) AS roots_when_disabled;
+RESET jam.enabled;
+
 -- The new error codes and their HTTP statuses.
 SELECT code, sqlstate, http_status FROM jam_error_codes()
 WHERE code IN ('unauthenticated', 'forbidden', 'rate_limited', 'quota_exceeded', 'payload_too_large', 'token_not_found')
