@@ -29,61 +29,10 @@ packages=${BENCH_CLEANUP_PACKAGES:-1000000}
 batch=${BENCH_CLEANUP_BATCH:-1000}
 target=1.5
 
-pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-[ -x "$pg_config" ] || pg_config=$(command -v pg_config) || {
-	echo "bench: pg_config not found" >&2
-	exit 1
-}
-bindir=$("$pg_config" --bindir)
-if [ ! -f "$("$pg_config" --sharedir)/extension/jam.control" ]; then
-	echo "bench: jam is not installed for $pg_config (run make install first)" >&2
-	exit 1
-fi
-
-if [ "$(id -u)" = 0 ]; then
-	as_pg() { runuser -u postgres -- "$@"; }
-else
-	as_pg() { "$@"; }
-fi
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=
-for candidate in $(shuf -i 20000-60000 -n 50); do
-	if ! port_in_use "$candidate"; then
-		port=$candidate
-		break
-	fi
-done
-[ -n "$port" ] || { echo "bench: no free port found" >&2; exit 1; }
-
-work=$(mktemp -d --suffix=.jam-bench-cleanup)
-chmod 755 "$work"
-[ "$(id -u)" = 0 ] && chown postgres: "$work"
-data=$work/data
-
-cleanup() {
-	if [ -f "$data/postmaster.pid" ]; then
-		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster.sh"
+bench_cluster .jam-bench-cleanup 'shared_buffers = 512MB' 'max_wal_size = 8GB' \
+	'checkpoint_timeout = 30min' "jam.retention_batch_size = $batch"
 echo "== jam cleanup benchmark: cluster in $work, port $port"
-as_pg "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log" >&2; exit 1; }
-cat >>"$data/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-shared_preload_libraries = 'jam'
-shared_buffers = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-jam.retention_batch_size = $batch
-EOF
-as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
-	{ cat "$work/server.log" >&2; exit 1; }
 
 conn=(-h 127.0.0.1 -p "$port" -U postgres -d postgres)
 psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 "${conn[@]}" "$@"; }

@@ -26,59 +26,12 @@ clients=${BENCH_CLIENTS:-4}
 jobs=${BENCH_JOBS:-2}
 target=0.80
 
-pg_config=${PG_CONFIG:-$(command -v pg_config || echo /usr/lib/postgresql/15/bin/pg_config)}
-bindir=$("$pg_config" --bindir)
-if [ ! -f "$("$pg_config" --sharedir)/extension/jam.control" ]; then
-	echo "bench: jam is not installed for $pg_config (run make install first)" >&2
-	exit 1
-fi
-
 # Cluster commands run as postgres; clients connect over loopback TCP.
-if [ "$(id -u)" = 0 ]; then
-	as_pg() { runuser -u postgres -- "$@"; }
-else
-	as_pg() { "$@"; }
-fi
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=
-for candidate in $(shuf -i 20000-60000 -n 50); do
-	if ! port_in_use "$candidate"; then
-		port=$candidate
-		break
-	fi
-done
-[ -n "$port" ] || { echo "bench: no free port found" >&2; exit 1; }
-
-work=$(mktemp -d --suffix=.jam-bench)
-chmod 755 "$work"
-[ "$(id -u)" = 0 ] && chown postgres: "$work"
-data=$work/data
-
-cleanup() {
-	if [ -f "$data/postmaster.pid" ]; then
-		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
+. "$here/cluster.sh"
+# The pending cap stays out of the way of a long run without disabling the check.
+bench_cluster .jam-bench 'shared_buffers = 256MB' 'max_wal_size = 4GB' 'checkpoint_timeout = 30min' \
+	'jam.max_pending_packages = 100000000'
 echo "== jam benchmark: cluster in $work, port $port"
-as_pg "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log" >&2; exit 1; }
-cat >>"$data/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-shared_preload_libraries = 'jam'
-shared_buffers = 256MB
-max_wal_size = 4GB
-checkpoint_timeout = 30min
-# keep the pending cap out of the way of a long run without disabling the check
-jam.max_pending_packages = 100000000
-EOF
-as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
-	{ cat "$work/server.log" >&2; exit 1; }
 
 conn=(-h 127.0.0.1 -p "$port" -U postgres -d postgres)
 psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 "${conn[@]}" "$@"; }

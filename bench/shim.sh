@@ -35,73 +35,21 @@ jobs=${BENCH_JOBS:-2}
 target=0.80
 shim=$root/shim/jam-shim
 
-pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-[ -x "$pg_config" ] || pg_config=$(command -v pg_config) || {
-	echo "bench: pg_config not found" >&2
-	exit 1
-}
-bindir=$("$pg_config" --bindir)
-if [ ! -f "$("$pg_config" --sharedir)/extension/jam.control" ]; then
-	echo "bench: jam is not installed for $pg_config (run make install first)" >&2
-	exit 1
-fi
+. "$here/cluster.sh"
 [ -x "$shim" ] || { echo "bench: $shim is missing (run make)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps installs it)" >&2; exit 1; }
 
-if [ "$(id -u)" = 0 ]; then
-	as_pg() { runuser -u postgres -- "$@"; }
-else
-	as_pg() { "$@"; }
-fi
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-	local candidate
-	for candidate in $(shuf -i 20000-60000 -n 50); do
-		if ! port_in_use "$candidate"; then
-			echo "$candidate"
-			return
-		fi
-	done
-	echo "bench: no free port found" >&2
-	exit 1
-}
-port=$(free_port)
-http_port=$(free_port)
-
-work=$(mktemp -d --suffix=.jam-bench-shim)
-chmod 755 "$work"
-[ "$(id -u)" = 0 ] && chown postgres: "$work"
-data=$work/data
 shim_pid=
-
-cleanup() {
+bench_cleanup_extra() {
 	if [ -n "$shim_pid" ] && kill -0 "$shim_pid" 2>/dev/null; then
 		kill "$shim_pid"
 		wait "$shim_pid" 2>/dev/null || true
 	fi
-	if [ -f "$data/postmaster.pid" ]; then
-		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
-
+http_port=$(free_port) || exit 1
+bench_cluster .jam-bench-shim 'shared_buffers = 256MB' 'max_wal_size = 4GB' \
+	'checkpoint_timeout = 30min' 'jam.max_pending_packages = 100000000'
 echo "== jam shim benchmark: cluster in $work, port $port; shim on 127.0.0.1:$http_port"
-as_pg "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log" >&2; exit 1; }
-cat >>"$data/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-shared_preload_libraries = 'jam'
-shared_buffers = 256MB
-max_wal_size = 4GB
-checkpoint_timeout = 30min
-jam.max_pending_packages = 100000000
-EOF
-as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
-	{ cat "$work/server.log" >&2; exit 1; }
 
 psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"; }
 psql_q -c 'CREATE EXTENSION jam'

@@ -1,0 +1,72 @@
+# Sourced by the benchmarks: the PostgreSQL to use, and a throwaway cluster
+# preloading jam on a free loopback port, removed when the script exits.
+# shellcheck shell=bash disable=SC2034  # the variables are for the sourcing script
+#
+# After sourcing: $pg_config, $bindir and as_pg (run as the postgres user
+# when root).  bench_cluster SUFFIX [postgresql.conf lines...] then sets
+# $work, $data and $port and starts the cluster; a script that starts more
+# (a shim) defines bench_cleanup_extra, called first on exit.
+
+pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+[ -x "$pg_config" ] || pg_config=$(command -v pg_config) || {
+	echo "bench: pg_config not found" >&2
+	exit 1
+}
+bindir=$("$pg_config" --bindir)
+if [ ! -f "$("$pg_config" --sharedir)/extension/jam.control" ]; then
+	echo "bench: jam is not installed for $pg_config (run make install first)" >&2
+	exit 1
+fi
+
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+
+# A loopback TCP port nobody listens on.
+free_port() {
+	local candidate
+	for candidate in $(shuf -i 20000-60000 -n 50); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+			echo "$candidate"
+			return
+		fi
+	done
+	echo "bench: no free port found" >&2
+	exit 1
+}
+
+bench_cleanup_extra() { :; }
+
+bench_cleanup() {
+	bench_cleanup_extra
+	if [ -n "${data:-}" ] && [ -f "$data/postmaster.pid" ]; then
+		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	[ -n "${work:-}" ] && rm -rf "$work"
+}
+
+# bench_cluster SUFFIX [conf lines...]: initdb, configure and start.
+bench_cluster() {
+	local suffix=$1
+	shift
+	port=$(free_port) || exit 1
+	work=$(mktemp -d --suffix="$suffix")
+	chmod 755 "$work"
+	if [ "$(id -u)" = 0 ]; then chown postgres: "$work"; fi
+	data=$work/data
+	trap bench_cleanup EXIT INT TERM
+
+	as_pg "$bindir/initdb" -D "$data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
+		{ cat "$work/initdb.log" >&2; exit 1; }
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "port = $port"
+		echo "unix_socket_directories = '$work'"
+		echo "shared_preload_libraries = 'jam'"
+		printf '%s\n' "$@"
+	} | as_pg tee -a "$data/postgresql.conf" >/dev/null
+	as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
+		{ cat "$work/server.log" >&2; exit 1; }
+}
