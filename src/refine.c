@@ -22,7 +22,9 @@
 #include <sodium.h>
 
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/regproc.h"
@@ -85,16 +87,23 @@ registered_refine(Oid refine_fn, bytea *payload, int n_inputs, bytea **inputs)
 	ResourceOwner caller_owner = CurrentResourceOwner;
 	ArrayType  *input_array;
 	char	   *name;
+	HeapTuple	proc;
+	Oid			owner;
+	Oid			saved_user;
+	int			saved_context;
 
 	/*
 	 * A failure reason goes into the report's hash, so it must read the same
 	 * on every node: name the function schema-qualified, never by OID.
 	 */
-	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(refine_fn)))
+	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(refine_fn));
+	if (!HeapTupleIsValid(proc))
 	{
 		result.failure_reason = pstrdup("the service's registered refine function no longer exists");
 		return result;
 	}
+	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
+	ReleaseSysCache(proc);
 	name = format_procedure_qualified(refine_fn);
 
 	input_array = construct_array((Datum *) inputs, n_inputs, BYTEAOID, -1, false, TYPALIGN_INT);
@@ -113,7 +122,18 @@ registered_refine(Oid refine_fn, bytea *payload, int n_inputs, bytea **inputs)
 		call->args[0].isnull = false;
 		call->args[1].value = PointerGetDatum(input_array);
 		call->args[1].isnull = false;
+
+		/*
+		 * jam_process_next runs as the extension's owner, so the refine
+		 * function would too: run it as its own owner instead, restricted
+		 * like an index expression, so that registering a function never
+		 * lends it more rights than its owner has.  Aborting the
+		 * subtransaction restores the caller's identity on error.
+		 */
+		GetUserIdAndSecContext(&saved_user, &saved_context);
+		SetUserIdAndSecContext(owner, saved_context | SECURITY_RESTRICTED_OPERATION);
 		out = FunctionCallInvoke(call);
+		SetUserIdAndSecContext(saved_user, saved_context);
 
 		/* Copy the output into the caller's memory before the subtransaction ends. */
 		MemoryContextSwitchTo(caller_context);

@@ -226,6 +226,25 @@ SELECT s.status, s.output FROM pg_temp.summary(jam_process_next('refine-raise'))
 SELECT jam_process_next('refine-raise') IS NULL AS none_left;
 SELECT service_id, pending_count FROM jam_services WHERE service_id = 'refine-raise';
 
+-- A refine function runs as its owner, restricted, not as the extension's
+-- owner that jam_process_next runs as: registering a function lends it no
+-- rights its owner lacks.
+CREATE ROLE regress_refine_owner;
+CREATE FUNCTION public.refine_whoami(payload bytea, preimages bytea[]) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$ SELECT pg_catalog.convert_to(current_user::text || ' ' || session_user::text, 'UTF8') $$;
+ALTER FUNCTION public.refine_whoami(bytea, bytea[]) OWNER TO regress_refine_owner;
+SELECT jam_register_service('refine-owner', 'public.refine_whoami(bytea,bytea[])')->'refine_function' AS registered;
+SELECT convert_from(decode(pg_temp.process('refine-owner', 'refine:who')->>'output', 'base64'), 'UTF8')
+       = 'regress_refine_owner ' || session_user AS runs_as_its_owner;
+-- ... so a function reading jam's tables fails as its owner would,
+-- where as the extension's owner it would have read the tokens.
+CREATE FUNCTION public.refine_read_tokens(payload bytea, preimages bytea[]) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$ SELECT pg_catalog.convert_to((SELECT count(*) FROM jam.jam_tokens)::text, 'UTF8') $$;
+ALTER FUNCTION public.refine_read_tokens(bytea, bytea[]) OWNER TO regress_refine_owner;
+SELECT jam_register_service('refine-owner', 'public.refine_read_tokens(bytea,bytea[])')->'refine_function' AS registered;
+SELECT s.status, s.failure_reason FROM pg_temp.summary(pg_temp.process('refine-owner', 'refine:read tokens')) AS s;
+SELECT current_user = session_user AS caller_identity_restored;
+
 -- What each report recorded as its refine.
 SELECT r.refine, r.status, count(*) FROM jam_work_reports r
 WHERE r.service_id LIKE 'refine-%' GROUP BY 1, 2 ORDER BY 1, 2;
