@@ -35,7 +35,7 @@ dup_range(const char *p, size_t n)
 	return s;
 }
 
-/* Checks the invariants of a statement: $n placeholders match the parameters. */
+/* Checks the invariants of a statement: its $n references match the parameters. */
 static void
 check_sql(const struct plan *p)
 {

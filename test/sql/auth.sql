@@ -3,17 +3,10 @@
 -- roles, and every quota error (src/quota.c, src/ratelimit.c).  It runs in
 -- a database of its own, so that its packages do not show in other suites'
 -- lists.
-SELECT current_database() AS regress_db \gset
-CREATE DATABASE jam_auth_regress;
-\c jam_auth_regress
-SET client_min_messages = warning;
-CREATE EXTENSION jam;
-RESET client_min_messages;
-SET search_path = jam, public;
-\set VERBOSITY default
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set helpers :abs_srcdir '/sql/include/helpers.psql'
-\i :helpers
+\set own_db jam_auth_regress
+\set own_database :abs_srcdir '/sql/include/own_database.psql'
+\i :own_database
 
 -- call(token, sql) runs "SELECT (sql)::text" with the token presented in
 -- the same statement, and shows the result or the error as expect_error does.
@@ -26,20 +19,6 @@ BEGIN
     RETURN coalesce(result, '(null)');
 EXCEPTION WHEN OTHERS THEN
     RETURN public.expect_error(format('SELECT (%s)::text FROM jam.jam_authenticate(%L)', sql, token));
-END
-$$;
-
--- error_detail(sql) shows the SQLSTATE and the DETAIL of the error sql raises.
-CREATE FUNCTION public.error_detail(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    detail text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-    RETURN SQLSTATE || ': ' || detail;
 END
 $$;
 
@@ -352,5 +331,5 @@ WHERE code IN ('unauthenticated', 'forbidden', 'rate_limited', 'quota_exceeded',
 ORDER BY sqlstate;
 
 \c :regress_db
-DROP DATABASE jam_auth_regress;
+DROP DATABASE :"own_db";
 DROP ROLE regress_jam_shim;

@@ -4,17 +4,10 @@
 -- preimages that are not stored reported as missing.  Drift is made by
 -- writing the tables by hand.  It runs in a database of its own, so that
 -- what other suites leave behind is not counted.
-SELECT current_database() AS regress_db \gset
-CREATE DATABASE jam_fsck_regress;
-\c jam_fsck_regress
-SET client_min_messages = warning;
-CREATE EXTENSION jam;
-RESET client_min_messages;
-SET search_path = jam, public;
-\set VERBOSITY default
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set helpers :abs_srcdir '/sql/include/helpers.psql'
-\i :helpers
+\set own_db jam_fsck_regress
+\set own_database :abs_srcdir '/sql/include/own_database.psql'
+\i :own_database
 
 -- Preimages are named in pre; shown(doc) puts their labels in place of
 -- their hashes.
@@ -118,4 +111,4 @@ SELECT proname, provolatile, proisstrict, pg_get_function_arguments(oid) AS argu
 FROM pg_proc WHERE oid = 'jam.jam_fsck(boolean)'::regprocedure;
 
 \c :regress_db
-DROP DATABASE jam_fsck_regress;
+DROP DATABASE :"own_db";

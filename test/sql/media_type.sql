@@ -6,21 +6,6 @@ SET search_path = jam, public;
 \set helpers :abs_srcdir '/sql/include/helpers.psql'
 \i :helpers
 
--- error_detail(sql): the DETAIL of the error sql raises, which says why a
--- media type is refused.
-CREATE FUNCTION pg_temp.error_detail(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    detail text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-    RETURN SQLSTATE || ': ' || detail;
-END
-$$;
-
 -- Normalisation: type and subtype lowercased, surrounding space dropped,
 -- parameters kept as given after "; ".  Each put stores new bytes, so the
 -- stored media type is the normalised given one.
@@ -47,7 +32,7 @@ SELECT media_type FROM jam_preimages WHERE hash = jam_hash('media_type:6');
 
 -- The longest names: a type or subtype of 127 characters; at most 255 in all.
 SELECT length(jam_put_preimage('media_type:long', repeat('t', 127) || '/' || repeat('s', 127))->>'media_type') AS len;
-SELECT what, pg_temp.error_detail(format('SELECT jam.jam_put_preimage(%L, %L)', 'media_type:x', given)) AS result
+SELECT what, error_detail(format('SELECT jam.jam_put_preimage(%L, %L)', 'media_type:x', given)) AS result
 FROM (VALUES
     (1, 'type of 128', repeat('t', 128) || '/s'),
     (2, 'subtype of 128', 't/' || repeat('s', 128)),
@@ -57,7 +42,7 @@ FROM (VALUES
 SELECT length(jam_put_preimage('media_type:long params', '  t/s; ' || repeat('p', 250))->>'media_type') AS len_255_after_leading_space;
 
 -- Malformed media types: invalid_media_type.
-SELECT given, pg_temp.error_detail(format('SELECT jam.jam_put_preimage(%L, %L)', 'media_type:x', given)) AS result
+SELECT given, error_detail(format('SELECT jam.jam_put_preimage(%L, %L)', 'media_type:x', given)) AS result
 FROM (VALUES
     (''),
     ('   '),

@@ -5,17 +5,10 @@
 -- disabled retention and the calls it refuses.  Rows are aged by moving
 -- their timestamps back.  It runs in a database of its own, so that what
 -- other suites leave behind is not cleaned up, nor counted.
-SELECT current_database() AS regress_db \gset
-CREATE DATABASE jam_retention_regress;
-\c jam_retention_regress
-SET client_min_messages = warning;
-CREATE EXTENSION jam;
-RESET client_min_messages;
-SET search_path = jam, public;
-\set VERBOSITY default
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set helpers :abs_srcdir '/sql/include/helpers.psql'
-\i :helpers
+\set own_db jam_retention_regress
+\set own_database :abs_srcdir '/sql/include/own_database.psql'
+\i :own_database
 
 -- Preimages, packages and reports are named: pre, pkg (a package's report
 -- has the package's label).
@@ -256,4 +249,4 @@ SELECT has_function_privilege('public', 'jam.jam_schedule_retention(text)', 'EXE
        has_function_privilege('public', 'jam.jam_unschedule_retention()', 'EXECUTE') AS public_may_unschedule;
 
 \c :regress_db
-DROP DATABASE jam_retention_regress;
+DROP DATABASE :"own_db";
