@@ -253,7 +253,7 @@ jam_auth_visible_services(void)
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
 	bool		isnull;
-	ArrayType  *result;
+	Datum		services;
 
 	if (!has_capability)
 		return NULL;
@@ -273,9 +273,14 @@ jam_auth_visible_services(void)
 		nulls[1] = 'n';
 	SPI_connect();
 	jam_spi_exec(&select_tenant_services, values, nulls, true, 1);
-	result = DatumGetArrayTypeP(SPI_datumTransfer(jam_spi_result_datum(1, &isnull), false, -1));
+	services = SPI_datumTransfer(jam_spi_result_datum(1, &isnull), false, -1);
 	SPI_finish();
-	return result;
+
+	/*
+	 * Detoasted only now, in the caller's context: a short-header copy
+	 * detoasted inside SPI would live in SPI's memory, freed by SPI_finish.
+	 */
+	return DatumGetArrayTypeP(services);
 }
 
 static void
