@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "metrics.h"
+#include "xact_rows.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -19,7 +20,7 @@
 #include "utils/builtins.h"
 
 static JamStatement select_head = {
-	"SELECT log_size, log_root FROM jam.jam_services WHERE service_id = $1",
+	"SELECT log_size, @x(log_root) FROM jam.jam_services WHERE service_id = $1",
 	1, {TEXTOID}
 };
 
@@ -48,7 +49,7 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(service_id);
 
 	SPI_connect();
-	if (jam_spi_exec(&select_head, values, NULL, true, 1) == 0)
+	if (jam_spi_exec(&select_head, values, NULL, !jam_xact_rows_flush(), 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
 				 errmsg("service \"%s\" not found", service_id)));

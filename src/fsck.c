@@ -15,6 +15,7 @@
 #include "jam.h"
 #include "errors.h"
 #include "metrics.h"
+#include "xact_rows.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -47,14 +48,14 @@
 	"'services_checked', (SELECT count(*) FROM jam.jam_services), " \
 	"'drift_count', (SELECT count(*) FROM drift), " \
 	"'refcount_drift', (SELECT coalesce(jsonb_agg(jsonb_build_object(" \
-	"   'hash', hash, 'stored', stored, 'expected', expected) ORDER BY hash), '[]')" \
+	"   'hash', @x(hash), 'stored', stored, 'expected', expected) ORDER BY hash), '[]')" \
 	"   FROM (SELECT * FROM drift ORDER BY hash LIMIT " JAM_FSCK_LIST_MAX ") d), " \
 	"'pending_drift_count', (SELECT count(*) FROM pending), " \
 	"'pending_drift', (SELECT coalesce(jsonb_agg(jsonb_build_object(" \
 	"   'service_id', service_id, 'stored', stored, 'expected', expected) ORDER BY service_id), '[]')" \
 	"   FROM (SELECT * FROM pending ORDER BY service_id LIMIT " JAM_FSCK_LIST_MAX ") d), " \
 	"'missing_count', (SELECT count(*) FROM missing), " \
-	"'missing_preimages', (SELECT coalesce(jsonb_agg(hash ORDER BY hash), '[]')" \
+	"'missing_preimages', (SELECT coalesce(jsonb_agg(@x(hash) ORDER BY hash), '[]')" \
 	"   FROM (SELECT hash FROM missing ORDER BY hash LIMIT " JAM_FSCK_LIST_MAX ") d), " \
 	"'repaired', " repaired ")"
 
@@ -94,6 +95,7 @@ jam_fsck(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_FSCK);
 	bool		repair;
+	bool		flushed;
 	Datum		doc;
 
 	jam_check_enabled();
@@ -109,6 +111,8 @@ jam_fsck(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("jam_fsck(repair => true) must run at the READ COMMITTED isolation level")));
 
+	/* Counts this transaction has kept in memory are written first, as they are. */
+	flushed = jam_xact_rows_flush();
 	SPI_connect();
 	if (repair)
 	{
@@ -116,7 +120,7 @@ jam_fsck(PG_FUNCTION_ARGS)
 		jam_spi_exec(&fsck_repair, NULL, NULL, false, 0);
 	}
 	else
-		jam_spi_exec(&fsck_check, NULL, NULL, true, 0);
+		jam_spi_exec(&fsck_check, NULL, NULL, !flushed, 0);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 

@@ -130,3 +130,67 @@ jam_hash(PG_FUNCTION_ARGS)
 	jam_blake2b256(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data), digest);
 	PG_RETURN_TEXT_P(jam_hash_to_text(digest));
 }
+
+PG_FUNCTION_INFO_V1(jam_hex_array);
+
+/*
+ * jam_hex_array(hashes bytea[]) returns each hash as hex text: how a stored
+ * array of raw hashes reaches the API.  Null elements stay null.
+ */
+Datum
+jam_hex_array(PG_FUNCTION_ARGS)
+{
+	ArrayType  *in = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(in, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		bytea	   *raw;
+		text	   *hex;
+
+		if (nulls[i])
+			continue;
+		raw = DatumGetByteaPP(elems[i]);
+		hex = (text *) palloc(VARHDRSZ + 2 * VARSIZE_ANY_EXHDR(raw) + 1);
+		jam_hex_encode((const uint8 *) VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), VARDATA(hex));
+		SET_VARSIZE(hex, VARHDRSZ + 2 * VARSIZE_ANY_EXHDR(raw));
+		elems[i] = PointerGetDatum(hex);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, ARR_NDIM(in), ARR_DIMS(in),
+											 ARR_LBOUND(in), TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(jam_unhex_array);
+
+/*
+ * jam_unhex_array(hashes text[]) returns each hash as its 32 bytes; an
+ * element that is not a hash is refused with invalid_hash.  Null elements
+ * stay null.
+ */
+Datum
+jam_unhex_array(PG_FUNCTION_ARGS)
+{
+	ArrayType  *in = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(in, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		bytea	   *raw;
+
+		if (nulls[i])
+			continue;
+		raw = (bytea *) palloc(VARHDRSZ + JAM_HASH_BYTES);
+		SET_VARSIZE(raw, VARHDRSZ + JAM_HASH_BYTES);
+		jam_parse_hash(DatumGetTextPP(elems[i]), psprintf("hashes[%d]", i + 1),
+					   (uint8 *) VARDATA(raw));
+		elems[i] = PointerGetDatum(raw);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, ARR_NDIM(in), ARR_DIMS(in),
+											 ARR_LBOUND(in), BYTEAOID, -1, false, TYPALIGN_INT));
+}

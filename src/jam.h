@@ -44,6 +44,7 @@ extern void jam_hex_encode(const uint8 *bytes, size_t len, char *out);
 extern text *jam_hash_to_text(const uint8 hash[JAM_HASH_BYTES]);
 extern void jam_parse_hash(text *hash, const char *what, uint8 out[JAM_HASH_BYTES]);
 extern char *jam_normalize_hash(text *hash, const char *what);
+extern Datum jam_hex_array(PG_FUNCTION_ARGS);
 
 /* checks.c: argument checks shared by the API functions. */
 extern void jam_check_enabled(void);
@@ -56,14 +57,39 @@ extern void jam_check_status_filter(text *status, const char *const *allowed);
 /* media_type.c */
 extern char *jam_check_media_type(text *media_type);
 
-/* spi_util.c: prepared statements kept for the life of the backend. */
+/*
+ * catalog.c: the generation of the installed tables.  1.0 kept hashes as
+ * hex text (JAM_CATALOG_HEX); 1.1 keeps them as 32 bytes.
+ */
+typedef enum JamCatalog
+{
+	JAM_CATALOG_UNKNOWN = -1,
+	JAM_CATALOG_HEX = 0,
+	JAM_CATALOG_COMPACT = 1
+} JamCatalog;
+
+extern JamCatalog jam_catalog(void);
+
+/*
+ * spi_util.c: prepared statements kept for the life of the backend.
+ *
+ * Statements speak hex text to C in both catalogs.  Where a hash meets a
+ * column, the SQL carries a marker that spi_util.c expands per catalog:
+ *   @h(x)   a hex text value stored into or compared with a hash column
+ *   @x(x)   a hash column read out as hex text
+ *   @ha(x)  a text[] of hex hashes, for a hash array column or = ANY
+ *   @xa(x)  a hash array column read out as text[]
+ * Each statement is prepared once per catalog it meets.
+ */
 typedef struct JamStatement
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[13];
-	SPIPlanPtr	plan;
+	Oid			argtypes[16];
+	SPIPlanPtr	plan[2];		/* by JamCatalog */
 } JamStatement;
+
+extern char *jam_sql_for_catalog(const char *sql, JamCatalog catalog);
 
 extern int	jam_spi_exec(JamStatement *stmt, Datum *values, const char *nulls,
 						 bool read_only, long count);
@@ -87,9 +113,6 @@ extern Datum jam_list(JamList *list, text *filters[2], ArrayType *visible,
 /* json_util.c */
 extern Datum jam_with_member(Datum doc, const char *key, Datum value);
 extern Datum jam_with_created_flag(Datum doc, bool created);
-
-/* preimage.c: refcounts, owned by the preimage store. */
-extern int	jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest);
 
 /* report.c: reports and attestations. */
 typedef struct JamReport
@@ -136,7 +159,10 @@ extern Datum jam_log_receipt_of(const char *item_hash, JamLogKind kind);
 extern void jam_log_meta_hash(const char *service_id, const char *principal,
 							  const char *detail, uint8 out[JAM_HASH_BYTES]);
 
-/* service.c: the per-service row, locked by every write to the service. */
+/*
+ * service.c: the per-service row, locked by every write to the service
+ * (xact_rows.c: jam_service_lock).
+ */
 struct JamService
 {
 	char	   *service_id;
@@ -146,7 +172,6 @@ struct JamService
 	JamLogHead	log;
 };
 
-extern void jam_service_lock(const char *service_id, JamService *svc);
 extern Oid	jam_service_refine_function(const char *service_id);
 
 /* node_key.c: the node's Ed25519 key, which signs checkpoints. */

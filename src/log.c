@@ -16,8 +16,8 @@
  * an append computes the new root from at most 64 hashes in memory and
  * writes one row: the leaf with its receipt and the hashes of the subtrees
  * the leaf completes.  Those stored subtrees make any proof O(log n) reads
- * (proof.c).  The caller holds the service row's lock (service.c), and the
- * append saves the row's new head.
+ * (proof.c).  The caller holds the service row's lock (jam_service_lock),
+ * whose copy of the row gets the new head, written back before commit.
  */
 #include "jam.h"
 #include "merkle.h"
@@ -32,27 +32,25 @@
 #define JAM_META_TAG "jam/meta/v1"
 
 #define RECEIPT_JSON \
-	"jsonb_build_object('service_id', service_id, 'seq', seq, 'kind', kind, 'hash', hash, " \
-	"'leaf_hash', leaf_hash, 'prev_root', prev_root, 'new_root', new_root, " \
+	"jsonb_build_object('service_id', service_id, 'seq', seq, 'kind', kind, 'hash', @x(hash), " \
+	"'leaf_hash', @x(leaf_hash), 'prev_root', @x(prev_root), 'new_root', @x(new_root), " \
 	"'tree_size', seq + 1, 'status', status, 'processed_at', processed_at)"
 
 /*
- * One statement writes the leaf with its receipt and the service's new head
- * (with the pending count the caller changed), so an append costs a single
- * round through the executor.
+ * The leaf with its receipt.  The service's new head stays in the
+ * transaction's copy of the service row (xact_rows.c), written once before
+ * commit however many entries the transaction appends.
  */
 static JamStatement insert_entry = {
-	"WITH head AS (UPDATE jam.jam_services SET pending_count = $12, log_size = $2 + 1, "
-	"log_root = $10, log_frontier = $13 WHERE service_id = $1) "
 	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING " RECEIPT_JSON,
-	13, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
-	TEXTOID, TEXTOID, TEXTOID, BYTEAOID, INT8OID, BYTEAOID}
+	"VALUES ($1, $2, $3, @h($4), $5, $6, $7, @h($8), @h($9), @h($10), $11) RETURNING " RECEIPT_JSON,
+	11, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
 };
 
 static JamStatement select_receipt = {
-	"SELECT " RECEIPT_JSON " FROM jam.jam_log_entries WHERE hash = $1 AND kind = $2",
+	"SELECT " RECEIPT_JSON " FROM jam.jam_log_entries WHERE hash = @h($1) AND kind = $2",
 	2, {TEXTOID, TEXTOID}
 };
 
@@ -168,8 +166,8 @@ jam_log_meta_hash(const char *service_id, const char *principal, const char *det
 
 /*
  * Appends an entry for item_hash to the log of svc (a service locked by
- * jam_service_lock), advancing and saving its head together with its
- * pending count, and returns the receipt.  Needs SPI.
+ * jam_service_lock), advancing its head in the transaction's copy of the
+ * service row, and returns the receipt.  Needs SPI.
  */
 Datum
 jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
@@ -185,7 +183,7 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 	uint64		unix_micros = (uint64) (now + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
 										USECS_PER_DAY);
 	uint8	   *p = entry;
-	Datum		values[13];
+	Datum		values[11];
 	bytea	   *entry_bytes;
 	bytea	   *nodes;
 
@@ -221,8 +219,6 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 	values[8] = PointerGetDatum(jam_hash_to_text(prev_root));
 	values[9] = PointerGetDatum(jam_log_head_root_text(head));
 	values[10] = PointerGetDatum(nodes);
-	values[11] = Int64GetDatum(svc->pending_count);
-	values[12] = PointerGetDatum(jam_log_head_frontier_bytea(head));
 	jam_spi_exec(&insert_entry, values, NULL, false, 0);
 	return jam_spi_copy_jsonb(1);
 }

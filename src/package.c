@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "metrics.h"
 #include "quota.h"
+#include "xact_rows.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
@@ -25,9 +26,9 @@
 #include "utils/syscache.h"
 
 #define PACKAGE_SUMMARY_JSON \
-	"jsonb_build_object('id', id, 'service_id', service_id, 'status', status, " \
+	"jsonb_build_object('id', @x(id), 'service_id', service_id, 'status', status, " \
 	"'contract_version', contract_version, 'weight_hint', weight_hint, " \
-	"'payload_size', octet_length(payload), 'preimage_hashes', to_jsonb(preimage_hashes), " \
+	"'payload_size', octet_length(payload), 'preimage_hashes', to_jsonb(@xa(preimage_hashes)), " \
 	"'failure_reason', failure_reason, 'submitted_by', submitted_by, 'token_id', token_id, " \
 	"'submitted_at', submitted_at, 'processed_at', processed_at)"
 
@@ -38,24 +39,24 @@
 static JamStatement insert_package = {
 	"INSERT INTO jam.jam_work_packages "
 	"(id, service_id, contract_version, weight_hint, payload, preimage_hashes, token_id) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING "
+	"VALUES (@h($1), $2, $3, $4, $5, @ha($6), $7) ON CONFLICT (id) DO NOTHING "
 	"RETURNING " PACKAGE_SUMMARY_JSON,
 	7, {TEXTOID, TEXTOID, INT4OID, INT4OID, BYTEAOID, TEXTARRAYOID, TEXTOID}
 };
 
 static JamStatement select_package_summary = {
-	"SELECT " PACKAGE_SUMMARY_JSON " FROM jam.jam_work_packages WHERE id = $1",
+	"SELECT " PACKAGE_SUMMARY_JSON " FROM jam.jam_work_packages WHERE id = @h($1)",
 	1, {TEXTOID}
 };
 
 static JamStatement select_package = {
-	"SELECT " PACKAGE_JSON ", service_id FROM jam.jam_work_packages WHERE id = $1",
+	"SELECT " PACKAGE_JSON ", service_id FROM jam.jam_work_packages WHERE id = @h($1)",
 	1, {TEXTOID}
 };
 
 static JamStatement first_missing_preimage = {
 	"SELECT h FROM unnest($1::text[]) WITH ORDINALITY AS r(h, i) "
-	"WHERE NOT EXISTS (SELECT 1 FROM jam.jam_preimages p WHERE p.hash = r.h) ORDER BY i LIMIT 1",
+	"WHERE NOT EXISTS (SELECT 1 FROM jam.jam_preimages p WHERE p.hash = @h(r.h)) ORDER BY i LIMIT 1",
 	1, {TEXTARRAYOID}
 };
 
@@ -264,15 +265,15 @@ jam_submit_package(PG_FUNCTION_ARGS)
 		created = jam_spi_exec(&insert_package, values, nulls, false, 0) == 1;
 	if (created)
 	{
-		JamService	svc;
+		JamService *svc;
 		uint8		meta[JAM_HASH_BYTES];
 		int64		largest;
 
 		doc = jam_spi_copy_jsonb(1);
-		jam_service_lock(pkg.fields.service_id, &svc);
-		jam_auth_check_claim(pkg.fields.service_id, svc.tenant);
-		svc.pending_count++;
-		jam_quota_check_pending(pkg.fields.service_id, svc.pending_count, &quota);
+		svc = jam_service_lock(pkg.fields.service_id);
+		jam_auth_check_claim(pkg.fields.service_id, svc->tenant);
+		svc->pending_count++;
+		jam_quota_check_pending(pkg.fields.service_id, svc->pending_count, &quota);
 
 		if (pkg.n_distinct > 0)
 		{
@@ -283,7 +284,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 
 		jam_log_meta_hash(pkg.fields.service_id,
 						  GetUserNameFromId(GetSessionUserId(), false), "", meta);
-		receipt = jam_log_append(&svc, JAM_LOG_PACKAGE, text_to_cstring(id_text), meta,
+		receipt = jam_log_append(svc, JAM_LOG_PACKAGE, text_to_cstring(id_text), meta,
 								 "pending");
 	}
 	else

@@ -4,77 +4,40 @@
  *
  * Identical bytes are stored once, under their BLAKE2b-256 hash.  A
  * preimage's refcount is the number of packages and reports that reference
- * it; they raise it through jam_reference_preimages() in the transaction
- * that writes them.
+ * it; they raise it through jam_reference_preimages() (xact_rows.c) in the
+ * transaction that writes them.
  */
 #include "jam.h"
 #include "auth.h"
 #include "quota.h"
 #include "errors.h"
 #include "metrics.h"
+#include "xact_rows.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
 /* The JSON stat of a preimage, shared by every statement that returns one. */
 #define PREIMAGE_META_JSON \
-	"jsonb_build_object('hash', hash, 'size', size, 'media_type', media_type, " \
+	"jsonb_build_object('hash', @x(hash), 'size', size, 'media_type', media_type, " \
 	"'refcount', refcount, 'storage_class', storage_class, 'created_at', created_at)"
 
 static JamStatement insert_preimage = {
 	"INSERT INTO jam.jam_preimages (hash, data, size, media_type) "
-	"VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING "
+	"VALUES (@h($1), $2, $3, $4) ON CONFLICT (hash) DO NOTHING "
 	"RETURNING " PREIMAGE_META_JSON,
 	4, {TEXTOID, BYTEAOID, INT8OID, TEXTOID}
 };
 
 static JamStatement select_meta = {
-	"SELECT " PREIMAGE_META_JSON " FROM jam.jam_preimages WHERE hash = $1",
+	"SELECT " PREIMAGE_META_JSON " FROM jam.jam_preimages WHERE hash = @h($1)",
 	1, {TEXTOID}
 };
 
 static JamStatement select_data = {
-	"SELECT data FROM jam.jam_preimages WHERE hash = $1",
+	"SELECT data FROM jam.jam_preimages WHERE hash = @h($1)",
 	1, {TEXTOID}
 };
-
-/*
- * Rows are locked in hash order, whatever plan the UPDATE gets, so that
- * writers sharing several preimages always queue and never deadlock.
- */
-static JamStatement reference_preimages = {
-	"UPDATE jam.jam_preimages p SET refcount = p.refcount + 1 "
-	"FROM (SELECT hash FROM jam.jam_preimages WHERE hash = ANY($1) ORDER BY hash FOR UPDATE) l "
-	"WHERE p.hash = l.hash RETURNING p.size",
-	1, {TEXTARRAYOID}
-};
-
-/*
- * Raises the refcount of each stored preimage in distinct_hashes (a text[]
- * without duplicates) and returns how many were stored; *largest (when not
- * NULL) gets the size of the largest.  Needs SPI.
- */
-int
-jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest)
-{
-	Datum		values[1] = {PointerGetDatum(distinct_hashes)};
-	int			n = jam_spi_exec(&reference_preimages, values, NULL, false, 0);
-
-	jam_metrics_refcount_increments(n);
-	if (largest != NULL)
-	{
-		*largest = 0;
-		for (int i = 0; i < n; i++)
-		{
-			bool		isnull;
-			int64		size = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-
-			*largest = Max(*largest, size);
-		}
-	}
-	return n;
-}
 
 static void
 raise_not_found(const char *hash)
@@ -189,7 +152,7 @@ jam_preimage_meta(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(hash);
 
 	SPI_connect();
-	if (jam_spi_exec(&select_meta, values, NULL, true, 1) == 0)
+	if (jam_spi_exec(&select_meta, values, NULL, !jam_xact_rows_flush(), 1) == 0)
 		raise_not_found(hash);
 	meta = jam_spi_copy_jsonb(1);
 	SPI_finish();

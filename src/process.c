@@ -1,14 +1,15 @@
 /*
  * process.c: jam_process_next, the queue's consumer side.
  *
- * The oldest pending package is claimed with FOR UPDATE SKIP LOCKED, so any
- * number of concurrent callers each take a different package without
- * waiting for one another, and refine concurrently; only appending the
- * report to the service's log queues behind other writers of the same
- * service, from the append until commit.  The refine runs, the report and attestation are written and
- * the package leaves the pending state, and the report is appended to the
- * service's verifiable log, all in the caller's transaction: if that
- * transaction aborts, the package is pending again.
+ * The oldest pending package is claimed the way FOR UPDATE SKIP LOCKED
+ * claims rows (claim.c), so any number of concurrent callers each take a
+ * different package without waiting for one another, and refine
+ * concurrently; only appending the report to the service's log queues
+ * behind other writers of the same service, from the append until commit.
+ * The refine runs, the report and attestation are written and the package
+ * leaves the pending state, and the report is appended to the service's
+ * verifiable log, all in the caller's transaction: if that transaction
+ * aborts, the package is pending again.
  *
  * Locks are taken in the order submit takes them (service row, then
  * preimage rows, in hash order) so that processing and submitting cannot
@@ -17,90 +18,24 @@
 #include "jam.h"
 #include "auth.h"
 #include "errors.h"
+#include "claim.h"
 #include "metrics.h"
+#include "xact_rows.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/regproc.h"
 
-static JamStatement claim_any = {
-	"SELECT id, service_id, payload, contract_version, preimage_hashes "
-	"FROM jam.jam_work_packages WHERE status = 'pending' "
-	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-	0, {InvalidOid}
-};
-
-/* What a token limited to some services claims: $1 the services it may see. */
-static JamStatement claim_visible = {
-	"SELECT id, service_id, payload, contract_version, preimage_hashes "
-	"FROM jam.jam_work_packages WHERE status = 'pending' AND service_id = ANY($1) "
-	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-	1, {TEXTARRAYOID}
-};
-
-static JamStatement claim_of_service = {
-	"SELECT id, service_id, payload, contract_version, preimage_hashes "
-	"FROM jam.jam_work_packages WHERE status = 'pending' AND service_id = $1 "
-	"ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-	1, {TEXTOID}
-};
-
 static JamStatement load_preimages = {
-	"SELECT hash, data FROM jam.jam_preimages WHERE hash = ANY($1)",
+	"SELECT @x(hash), data FROM jam.jam_preimages WHERE hash = ANY(@ha($1))",
 	1, {TEXTARRAYOID}
 };
 
 static JamStatement finish_package = {
 	"UPDATE jam.jam_work_packages SET status = $2, failure_reason = $3, processed_at = now() "
-	"WHERE id = $1",
+	"WHERE id = @h($1)",
 	3, {TEXTOID, TEXTOID, TEXTOID}
 };
-
-typedef struct ClaimedPackage
-{
-	char	   *id;
-	char	   *service_id;
-	bytea	   *payload;
-	int32		contract_version;
-	ArrayType  *preimage_hashes;
-} ClaimedPackage;
-
-static bool
-claim_next(text *service_id, ClaimedPackage *pkg)
-{
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	int			n;
-
-	if (service_id)
-	{
-		Datum		values[1] = {PointerGetDatum(service_id)};
-
-		n = jam_spi_exec(&claim_of_service, values, NULL, false, 1);
-	}
-	else
-	{
-		ArrayType  *visible = jam_auth_visible_services();
-		Datum		values[1] = {PointerGetDatum(visible)};
-
-		if (visible == NULL)
-			n = jam_spi_exec(&claim_any, NULL, NULL, false, 1);
-		else
-			n = jam_spi_exec(&claim_visible, values, NULL, false, 1);
-	}
-	if (n == 0)
-		return false;
-
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	pkg->id = SPI_getvalue(row, desc, 1);
-	pkg->service_id = SPI_getvalue(row, desc, 2);
-	pkg->payload = DatumGetByteaPP(SPI_getbinval(row, desc, 3, &isnull));
-	pkg->contract_version = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
-	pkg->preimage_hashes = DatumGetArrayTypeP(SPI_getbinval(row, desc, 5, &isnull));
-	return true;
-}
 
 /*
  * Loads the referenced preimages' bytes in the package's order into inputs
@@ -174,11 +109,11 @@ Datum
 jam_process_next(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
-	text	   *service_filter = NULL;
+	char	   *service_filter = NULL;
 	ClaimedPackage pkg;
 	JamReport	report;
 	JamRefineResult result;
-	JamService	svc;
+	JamService *svc;
 	Oid			refine_function;
 	uint8		meta[JAM_HASH_BYTES];
 	Datum		receipt;
@@ -196,11 +131,11 @@ jam_process_next(PG_FUNCTION_ARGS)
 		char	   *service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
 
 		jam_auth_require_service(JAM_SCOPE_PROCESS, service_id);
-		service_filter = cstring_to_text(service_id);
+		service_filter = service_id;
 	}
 
 	SPI_connect();
-	if (!claim_next(service_filter, &pkg))
+	if (!jam_claim_next(service_filter, service_filter ? NULL : jam_auth_visible_services(), &pkg))
 	{
 		SPI_finish();
 		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
@@ -225,8 +160,8 @@ jam_process_next(PG_FUNCTION_ARGS)
 		result = jam_refine(pkg.contract_version, refine_function, pkg.payload,
 							n_inputs, inputs);
 
-	jam_service_lock(pkg.service_id, &svc);
-	svc.pending_count--;
+	svc = jam_service_lock(pkg.service_id);
+	svc->pending_count--;
 	if (jam_reference_preimages(report.preimage_hashes, NULL) !=
 		ArrayGetNItems(ARR_NDIM(report.preimage_hashes), ARR_DIMS(report.preimage_hashes)))
 		ereport(ERROR,
@@ -246,7 +181,7 @@ jam_process_next(PG_FUNCTION_ARGS)
 	doc = jam_store_report(&report);
 
 	jam_log_meta_hash(pkg.service_id, jam_node_name, report.refine, meta);
-	receipt = jam_log_append(&svc, JAM_LOG_REPORT, report.report_hash, meta,
+	receipt = jam_log_append(svc, JAM_LOG_REPORT, report.report_hash, meta,
 							 result.ok ? "applied" : "failed");
 
 	values[0] = CStringGetTextDatum(pkg.id);

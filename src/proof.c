@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "metrics.h"
+#include "xact_rows.h"
 #include "merkle.h"
 
 #include "catalog/pg_type.h"
@@ -21,27 +22,27 @@
 #include "utils/jsonb.h"
 
 static JamStatement select_head = {
-	"SELECT log_size, log_root FROM jam.jam_services WHERE service_id = $1",
+	"SELECT log_size, @x(log_root) FROM jam.jam_services WHERE service_id = $1",
 	1, {TEXTOID}
 };
 
 static JamStatement select_nodes = {
-	"SELECT seq, leaf_hash, nodes FROM jam.jam_log_entries "
+	"SELECT seq, @x(leaf_hash), nodes FROM jam.jam_log_entries "
 	"WHERE service_id = $1 AND seq = ANY($2)",
 	2, {TEXTOID, INT8ARRAYOID}
 };
 
 static JamStatement select_entry_by_hash = {
 	"SELECT service_id, seq, jsonb_build_object('service_id', service_id, 'seq', seq, "
-	"'kind', kind, 'hash', hash, 'leaf_hash', leaf_hash, 'prev_root', prev_root, "
-	"'new_root', new_root, 'tree_size', seq + 1, 'status', status, "
-	"'processed_at', processed_at) FROM jam.jam_log_entries WHERE hash = $1 ORDER BY seq LIMIT 1",
+	"'kind', kind, 'hash', @x(hash), 'leaf_hash', @x(leaf_hash), 'prev_root', @x(prev_root), "
+	"'new_root', @x(new_root), 'tree_size', seq + 1, 'status', status, "
+	"'processed_at', processed_at) FROM jam.jam_log_entries WHERE hash = @h($1) ORDER BY seq LIMIT 1",
 	1, {TEXTOID}
 };
 
 static JamStatement select_roots = {
 	"SELECT coalesce(jsonb_agg(jsonb_build_object('service_id', service_id, "
-	"'tree_size', log_size, 'root', coalesce(log_root, $1)) ORDER BY service_id), '[]'::jsonb) "
+	"'tree_size', log_size, 'root', coalesce(@x(log_root), $1)) ORDER BY service_id), '[]'::jsonb) "
 	"FROM jam.jam_services WHERE $2::text[] IS NULL OR service_id = ANY($2)",
 	2, {TEXTOID, TEXTARRAYOID}
 };
@@ -173,8 +174,9 @@ log_size(const char *service_id)
 {
 	Datum		values[1] = {CStringGetTextDatum(service_id)};
 	bool		isnull;
+	bool		flushed = jam_xact_rows_flush();
 
-	if (jam_spi_exec(&select_head, values, NULL, true, 1) == 0)
+	if (jam_spi_exec(&select_head, values, NULL, !flushed, 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
 				 errmsg("service \"%s\" not found", service_id)));
@@ -378,7 +380,7 @@ jam_roots(PG_FUNCTION_ARGS)
 	nulls[1] = visible ? ' ' : 'n';
 
 	SPI_connect();
-	jam_spi_exec(&select_roots, values, nulls, true, 1);
+	jam_spi_exec(&select_roots, values, nulls, !jam_xact_rows_flush(), 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "quota.h"
 #include "ratelimit.h"
+#include "xact_rows.h"
 
 #include <math.h>
 
@@ -485,7 +486,7 @@ jam_quota_usage(PG_FUNCTION_ARGS)
 		jam_quota_lookup('s', service_id, &q);
 		values[0] = CStringGetTextDatum(service_id);
 		SPI_connect();
-		if (jam_spi_exec(&select_service_pending, values, NULL, true, 1) == 1)
+		if (jam_spi_exec(&select_service_pending, values, NULL, !jam_xact_rows_flush(), 1) == 1)
 			pending = DatumGetInt64(jam_spi_result_datum(1, &isnull));
 		SPI_finish();
 

@@ -24,10 +24,10 @@
 #define JAM_REPORT_TAG "jam/report/v1"
 
 #define REPORT_SUMMARY_JSON \
-	"jsonb_build_object('package_id', package_id, 'service_id', service_id, " \
-	"'status', status, 'report_hash', report_hash, 'contract_version', contract_version, " \
-	"'refine', refine, 'output_size', octet_length(output), 'output_hash', output_hash, " \
-	"'failure_reason', failure_reason, 'preimage_hashes', to_jsonb(preimage_hashes), " \
+	"jsonb_build_object('package_id', @x(package_id), 'service_id', service_id, " \
+	"'status', status, 'report_hash', @x(report_hash), 'contract_version', contract_version, " \
+	"'refine', refine, 'output_size', octet_length(output), 'output_hash', @x(output_hash), " \
+	"'failure_reason', failure_reason, 'preimage_hashes', to_jsonb(@xa(preimage_hashes)), " \
 	"'created_at', created_at)"
 
 #define REPORT_JSON \
@@ -37,31 +37,31 @@
 static JamStatement insert_report = {
 	"INSERT INTO jam.jam_work_reports (package_id, service_id, report_hash, status, "
 	"contract_version, refine, output, output_hash, failure_reason, preimage_hashes) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING " REPORT_JSON,
+	"VALUES (@h($1), $2, @h($3), $4, $5, $6, $7, @h($8), $9, @ha($10)) RETURNING " REPORT_JSON,
 	10, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID,
 	TEXTARRAYOID}
 };
 
 static JamStatement insert_attestation = {
-	"INSERT INTO jam.jam_attestations (package_id, report_hash, attester) VALUES ($1, $2, $3)",
+	"INSERT INTO jam.jam_attestations (package_id, report_hash, attester) VALUES (@h($1), @h($2), $3)",
 	3, {TEXTOID, TEXTOID, TEXTOID}
 };
 
 static JamStatement select_report = {
-	"SELECT " REPORT_JSON ", service_id FROM jam.jam_work_reports WHERE package_id = $1",
+	"SELECT " REPORT_JSON ", service_id FROM jam.jam_work_reports WHERE package_id = @h($1)",
 	1, {TEXTOID}
 };
 
 static JamStatement package_exists = {
-	"SELECT service_id FROM jam.jam_work_packages WHERE id = $1",
+	"SELECT service_id FROM jam.jam_work_packages WHERE id = @h($1)",
 	1, {TEXTOID}
 };
 
 static JamStatement select_attestations = {
-	"SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'package_id', package_id, "
-	"'report_hash', report_hash, 'attester', attester, 'attested_by', attested_by, "
+	"SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'package_id', @x(package_id), "
+	"'report_hash', @x(report_hash), 'attester', attester, 'attested_by', attested_by, "
 	"'created_at', created_at) ORDER BY id), '[]'::jsonb) "
-	"FROM jam.jam_attestations WHERE package_id = $1",
+	"FROM jam.jam_attestations WHERE package_id = @h($1)",
 	1, {TEXTOID}
 };
 

@@ -139,15 +139,15 @@ static JamStatement delete_reports = {
 	"  ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED))"
 	" RETURNING package_id, preimage_hashes, created_at) "
 	"SELECT c.n, c.newest, c.ids, r.hashes, r.counts "
-	"FROM (SELECT count(*) AS n, max(created_at) AS newest, array_agg(package_id) AS ids FROM d) c, "
-	"     (SELECT array_agg(hash) AS hashes, array_agg(n) AS counts FROM "
+	"FROM (SELECT count(*) AS n, max(created_at) AS newest, array_agg(@x(package_id)) AS ids FROM d) c, "
+	"     (SELECT array_agg(@x(hash)) AS hashes, array_agg(n) AS counts FROM "
 	"       (SELECT u.hash, count(*) AS n FROM d, unnest(d.preimage_hashes) AS u(hash)"
 	"        GROUP BY u.hash) g) r",
 	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
 };
 
 static JamStatement delete_attestations = {
-	"DELETE FROM jam.jam_attestations WHERE package_id = ANY ($1)",
+	"DELETE FROM jam.jam_attestations WHERE package_id = ANY (@ha($1))",
 	1, {TEXTARRAYOID}
 };
 
@@ -167,7 +167,7 @@ static JamStatement delete_packages = {
 	"     (SELECT array_agg(service_id) AS services, array_agg(n) AS counts FROM "
 	"       (SELECT service_id, count(*) AS n FROM d WHERE status = 'pending'"
 	"        GROUP BY service_id) g) s, "
-	"     (SELECT array_agg(hash) AS hashes, array_agg(n) AS counts FROM "
+	"     (SELECT array_agg(@x(hash)) AS hashes, array_agg(n) AS counts FROM "
 	"       (SELECT hash, count(*) AS n FROM"
 	"         (SELECT DISTINCT d.id, u.hash FROM d, unnest(d.preimage_hashes) AS u(hash)) e"
 	"        GROUP BY hash) g) r",
@@ -204,8 +204,8 @@ static JamStatement lock_preimages = {
 	" coalesce(sum(n), 0)::bigint "
 	"FROM (SELECT l.ctid, d.n, $4 AND l.refcount = d.n AND l.created_at < $3 AS free"
 	"      FROM (SELECT ctid, hash, refcount, created_at FROM jam.jam_preimages"
-	"            WHERE hash = ANY ($1) ORDER BY hash FOR UPDATE) l"
-	"      JOIN unnest($1::text[], $2::bigint[]) AS d(hash, n) ON d.hash = l.hash) x",
+	"            WHERE hash = ANY (@ha($1)) ORDER BY hash FOR UPDATE) l"
+	"      JOIN unnest($1::text[], $2::bigint[]) AS d(hash, n) ON @h(d.hash) = l.hash) x",
 	4, {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID, BOOLOID}
 };
 

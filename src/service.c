@@ -3,14 +3,16 @@
  *
  * The row is the service's serialization point: every write that changes a
  * service's pending count or appends to its verifiable log locks the row
- * first (jam_service_lock); the log append (log.c) saves it, all in the
- * caller's transaction.  Holding the row lock is what makes a service's log
- * sequence numbers contiguous under any concurrency.
+ * first (jam_service_lock, in xact_rows.c, which also keeps the
+ * transaction's copy of it and writes it back before commit).  Holding the
+ * row lock is what makes a service's log sequence numbers contiguous under
+ * any concurrency.
  */
 #include "jam.h"
 #include "auth.h"
 #include "errors.h"
 #include "metrics.h"
+#include "xact_rows.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
@@ -21,71 +23,21 @@
 
 #define SERVICE_JSON \
 	"jsonb_build_object('service_id', service_id, 'refine_function', refine_function::text, " \
-	"'tenant', tenant, 'pending_count', pending_count, 'log_size', log_size, 'log_root', log_root, " \
+	"'tenant', tenant, 'pending_count', pending_count, 'log_size', log_size, 'log_root', @x(log_root), " \
 	"'created_at', created_at)"
-
-static JamStatement lock_service = {
-	"SELECT pending_count, refine_function, log_size, log_frontier, tenant "
-	"FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
-	1, {TEXTOID}
-};
 
 static JamStatement select_refine_function = {
 	"SELECT refine_function FROM jam.jam_services WHERE service_id = $1",
 	1, {TEXTOID}
 };
 
-/* A service made by a tenant's token belongs to that tenant. */
-static JamStatement create_service = {
-	"INSERT INTO jam.jam_services (service_id, tenant) VALUES ($1, $2) "
-	"ON CONFLICT (service_id) DO NOTHING",
-	2, {TEXTOID, TEXTOID}
-};
-
 static JamStatement upsert_service = {
 	"INSERT INTO jam.jam_services AS s (service_id, refine_function, tenant) VALUES ($1, $2, $3) "
 	"ON CONFLICT (service_id) DO UPDATE SET refine_function = EXCLUDED.refine_function, "
 	"tenant = coalesce(EXCLUDED.tenant, s.tenant) "
-	"RETURNING " SERVICE_JSON,
+	"RETURNING " SERVICE_JSON ", refine_function, tenant",
 	3, {TEXTOID, REGPROCEDUREOID, TEXTOID}
 };
-
-/*
- * Locks the service's row, creating it first when the service is new, and
- * reads it into svc.  Needs SPI; the lock lasts until the transaction ends.
- */
-void
-jam_service_lock(const char *service_id, JamService *svc)
-{
-	Datum		values[1] = {CStringGetTextDatum(service_id)};
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
-
-	if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
-	{
-		const char *tenant = jam_auth_tenant();
-		Datum		create[2] = {values[0], tenant ? CStringGetTextDatum(tenant) : (Datum) 0};
-		char		create_nulls[2] = {' ', tenant ? ' ' : 'n'};
-
-		jam_spi_exec(&create_service, create, create_nulls, false, 0);
-		if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
-			elog(ERROR, "jam could not create service \"%s\"", service_id);
-	}
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-
-	svc->service_id = pstrdup(service_id);
-	svc->pending_count = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-	d = SPI_getbinval(row, desc, 2, &isnull);
-	svc->refine_function = isnull ? InvalidOid : DatumGetObjectId(d);
-	svc->log.size = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-	d = SPI_getbinval(row, desc, 4, &isnull);
-	jam_log_head_load(&svc->log, DatumGetByteaPP(d));
-	d = SPI_getbinval(row, desc, 5, &isnull);
-	svc->tenant = isnull ? NULL : TextDatumGetCString(d);
-}
 
 /* The service's registered refine function, or InvalidOid for the built-in one. Needs SPI. */
 Oid
@@ -183,9 +135,20 @@ jam_register_service(PG_FUNCTION_ARGS)
 		nulls[1] = ' ';
 	}
 
+	/* The document shows the row as this transaction has changed it. */
+	(void) jam_xact_rows_flush();
 	SPI_connect();
 	jam_spi_exec(&upsert_service, values, nulls, false, 0);
 	doc = jam_spi_copy_jsonb(1);
+	{
+		bool		refine_null;
+		bool		tenant_null;
+		Datum		refine = jam_spi_result_datum(2, &refine_null);
+		Datum		tenant = jam_spi_result_datum(3, &tenant_null);
+
+		jam_service_changed(service_id, refine_null ? InvalidOid : DatumGetObjectId(refine),
+							tenant_null ? NULL : TextDatumGetCString(tenant));
+	}
 	SPI_finish();
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);

@@ -7,7 +7,81 @@
  */
 #include "jam.h"
 
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
+
+/* What each marker becomes in the compact catalog; in the hex one, its argument itself. */
+static const struct
+{
+	const char *marker;
+	const char *compact;
+}			markers[] = {
+	{"@ha(", "jam.jam_unhex_array("},
+	{"@xa(", "jam.jam_hex_array("},
+	{"@h(", "decode("},
+	{"@x(", "encode("},
+};
+
+/* The position of the parenthesis that closes the one before s, skipping quoted text. */
+static const char *
+closing_paren(const char *s)
+{
+	int			depth = 1;
+	bool		quoted = false;
+
+	for (; *s; s++)
+	{
+		if (*s == '\'')
+			quoted = !quoted;
+		else if (!quoted && *s == '(')
+			depth++;
+		else if (!quoted && *s == ')' && --depth == 0)
+			return s;
+	}
+	elog(ERROR, "jam statement has an unbalanced marker");
+	return NULL;
+}
+
+/*
+ * Expands the hash markers of sql (see jam.h) for a catalog.  Markers may
+ * nest; the compact forms of @h and @x add the 'hex' format argument.
+ */
+char *
+jam_sql_for_catalog(const char *sql, JamCatalog catalog)
+{
+	StringInfoData out;
+	const char *p = sql;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		int			m = -1;
+
+		if (*p == '@')
+			for (int i = 0; i < lengthof(markers) && m < 0; i++)
+				if (strncmp(p, markers[i].marker, strlen(markers[i].marker)) == 0)
+					m = i;
+		if (m < 0)
+		{
+			appendStringInfoChar(&out, *p++);
+			continue;
+		}
+		{
+			const char *arg = p + strlen(markers[m].marker);
+			const char *end = closing_paren(arg);
+			char	   *inner = jam_sql_for_catalog(pnstrdup(arg, end - arg), catalog);
+			bool		hex_format = markers[m].compact[0] == 'd' || markers[m].compact[0] == 'e';
+
+			if (catalog == JAM_CATALOG_HEX)
+				appendStringInfo(&out, "(%s)", inner);
+			else
+				appendStringInfo(&out, "%s%s%s)", markers[m].compact, inner,
+								 hex_format ? ", 'hex'" : "");
+			p = end + 1;
+		}
+	}
+	return out.data;
+}
 
 /*
  * Executes stmt with the given parameters (nulls as SPI expects: ' ' or 'n')
@@ -19,20 +93,22 @@ jam_spi_exec(JamStatement *stmt, Datum *values, const char *nulls,
 			 bool read_only, long count)
 {
 	int			rc;
+	JamCatalog	catalog = jam_catalog();
 
-	if (stmt->plan == NULL)
+	if (stmt->plan[catalog] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+		SPIPlanPtr	plan = SPI_prepare(jam_sql_for_catalog(stmt->sql, catalog),
+									   stmt->nargs, stmt->argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "jam could not prepare a statement: %s",
 				 SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "jam could not keep a prepared statement");
-		stmt->plan = plan;
+		stmt->plan[catalog] = plan;
 	}
 
-	rc = SPI_execute_plan(stmt->plan, values, nulls, read_only, count);
+	rc = SPI_execute_plan(stmt->plan[catalog], values, nulls, read_only, count);
 	if (rc < 0)
 		elog(ERROR, "jam statement failed: %s", SPI_result_code_string(rc));
 	return (int) SPI_processed;

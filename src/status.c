@@ -9,6 +9,7 @@
 #include "jam.h"
 #include "auth.h"
 #include "metrics.h"
+#include "xact_rows.h"
 #include "ratelimit.h"
 #include "note.h"
 
@@ -45,7 +46,7 @@ static JamStatement select_status = {
 	"  'reports_estimate', (SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class "
 	"                       WHERE oid = 'jam.jam_work_reports'::regclass)), "
 	"'logs', (SELECT coalesce(jsonb_agg(jsonb_build_object('service_id', service_id, "
-	"  'tree_size', log_size, 'root', log_root) ORDER BY service_id), '[]'::jsonb) "
+	"  'tree_size', log_size, 'root', @x(log_root)) ORDER BY service_id), '[]'::jsonb) "
 	"  FROM jam.jam_services WHERE $9::text[] IS NULL OR service_id = ANY($9)))",
 	12, {BOOLOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT4OID, BOOLOID,
 	TEXTARRAYOID, BOOLOID, INT4OID, INT4OID}
@@ -69,6 +70,7 @@ jam_status(PG_FUNCTION_ARGS)
 	ArrayType  *visible = jam_auth_visible_services();
 	Datum		doc;
 
+	(void) jam_xact_rows_flush();
 	SPI_connect();
 	values[0] = BoolGetDatum(jam_enabled);
 	values[1] = CStringGetTextDatum(jam_node_name);

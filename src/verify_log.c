@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "metrics.h"
+#include "xact_rows.h"
 #include "merkle.h"
 
 #include "catalog/pg_type.h"
@@ -24,12 +25,12 @@
 #define VERIFY_MAX_PROBLEMS 20
 
 static JamStatement select_head = {
-	"SELECT log_size, coalesce(log_root, '') FROM jam.jam_services WHERE service_id = $1",
+	"SELECT log_size, coalesce(@x(log_root), '') FROM jam.jam_services WHERE service_id = $1",
 	1, {TEXTOID}
 };
 
 static const char *entries_sql =
-"SELECT seq, entry, leaf_hash, prev_root, new_root, nodes FROM jam.jam_log_entries "
+"SELECT seq, entry, @x(leaf_hash), @x(prev_root), @x(new_root), nodes FROM jam.jam_log_entries "
 "WHERE service_id = $1 ORDER BY seq";
 
 typedef struct Audit
@@ -123,7 +124,7 @@ jam_verify_log(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(service_id);
 
 	SPI_connect();
-	if (jam_spi_exec(&select_head, values, NULL, true, 1) == 0)
+	if (jam_spi_exec(&select_head, values, NULL, !jam_xact_rows_flush(), 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
 				 errmsg("service \"%s\" not found", service_id)));
@@ -132,7 +133,7 @@ jam_verify_log(PG_FUNCTION_ARGS)
 
 	memset(&audit, 0, sizeof(audit));
 	initStringInfo(&audit.problems);
-	plan = SPI_prepare(entries_sql, 1, argtypes);
+	plan = SPI_prepare(jam_sql_for_catalog(entries_sql, jam_catalog()), 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "jam could not prepare the log audit: %s", SPI_result_code_string(SPI_result));
 	cursor = SPI_cursor_open(NULL, plan, values, NULL, true);

@@ -1,0 +1,56 @@
+/*
+ * catalog.c: which catalog the library is running against.
+ *
+ * Version 1.1 stores hashes as 32 raw bytes; 1.0 stored them as 64 hex
+ * characters.  A server may run this library before ALTER EXTENSION jam
+ * UPDATE has converted the tables, so every statement jam runs is written
+ * once, with markers where a hash crosses between the API's hex text and a
+ * column (spi_util.c expands them for the catalog at hand).  The answer is
+ * read from the column type itself, which is exactly what the statements
+ * depend on, and is read again whenever a relation's cache entry is
+ * invalidated, as the ALTER TABLEs of an update do.
+ */
+#include "jam.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+static JamCatalog known = JAM_CATALOG_UNKNOWN;
+static bool callback_registered = false;
+
+static void
+forget_catalog(Datum arg, Oid relid)
+{
+	known = JAM_CATALOG_UNKNOWN;
+}
+
+/*
+ * The catalog generation of the current database's jam tables: compact
+ * (1.1 and later) when jam_work_packages.id is bytea.  A database without
+ * the tables counts as compact, the version CREATE EXTENSION installs.
+ */
+JamCatalog
+jam_catalog(void)
+{
+	Oid			ns;
+	Oid			rel;
+	AttrNumber	att;
+
+	if (known != JAM_CATALOG_UNKNOWN)
+		return known;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(forget_catalog, (Datum) 0);
+		callback_registered = true;
+	}
+	ns = get_namespace_oid("jam", true);
+	rel = OidIsValid(ns) ? get_relname_relid("jam_work_packages", ns) : InvalidOid;
+	att = OidIsValid(rel) ? get_attnum(rel, "id") : InvalidAttrNumber;
+	if (att != InvalidAttrNumber && get_atttype(rel, att) == TEXTOID)
+		known = JAM_CATALOG_HEX;
+	else
+		known = JAM_CATALOG_COMPACT;
+	return known;
+}

@@ -1,0 +1,243 @@
+/*
+ * claim.c: taking the next pending package off the queue.
+ *
+ * A claim walks an index of pending packages in arrival order and locks the
+ * first row nobody else holds (what FOR UPDATE SKIP LOCKED does), reading
+ * the index directly instead of planning a query: the planner, guessing
+ * from statistics, once preferred the whole history's seq index to the
+ * pending index and made each claim scan hundreds of thousands of rows.
+ * Here the path is fixed, so a claim costs the same whatever the history:
+ *
+ *   of one service   jam_work_packages_service_pending_idx (service_id, seq)
+ *                    WHERE status = 'pending': that service's queue only
+ *   of any service   jam_work_packages_status_idx (status, seq), from the
+ *                    first 'pending' key: every service's queue, merged
+ *
+ * Inside one transaction each claim starts after the last package that
+ * transaction claimed from the same index (and service): the entries of
+ * packages it has already processed cannot be pruned before it ends, and
+ * stepping over them again would make the n-th claim cost O(n).  A package
+ * skipped because another transaction held it is left for later calls.
+ */
+#include "jam.h"
+#include "claim.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+/* Attribute numbers in jam_work_packages, the same in every version. */
+#define ATT_ID 1
+#define ATT_SEQ 2
+#define ATT_SERVICE_ID 3
+#define ATT_CONTRACT_VERSION 4
+#define ATT_PAYLOAD 6
+#define ATT_PREIMAGE_HASHES 7
+#define ATT_STATUS 8
+
+#define ANY_SERVICE_KEY ""
+
+typedef struct ClaimCursor
+{
+	char		key[66];		/* service id, or ANY_SERVICE_KEY */
+	int64		after;			/* seq of the last package claimed */
+} ClaimCursor;
+
+static HTAB *cursors = NULL;
+static bool callbacks_registered = false;
+
+static void
+forget_cursors_at_end(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
+		cursors = NULL;
+}
+
+/* A rolled-back claim makes its package pending again: look from the start. */
+static void
+forget_cursors_on_rollback(SubXactEvent event, SubTransactionId subxid,
+						   SubTransactionId parent, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && cursors != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		ClaimCursor *c;
+
+		hash_seq_init(&seq, cursors);
+		while ((c = hash_seq_search(&seq)) != NULL)
+			c->after = -1;
+	}
+}
+
+static ClaimCursor *
+cursor_for(const char *service_id)
+{
+	bool		found;
+	ClaimCursor *c;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(forget_cursors_at_end, NULL);
+		RegisterSubXactCallback(forget_cursors_on_rollback, NULL);
+		callbacks_registered = true;
+	}
+	if (cursors == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.hcxt = TopTransactionContext;
+		ctl.keysize = sizeof(((ClaimCursor *) 0)->key);
+		ctl.entrysize = sizeof(ClaimCursor);
+		cursors = hash_create("jam claim cursors", 8, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	c = hash_search(cursors, service_id ? service_id : ANY_SERVICE_KEY, HASH_ENTER, &found);
+	if (!found)
+		c->after = -1;
+	return c;
+}
+
+static Oid
+jam_relation(const char *name)
+{
+	Oid			ns = get_namespace_oid("jam", false);
+	Oid			rel = get_relname_relid(name, ns);
+
+	if (!OidIsValid(rel))
+		elog(ERROR, "jam relation \"jam.%s\" is missing", name);
+	return rel;
+}
+
+static bool
+in_visible(const char *service_id, Datum *visible, int n_visible)
+{
+	for (int i = 0; i < n_visible; i++)
+		if (strcmp(service_id, TextDatumGetCString(visible[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Copies the claimed row's columns into pkg, as hex text where the API speaks hex. */
+static void
+read_claimed(TupleTableSlot *slot, ClaimedPackage *pkg)
+{
+	bool		isnull;
+	Datum		id = slot_getattr(slot, ATT_ID, &isnull);
+	Datum		hashes = slot_getattr(slot, ATT_PREIMAGE_HASHES, &isnull);
+
+	if (jam_catalog() == JAM_CATALOG_COMPACT)
+	{
+		bytea	   *raw = DatumGetByteaPP(id);
+
+		pkg->id = palloc(JAM_HASH_HEX_CHARS + 1);
+		jam_hex_encode((const uint8 *) VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), pkg->id);
+		pkg->preimage_hashes = DatumGetArrayTypeP(DirectFunctionCall1(jam_hex_array, hashes));
+	}
+	else
+	{
+		pkg->id = TextDatumGetCString(id);
+		pkg->preimage_hashes = DatumGetArrayTypePCopy(hashes);
+	}
+	pkg->seq = DatumGetInt64(slot_getattr(slot, ATT_SEQ, &isnull));
+	pkg->service_id = TextDatumGetCString(slot_getattr(slot, ATT_SERVICE_ID, &isnull));
+	pkg->contract_version = DatumGetInt32(slot_getattr(slot, ATT_CONTRACT_VERSION, &isnull));
+	pkg->payload = DatumGetByteaPCopy(slot_getattr(slot, ATT_PAYLOAD, &isnull));
+}
+
+/*
+ * Claims the oldest pending package of service_id (NULL: of any service,
+ * limited to visible when that is not NULL) that no other transaction
+ * holds, locking its row until the transaction ends.  Returns false when
+ * there is none.
+ */
+bool
+jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
+{
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	TupleTableSlot *locked;
+	ScanKeyData keys[2];
+	Snapshot	snapshot;
+	ClaimCursor *cursor = cursor_for(service_id);
+	Datum	   *visible_ids = NULL;
+	int			n_visible = 0;
+	bool		claimed = false;
+
+	if (visible != NULL)
+		deconstruct_array(visible, TEXTOID, -1, false, TYPALIGN_INT, &visible_ids, NULL, &n_visible);
+
+	/* See what this transaction has done so far, as a statement of its own would. */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	snapshot = GetActiveSnapshot();
+
+	heap = table_open(jam_relation("jam_work_packages"), RowShareLock);
+	index = index_open(jam_relation(service_id ? "jam_work_packages_service_pending_idx"
+									: "jam_work_packages_status_idx"), AccessShareLock);
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], F_TEXTEQ,
+						   CStringGetTextDatum(service_id ? service_id : "pending"));
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTGreaterStrategyNumber, InvalidOid,
+						   InvalidOid, F_INT8GT, Int64GetDatum(cursor->after));
+
+	slot = table_slot_create(heap, NULL);
+	locked = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (!claimed && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		TM_FailureData tmfd;
+		TM_Result	result;
+		char	   *status = TextDatumGetCString(slot_getattr(slot, ATT_STATUS, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (strcmp(status, "pending") != 0)
+			continue;
+		if (visible != NULL &&
+			!in_visible(TextDatumGetCString(slot_getattr(slot, ATT_SERVICE_ID, &isnull)),
+						visible_ids, n_visible))
+			continue;
+
+		/*
+		 * Held by another transaction: skip it.  Changed since our snapshot
+		 * (processed, or deleted by retention): it is no longer pending.
+		 */
+		result = table_tuple_lock(heap, &slot->tts_tid, snapshot, locked,
+								  GetCurrentCommandId(false), LockTupleExclusive,
+								  LockWaitSkip, 0, &tmfd);
+		if (result != TM_Ok)
+			continue;
+		read_claimed(locked, pkg);
+		claimed = true;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(locked);
+	index_close(index, AccessShareLock);
+	table_close(heap, NoLock);
+	PopActiveSnapshot();
+
+	if (claimed)
+		cursor->after = pkg->seq;
+	return claimed;
+}

@@ -1,0 +1,15 @@
+/*
+ * xact_rows.h: the service rows and preimage refcounts a transaction
+ * changes, kept in memory and written once before it commits.
+ */
+#ifndef JAM_XACT_ROWS_H
+#define JAM_XACT_ROWS_H
+
+#include "jam.h"
+
+extern JamService *jam_service_lock(const char *service_id);
+extern void jam_service_changed(const char *service_id, Oid refine_function, const char *tenant);
+extern int	jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest);
+extern bool jam_xact_rows_flush(void);
+
+#endif							/* JAM_XACT_ROWS_H */
