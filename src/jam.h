@@ -103,16 +103,22 @@ typedef struct JamList
 	const char *item_json;		/* SQL expression of one item's document */
 	const char *filter_columns[2];
 	bool		prepared;
-	JamStatement legacy[4];
-	JamStatement envelope[4];
+	JamStatement legacy[8];
+	JamStatement envelope[8];
 } JamList;
 
 extern Datum jam_list(JamList *list, text *filters[2], ArrayType *visible,
-					  int32 limit, int32 offset);
+					  int32 limit, int32 offset, int64 after);
+extern int64 jam_list_after(FunctionCallInfo fcinfo);
 
 /* json_util.c */
 extern Datum jam_with_member(Datum doc, const char *key, Datum value);
 extern Datum jam_with_created_flag(Datum doc, bool created);
+
+#include "utils/jsonb.h"
+extern void jam_jsonb_push_key(JsonbParseState **state, const char *key);
+extern void jam_jsonb_push_members(JsonbParseState **state, Jsonb *object);
+extern void jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *doc);
 
 /* report.c: reports and attestations. */
 typedef struct JamReport
@@ -155,6 +161,10 @@ extern bytea *jam_log_head_frontier_bytea(const JamLogHead *head);
 typedef struct JamService JamService;
 extern Datum jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 							const uint8 meta_hash[JAM_HASH_BYTES], const char *status);
+extern void jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
+								const uint8 meta_hash[JAM_HASH_BYTES], const char *status,
+								Datum *receipts);
+extern void jam_log_receipts_of(int n, char **item_hashes, JamLogKind kind, Datum *receipts);
 extern Datum jam_log_receipt_of(const char *item_hash, JamLogKind kind);
 extern void jam_log_meta_hash(const char *service_id, const char *principal,
 							  const char *detail, uint8 out[JAM_HASH_BYTES]);

@@ -25,3 +25,43 @@ jam_with_created_flag(Datum doc, bool created)
 	return jam_with_member(doc, "created",
 						   DirectFunctionCall1(jsonb_in, CStringGetDatum(created ? "true" : "false")));
 }
+
+/* Pushes a key of an object being built with pushJsonbValue. */
+void
+jam_jsonb_push_key(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+/*
+ * Pushes every member of a jsonb object into the object being built in
+ * *state: how a document grows members without being parsed again.
+ */
+void
+jam_jsonb_push_members(JsonbParseState **state, Jsonb *object)
+{
+	JsonbIterator *it = JsonbIteratorInit(&object->root);
+	JsonbValue	v;
+	JsonbIteratorToken token;
+
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (token == WJB_KEY || token == WJB_VALUE)
+			pushJsonbValue(state, token, &v);
+}
+
+/* Pushes a jsonb document as the value of the current key or array element. */
+void
+jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *doc)
+{
+	JsonbValue	v;
+
+	v.type = jbvBinary;
+	v.val.binary.data = &doc->root;
+	v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
+	pushJsonbValue(state, as, &v);
+}

@@ -49,6 +49,25 @@ static JamStatement insert_entry = {
 	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
 };
 
+/* Many leaves in one statement: a batch's extension of the log. */
+static JamStatement insert_entries = {
+	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
+	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
+	"SELECT $1, u.seq, $3, @h(u.hash), $5, $6, u.entry, @h(u.leaf), @h(u.prev), @h(u.new), u.nodes "
+	"FROM unnest($2::bigint[], $4::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], "
+	"            $11::bytea[]) AS u(seq, hash, entry, leaf, prev, new, nodes) "
+	"ORDER BY u.seq RETURNING seq, " RECEIPT_JSON,
+	11, {TEXTOID, INT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, BYTEAARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID}
+};
+
+/* $1's receipts, each with its position in $1. */
+static JamStatement select_receipts = {
+	"SELECT r.ord, " RECEIPT_JSON " FROM unnest($1::text[]) WITH ORDINALITY AS r(h, ord) "
+	"JOIN jam.jam_log_entries e ON e.hash = @h(r.h) AND e.kind = $2",
+	2, {TEXTARRAYOID, TEXTOID}
+};
+
 static JamStatement select_receipt = {
 	"SELECT " RECEIPT_JSON " FROM jam.jam_log_entries WHERE hash = @h($1) AND kind = $2",
 	2, {TEXTOID, TEXTOID}
@@ -164,28 +183,28 @@ jam_log_meta_hash(const char *service_id, const char *principal, const char *det
 	crypto_generichash_final(&st, out, JAM_HASH_BYTES);
 }
 
-/*
- * Appends an entry for item_hash to the log of svc (a service locked by
- * jam_service_lock), advancing its head in the transaction's copy of the
- * service row, and returns the receipt.  Needs SPI.
- */
-Datum
-jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
-			   const uint8 meta_hash[JAM_HASH_BYTES], const char *status)
+/* One leaf, pushed onto a head: what a row of the log stores besides its receipt fields. */
+typedef struct PushedLeaf
 {
-	JamLogHead *head = &svc->log;
-	uint8		entry[JAM_LOG_ENTRY_BYTES];
+	bytea	   *entry;
 	uint8		leaf[JAM_HASH_BYTES];
 	uint8		prev_root[JAM_HASH_BYTES];
+	uint8		new_root[JAM_HASH_BYTES];
+	bytea	   *nodes;
+} PushedLeaf;
+
+/* Builds the entry of item_hash at time now and pushes its leaf onto head. */
+static void
+push_entry(JamLogHead *head, JamLogKind kind, const char *item_hash,
+		   const uint8 meta_hash[JAM_HASH_BYTES], const char *status, TimestampTz now,
+		   PushedLeaf *out)
+{
+	uint8		entry[JAM_LOG_ENTRY_BYTES];
 	uint8		completed[JAM_LOG_MAX_HEIGHT * JAM_HASH_BYTES];
 	int			n_completed;
-	TimestampTz now = GetCurrentTimestamp();
 	uint64		unix_micros = (uint64) (now + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
 										USECS_PER_DAY);
 	uint8	   *p = entry;
-	Datum		values[11];
-	bytea	   *entry_bytes;
-	bytea	   *nodes;
 
 	*p++ = (uint8) kind;
 	jam_parse_hash(cstring_to_text(item_hash), "item hash", p);
@@ -196,31 +215,107 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 	for (int i = 0; i < 8; i++)
 		*p++ = (uint8) (unix_micros >> (8 * i));
 
-	jam_log_head_root(head, prev_root);
-	jam_merkle_leaf_hash(entry, sizeof(entry), leaf);
+	jam_log_head_root(head, out->prev_root);
+	jam_merkle_leaf_hash(entry, sizeof(entry), out->leaf);
+	n_completed = jam_log_head_push(head, out->leaf, completed);
+	jam_log_head_root(head, out->new_root);
 
-	n_completed = jam_log_head_push(head, leaf, completed);
+	out->entry = palloc(VARHDRSZ + sizeof(entry));
+	SET_VARSIZE(out->entry, VARHDRSZ + sizeof(entry));
+	memcpy(VARDATA(out->entry), entry, sizeof(entry));
+	out->nodes = palloc(VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
+	SET_VARSIZE(out->nodes, VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
+	memcpy(VARDATA(out->nodes), completed, (Size) n_completed * JAM_HASH_BYTES);
+}
 
-	entry_bytes = palloc(VARHDRSZ + sizeof(entry));
-	SET_VARSIZE(entry_bytes, VARHDRSZ + sizeof(entry));
-	memcpy(VARDATA(entry_bytes), entry, sizeof(entry));
-	nodes = palloc(VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
-	SET_VARSIZE(nodes, VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
-	memcpy(VARDATA(nodes), completed, (Size) n_completed * JAM_HASH_BYTES);
+/*
+ * Appends an entry for item_hash to the log of svc (a service locked by
+ * jam_service_lock), advancing its head in the transaction's copy of the
+ * service row, and returns the receipt.  Needs SPI.
+ */
+Datum
+jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
+			   const uint8 meta_hash[JAM_HASH_BYTES], const char *status)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	PushedLeaf	leaf;
+	Datum		values[11];
 
+	push_entry(&svc->log, kind, item_hash, meta_hash, status, now, &leaf);
 	values[0] = CStringGetTextDatum(svc->service_id);
-	values[1] = Int64GetDatum(head->size - 1);
+	values[1] = Int64GetDatum(svc->log.size - 1);
 	values[2] = CStringGetTextDatum(kind_name(kind));
 	values[3] = CStringGetTextDatum(item_hash);
 	values[4] = CStringGetTextDatum(status);
 	values[5] = TimestampTzGetDatum(now);
-	values[6] = PointerGetDatum(entry_bytes);
-	values[7] = PointerGetDatum(jam_hash_to_text(leaf));
-	values[8] = PointerGetDatum(jam_hash_to_text(prev_root));
-	values[9] = PointerGetDatum(jam_log_head_root_text(head));
-	values[10] = PointerGetDatum(nodes);
+	values[6] = PointerGetDatum(leaf.entry);
+	values[7] = PointerGetDatum(jam_hash_to_text(leaf.leaf));
+	values[8] = PointerGetDatum(jam_hash_to_text(leaf.prev_root));
+	values[9] = PointerGetDatum(jam_hash_to_text(leaf.new_root));
+	values[10] = PointerGetDatum(leaf.nodes);
 	jam_spi_exec(&insert_entry, values, NULL, false, 0);
 	return jam_spi_copy_jsonb(1);
+}
+
+/*
+ * Appends n entries of one kind, one status and one metadata hash to the
+ * log of svc in one statement, and fills receipts[0..n) in order: a
+ * batch's whole extension of the log.  Needs SPI.
+ */
+void
+jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
+					const uint8 meta_hash[JAM_HASH_BYTES], const char *status, Datum *receipts)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		first = svc->log.size;
+	Datum	   *seqs = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *hashes = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *entries = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *leaves = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *prevs = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *news = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *nodes = palloc(sizeof(Datum) * Max(n, 1));
+	Datum		values[11];
+	int			rows;
+
+	if (n == 0)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		PushedLeaf	leaf;
+
+		push_entry(&svc->log, kind, item_hashes[i], meta_hash, status, now, &leaf);
+		seqs[i] = Int64GetDatum(first + i);
+		hashes[i] = CStringGetTextDatum(item_hashes[i]);
+		entries[i] = PointerGetDatum(leaf.entry);
+		leaves[i] = PointerGetDatum(jam_hash_to_text(leaf.leaf));
+		prevs[i] = PointerGetDatum(jam_hash_to_text(leaf.prev_root));
+		news[i] = PointerGetDatum(jam_hash_to_text(leaf.new_root));
+		nodes[i] = PointerGetDatum(leaf.nodes);
+	}
+	values[0] = CStringGetTextDatum(svc->service_id);
+	values[1] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[2] = CStringGetTextDatum(kind_name(kind));
+	values[3] = PointerGetDatum(construct_array(hashes, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[4] = CStringGetTextDatum(status);
+	values[5] = TimestampTzGetDatum(now);
+	values[6] = PointerGetDatum(construct_array(entries, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[7] = PointerGetDatum(construct_array(leaves, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[8] = PointerGetDatum(construct_array(prevs, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[9] = PointerGetDatum(construct_array(news, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[10] = PointerGetDatum(construct_array(nodes, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	rows = jam_spi_exec(&insert_entries, values, NULL, false, 0);
+	if (rows != n)
+		elog(ERROR, "jam appended %d log entries of %d", rows, n);
+	for (int r = 0; r < rows; r++)
+	{
+		bool		isnull;
+		int64		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		receipt = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+
+		receipts[seq - first] = SPI_datumTransfer(receipt, false, -1);
+	}
 }
 
 /* The receipt of the log entry of kind for item_hash, or NULL when there is none. Needs SPI. */
@@ -234,4 +329,35 @@ jam_log_receipt_of(const char *item_hash, JamLogKind kind)
 	if (jam_spi_exec(&select_receipt, values, NULL, true, 1) == 0)
 		return (Datum) 0;
 	return jam_spi_copy_jsonb(1);
+}
+
+/*
+ * The receipts of the log entries of kind for item_hashes[0..n), into
+ * receipts[0..n) ((Datum) 0 where there is none).  Needs SPI.
+ */
+void
+jam_log_receipts_of(int n, char **item_hashes, JamLogKind kind, Datum *receipts)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	Datum		values[2];
+	int			rows;
+
+	for (int i = 0; i < n; i++)
+	{
+		elems[i] = CStringGetTextDatum(item_hashes[i]);
+		receipts[i] = (Datum) 0;
+	}
+	values[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = CStringGetTextDatum(kind_name(kind));
+	rows = jam_spi_exec(&select_receipts, values, NULL, false, 0);
+	for (int r = 0; r < rows; r++)
+	{
+		bool		isnull;
+		int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+
+		receipts[ord - 1] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[r],
+															SPI_tuptable->tupdesc, 2, &isnull),
+											  false, -1);
+	}
 }

@@ -151,6 +151,8 @@ static const OpInfo op_info[JAM_OP__COUNT] = {
 	{"token_list", OUT_READ},
 	{"quota_set", OUT_READ},
 	{"quota_usage", OUT_READ},
+	{"package_submit_batch", OUT_STORE},
+	{"process_batch", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_EMPTY) | OUT(JAM_OUTCOME_ERROR)},
 };
 
 static const char *const outcome_label[JAM_OUTCOME__COUNT] = {

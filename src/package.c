@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "metrics.h"
+#include "package.h"
 #include "quota.h"
 #include "xact_rows.h"
 
@@ -24,13 +25,6 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
-
-#define PACKAGE_SUMMARY_JSON \
-	"jsonb_build_object('id', @x(id), 'service_id', service_id, 'status', status, " \
-	"'contract_version', contract_version, 'weight_hint', weight_hint, " \
-	"'payload_size', octet_length(payload), 'preimage_hashes', to_jsonb(@xa(preimage_hashes)), " \
-	"'failure_reason', failure_reason, 'submitted_by', submitted_by, 'token_id', token_id, " \
-	"'submitted_at', submitted_at, 'processed_at', processed_at)"
 
 #define PACKAGE_JSON \
 	PACKAGE_SUMMARY_JSON " || jsonb_build_object('payload', " \
@@ -65,16 +59,6 @@ static JamList package_list = {
 };
 
 static const char *const package_statuses[] = {"pending", "applied", "failed", NULL};
-
-/* The checked fields of a package, as its hash and the database need them. */
-typedef struct CheckedPackage
-{
-	JamPackageFields fields;
-	bytea	   *payload;
-	ArrayType  *preimage_array; /* the hashes as given, in order */
-	ArrayType  *distinct_array; /* each hash once, for refcounts */
-	int			n_distinct;
-} CheckedPackage;
 
 /*
  * Checks preimage_hashes (a one-dimensional text[] without nulls, each a
@@ -133,18 +117,26 @@ static void
 check_package(FunctionCallInfo fcinfo, const int argno[5], CheckedPackage *pkg,
 			  uint8 id[JAM_HASH_BYTES])
 {
-	int32		contract_version;
-	int32		weight_hint;
-
 	jam_require_arg(fcinfo, argno[0], "service_id");
 	jam_require_arg(fcinfo, argno[1], "payload");
 	jam_require_arg(fcinfo, argno[2], "contract_version");
 	jam_require_arg(fcinfo, argno[3], "weight_hint");
 	jam_require_arg(fcinfo, argno[4], "preimage_hashes");
+	jam_check_package(jam_check_service_id(PG_GETARG_TEXT_PP(argno[0])),
+					  PG_GETARG_BYTEA_PP(argno[1]), PG_GETARG_INT32(argno[2]),
+					  PG_GETARG_INT32(argno[3]), PG_GETARG_ARRAYTYPE_P(argno[4]), pkg, id);
+}
 
-	pkg->fields.service_id = jam_check_service_id(PG_GETARG_TEXT_PP(argno[0]));
+/*
+ * Checks one package's fields (service_id already checked) and computes its
+ * hash into id: the rules every way of submitting shares.
+ */
+void
+jam_check_package(char *service_id, bytea *payload, int32 contract_version, int32 weight_hint,
+				  ArrayType *preimage_hashes, CheckedPackage *pkg, uint8 id[JAM_HASH_BYTES])
+{
+	pkg->fields.service_id = service_id;
 
-	contract_version = PG_GETARG_INT32(argno[2]);
 	if (contract_version < JAM_CONTRACT_VERSION_MIN || contract_version > JAM_CONTRACT_VERSION_MAX)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_UNSUPPORTED_CONTRACT_VERSION),
@@ -152,14 +144,13 @@ check_package(FunctionCallInfo fcinfo, const int argno[5], CheckedPackage *pkg,
 				 errdetail("This node runs contract versions %d to %d.",
 						   JAM_CONTRACT_VERSION_MIN, JAM_CONTRACT_VERSION_MAX)));
 
-	weight_hint = PG_GETARG_INT32(argno[3]);
 	if (weight_hint <= 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_INVALID_WEIGHT),
 				 errmsg("weight_hint must be positive"),
 				 errdetail("The weight_hint given was %d.", weight_hint)));
 
-	pkg->payload = PG_GETARG_BYTEA_PP(argno[1]);
+	pkg->payload = payload;
 	pkg->fields.payload = VARDATA_ANY(pkg->payload);
 	pkg->fields.payload_len = VARSIZE_ANY_EXHDR(pkg->payload);
 	if (pkg->fields.payload_len > (Size) jam_max_payload_bytes)
@@ -174,7 +165,7 @@ check_package(FunctionCallInfo fcinfo, const int argno[5], CheckedPackage *pkg,
 
 	pkg->fields.contract_version = contract_version;
 	pkg->fields.weight_hint = weight_hint;
-	check_preimage_hashes(PG_GETARG_ARRAYTYPE_P(argno[4]), pkg);
+	check_preimage_hashes(preimage_hashes, pkg);
 	jam_package_hash(&pkg->fields, id);
 }
 
@@ -384,7 +375,7 @@ jam_list_packages(PG_FUNCTION_ARGS)
 	}
 
 	doc = jam_list(&package_list, filters, jam_auth_visible_services(),
-				   PG_GETARG_INT32(2), PG_GETARG_INT32(3));
+				   PG_GETARG_INT32(2), PG_GETARG_INT32(3), jam_list_after(fcinfo));
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

@@ -1,5 +1,6 @@
 /*
- * process.c: jam_process_next, the queue's consumer side.
+ * process.c: jam_process_next and jam_process_packages, the queue's
+ * consumer side.
  *
  * The oldest pending package is claimed the way FOR UPDATE SKIP LOCKED
  * claims rows (claim.c), so any number of concurrent callers each take a
@@ -23,7 +24,10 @@
 #include "xact_rows.h"
 
 #include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/regproc.h"
 
 static JamStatement load_preimages = {
@@ -98,19 +102,15 @@ load_inputs(ArrayType *hashes, bytea ***inputs, int *n_inputs, ArrayType **held)
 	return missing;
 }
 
-PG_FUNCTION_INFO_V1(jam_process_next);
-
 /*
- * jam_process_next(service_id) processes the oldest pending package (of
- * that service, or of any when NULL) and returns its report, or NULL when
- * no package is pending.
+ * Refines a claimed package and writes its outcome: the report and its
+ * attestation, the package's new status, the report's log entry.  Returns
+ * the report with its receipt; *applied says whether the refine succeeded.
+ * Needs SPI.
  */
-Datum
-jam_process_next(PG_FUNCTION_ARGS)
+static Datum
+process_claimed(ClaimedPackage *pkg, bool *applied)
 {
-	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
-	char	   *service_filter = NULL;
-	ClaimedPackage pkg;
 	JamReport	report;
 	JamRefineResult result;
 	JamService *svc;
@@ -124,32 +124,14 @@ jam_process_next(PG_FUNCTION_ARGS)
 	char		nulls[3] = {' ', ' ', ' '};
 	Datum		doc;
 
-	jam_check_enabled();
-	jam_auth_require(JAM_SCOPE_PROCESS, "jam_process_next");
-	if (!PG_ARGISNULL(0))
-	{
-		char	   *service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
-
-		jam_auth_require_service(JAM_SCOPE_PROCESS, service_id);
-		service_filter = service_id;
-	}
-
-	SPI_connect();
-	if (!jam_claim_next(service_filter, service_filter ? NULL : jam_auth_visible_services(), &pkg))
-	{
-		SPI_finish();
-		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
-		PG_RETURN_NULL();
-	}
-
 	/*
 	 * Refine before taking the service row's lock, so that the lock, which
 	 * serializes the service's log and lasts until commit, covers only the
 	 * writes.  The refine function is read without the lock; a concurrent
 	 * re-registration takes effect from the next package.
 	 */
-	refine_function = jam_service_refine_function(pkg.service_id);
-	missing = load_inputs(pkg.preimage_hashes, &inputs, &n_inputs, &report.preimage_hashes);
+	refine_function = jam_service_refine_function(pkg->service_id);
+	missing = load_inputs(pkg->preimage_hashes, &inputs, &n_inputs, &report.preimage_hashes);
 	if (missing)
 	{
 		result.ok = false;
@@ -157,42 +139,152 @@ jam_process_next(PG_FUNCTION_ARGS)
 		result.failure_reason = psprintf("referenced preimage %s is not stored", missing);
 	}
 	else
-		result = jam_refine(pkg.contract_version, refine_function, pkg.payload,
+		result = jam_refine(pkg->contract_version, refine_function, pkg->payload,
 							n_inputs, inputs);
 
-	svc = jam_service_lock(pkg.service_id);
+	svc = jam_service_lock(pkg->service_id);
 	svc->pending_count--;
 	if (jam_reference_preimages(report.preimage_hashes, NULL) !=
 		ArrayGetNItems(ARR_NDIM(report.preimage_hashes), ARR_DIMS(report.preimage_hashes)))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("a preimage of package %s was deleted while it was processed", pkg.id),
+				 errmsg("a preimage of package %s was deleted while it was processed", pkg->id),
 				 errhint("Retry: the package is still pending.")));
 
-	report.package_id = pkg.id;
-	report.service_id = pkg.service_id;
-	report.contract_version = pkg.contract_version;
+	report.package_id = pkg->id;
+	report.service_id = pkg->service_id;
+	report.contract_version = pkg->contract_version;
 	report.refine = OidIsValid(refine_function)
 		? format_procedure_qualified(refine_function)
-		: psprintf("builtin:v%d", pkg.contract_version);
+		: psprintf("builtin:v%d", pkg->contract_version);
 	report.applied = result.ok;
 	report.output = result.output;
 	report.failure_reason = result.failure_reason;
 	doc = jam_store_report(&report);
 
-	jam_log_meta_hash(pkg.service_id, jam_node_name, report.refine, meta);
+	jam_log_meta_hash(pkg->service_id, jam_node_name, report.refine, meta);
 	receipt = jam_log_append(svc, JAM_LOG_REPORT, report.report_hash, meta,
 							 result.ok ? "applied" : "failed");
 
-	values[0] = CStringGetTextDatum(pkg.id);
+	values[0] = CStringGetTextDatum(pkg->id);
 	values[1] = CStringGetTextDatum(result.ok ? "applied" : "failed");
 	if (result.ok)
 		nulls[2] = 'n';
 	else
 		values[2] = CStringGetTextDatum(result.failure_reason);
 	jam_spi_exec(&finish_package, values, nulls, false, 0);
+
+	*applied = result.ok;
+	return jam_with_member(doc, "receipt", receipt);
+}
+
+/* The service argument at argno checked against the token, or NULL for any service. */
+static char *
+service_filter(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *service_id;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(argno));
+	jam_auth_require_service(JAM_SCOPE_PROCESS, service_id);
+	return service_id;
+}
+
+PG_FUNCTION_INFO_V1(jam_process_next);
+
+/*
+ * jam_process_next(service_id) processes the oldest pending package (of
+ * that service, or of any when NULL) and returns its report, or NULL when
+ * no package is pending.
+ */
+Datum
+jam_process_next(PG_FUNCTION_ARGS)
+{
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
+	char	   *service_id;
+	ClaimedPackage pkg;
+	bool		applied;
+	Datum		doc;
+
+	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_PROCESS, "jam_process_next");
+	service_id = service_filter(fcinfo, 0);
+
+	SPI_connect();
+	if (!jam_claim_next(service_id, service_id ? NULL : jam_auth_visible_services(), &pkg))
+	{
+		SPI_finish();
+		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
+		PG_RETURN_NULL();
+	}
+	doc = SPI_datumTransfer(process_claimed(&pkg, &applied), false, -1);
 	SPI_finish();
 
-	jam_metrics_end(metrics, result.ok ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
-	PG_RETURN_DATUM(jam_with_member(doc, "receipt", receipt));
+	jam_metrics_end(metrics, applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
+	PG_RETURN_DATUM(doc);
+}
+
+/* A call processes at most this many packages: a bound on one transaction's work. */
+#define JAM_MAX_PROCESS_BATCH 10000
+
+PG_FUNCTION_INFO_V1(jam_process_packages);
+
+/*
+ * jam_process_packages(service_id, max_packages) processes up to
+ * max_packages pending packages, oldest first (of that service, or of any
+ * when NULL), in the caller's transaction, and returns {processed, reports}.
+ */
+Datum
+jam_process_packages(PG_FUNCTION_ARGS)
+{
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS_BATCH);
+	char	   *service_id;
+	int32		max_packages;
+	ArrayType  *visible;
+	StringInfoData s;
+	int			processed = 0;
+	Datum		doc;
+
+	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_PROCESS, "jam_process_packages");
+	service_id = service_filter(fcinfo, 0);
+	jam_require_arg(fcinfo, 1, "max_packages");
+	max_packages = PG_GETARG_INT32(1);
+	if (max_packages < 1 || max_packages > JAM_MAX_PROCESS_BATCH)
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
+				 errmsg("max_packages must be between 1 and %d", JAM_MAX_PROCESS_BATCH),
+				 errdetail("The max_packages given was %d.", max_packages)));
+	visible = service_id ? NULL : jam_auth_visible_services();
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "[");
+	SPI_connect();
+	while (processed < max_packages)
+	{
+		ClaimedPackage pkg;
+		bool		applied;
+		Jsonb	   *report;
+		JamMetricsCall one;
+
+		if (!jam_claim_next(service_id, visible, &pkg))
+			break;
+		/* Each package counts as a process call too, as if processed alone. */
+		one = jam_metrics_begin(JAM_OP_PROCESS);
+		report = DatumGetJsonbP(process_claimed(&pkg, &applied));
+		jam_metrics_end(one, applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
+		if (processed++ > 0)
+			appendStringInfoString(&s, ", ");
+		(void) JsonbToCString(&s, &report->root, VARSIZE(report));
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	appendStringInfoString(&s, "]");
+	doc = jam_with_member(DirectFunctionCall1(jsonb_in, CStringGetDatum(
+							  psprintf("{\"processed\": %d}", processed))),
+						  "reports", DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+
+	jam_metrics_end(metrics, processed > 0 ? JAM_OUTCOME_OK : JAM_OUTCOME_EMPTY);
+	PG_RETURN_DATUM(doc);
 }

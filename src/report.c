@@ -224,7 +224,7 @@ jam_list_reports(PG_FUNCTION_ARGS)
 	}
 
 	doc = jam_list(&report_list, filters, jam_auth_visible_services(),
-				   PG_GETARG_INT32(2), PG_GETARG_INT32(3));
+				   PG_GETARG_INT32(2), PG_GETARG_INT32(3), jam_list_after(fcinfo));
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
 }

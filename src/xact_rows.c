@@ -280,6 +280,24 @@ save_preimage(PreimageEntry *e)
 int
 jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest)
 {
+	return jam_reference_preimages_counted(distinct_hashes, NULL, largest);
+}
+
+/* Whether this transaction holds a reference to the preimage (so it is stored). */
+bool
+jam_preimage_referenced(const char *hash)
+{
+	return preimages != NULL && hash_search(preimages, hash, HASH_FIND, NULL) != NULL;
+}
+
+/*
+ * jam_reference_preimages, adding counts[i] references (NULL: one each) to
+ * the i-th hash: a batch references each preimage once for all its
+ * packages.
+ */
+int
+jam_reference_preimages_counted(ArrayType *distinct_hashes, const int64 *counts, int64 *largest)
+{
 	Datum	   *hashes;
 	int			n;
 	Datum	   *unknown;
@@ -326,12 +344,17 @@ jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest)
 		if (e == NULL)
 			continue;
 		save_preimage(e);
-		e->delta++;
+		e->delta += counts ? counts[i] : 1;
 		stored++;
 		if (largest != NULL)
 			*largest = Max(*largest, e->size);
 	}
-	jam_metrics_refcount_increments(stored);
+	if (counts == NULL)
+		jam_metrics_refcount_increments(stored);
+	else
+		for (int i = 0; i < n; i++)
+			if (jam_preimage_referenced(TextDatumGetCString(hashes[i])))
+				jam_metrics_refcount_increments(counts[i]);
 	return stored;
 }
 

@@ -10,6 +10,9 @@
 extern JamService *jam_service_lock(const char *service_id);
 extern void jam_service_changed(const char *service_id, Oid refine_function, const char *tenant);
 extern int	jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest);
+extern int	jam_reference_preimages_counted(ArrayType *distinct_hashes, const int64 *counts,
+											int64 *largest);
+extern bool jam_preimage_referenced(const char *hash);
 extern bool jam_xact_rows_flush(void);
 
 #endif							/* JAM_XACT_ROWS_H */
