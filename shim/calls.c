@@ -46,12 +46,13 @@ answer_sql_error(struct exchange *x, const struct error_answer *e)
  * Runs the plan's statement.  Returns the result (PGRES_TUPLES_OK), or NULL
  * after answering with the error.  A connection that turns out dead is
  * replaced and the statement retried once, unless it may have changed
- * something that cannot be repeated (POST /jam/process).
+ * something that cannot be repeated (POST /jam/process, which would
+ * process the next packages).  Submits are idempotent, batches too.
  */
 static PGresult *
 execute(struct exchange *x, struct plan *p)
 {
-	int			attempts = p->kind == CALL_PROCESS ? 1 : 2;
+	int			attempts = (p->kind == CALL_PROCESS || p->kind == CALL_PROCESS_BATCH) ? 1 : 2;
 
 	for (int attempt = 1;; attempt++)
 	{
@@ -231,6 +232,30 @@ run_submit(struct exchange *x, PGresult *res)
 	buf_free(&h);
 }
 
+/* POST /jam/packages/batch: 201 when at least one package is new, 200 when all were stored. */
+static void
+run_submit_batch(struct exchange *x, PGresult *res)
+{
+	const char *any_created = col(res, 1);
+
+	keep(x->service_id, sizeof(x->service_id), col(res, 2));
+	answer_json_result(x, res, any_created && any_created[0] == 't' ? 201 : 200, NULL);
+}
+
+/* POST /jam/process with max_packages: the reports, or 204 when nothing was pending. */
+static void
+run_process_batch(struct exchange *x, PGresult *res)
+{
+	const char *processed = col(res, 1);
+
+	if (col(res, 0) == NULL || (processed && strcmp(processed, "0") == 0))
+	{
+		answer(x, 204, NULL, NULL, 0, NO_STORE);
+		return;
+	}
+	answer_json_result(x, res, 200, NULL);
+}
+
 /* POST /jam/process: the report, or 204 when nothing was pending. */
 static void
 run_process(struct exchange *x, PGresult *res)
@@ -301,9 +326,10 @@ run_system_status(struct exchange *x)
 			   " \"connects\": %lld, \"connect_failures\": %lld, \"wait_timeouts\": %lld}",
 			   ps.size, ps.connected, ps.busy, ps.connected - ps.busy > 0 ? ps.connected - ps.busy : 0,
 			   ps.waiting, ps.connects, ps.connect_failures, ps.waits_timed_out);
-	buf_printf(&b, ", \"http\": {\"threads\": %d, \"in_flight\": %d, \"max_body_bytes\": %lld, \"tls\": %s}}\n",
+	buf_printf(&b, ", \"http\": {\"threads\": %d, \"in_flight\": %d, \"max_body_bytes\": %lld,"
+			   " \"max_batch_body_bytes\": %lld, \"tls\": %s}}\n",
 			   x->shim->config.threads, metrics_get_in_flight(), x->shim->config.max_body_bytes,
-			   x->shim->config.tls_cert[0] ? "true" : "false");
+			   x->shim->config.max_batch_body_bytes, x->shim->config.tls_cert[0] ? "true" : "false");
 	answer(x, 200, JSON_TYPE, b.data, b.len, NO_STORE);
 	buf_free(&b);
 }
@@ -399,8 +425,14 @@ call_run(struct exchange *x, struct plan *p)
 		case CALL_SUBMIT:
 			run_submit(x, res);
 			break;
+		case CALL_SUBMIT_BATCH:
+			run_submit_batch(x, res);
+			break;
 		case CALL_PROCESS:
 			run_process(x, res);
+			break;
+		case CALL_PROCESS_BATCH:
+			run_process_batch(x, res);
 			break;
 		case CALL_CHECKPOINT:
 			run_checkpoint(x, res);

@@ -20,6 +20,8 @@ config_defaults(struct shim_config *c)
 	c->pool_size = 8;
 	c->threads = 16;
 	c->max_body_bytes = 16 * 1024 * 1024;
+	/* A batch carries many packages: a cap of its own, above one package's. */
+	c->max_batch_body_bytes = 64 * 1024 * 1024;
 	c->pool_wait_ms = 5000;
 	c->request_timeout_ms = 30000;
 	c->keep_alive = 1;
@@ -64,6 +66,7 @@ static const struct
 	{"pool_size", "Postgres connections (default 8)"},
 	{"threads", "HTTP worker threads (default 16)"},
 	{"max_body_bytes", "largest request body accepted, in bytes (default 16777216)"},
+	{"max_batch_body_bytes", "largest body of POST /jam/packages/batch, in bytes (default 67108864)"},
 	{"tls_cert", "PEM file with the certificate and private key: serve HTTPS (default: plain HTTP)"},
 	{"pool_wait_ms", "longest wait for a free Postgres connection before 503 (default 5000)"},
 	{"request_timeout_ms", "longest time to receive a request or send an answer (default 30000)"},
@@ -112,6 +115,12 @@ config_set(struct shim_config *c, const char *key, const char *value, char *err,
 		if (parse_long(value, 1, 1024LL * 1024 * 1024, &n) < 0)
 			goto bad;
 		c->max_body_bytes = n;
+	}
+	else if (!strcmp(key, "max_batch_body_bytes"))
+	{
+		if (parse_long(value, 1, 1024LL * 1024 * 1024, &n) < 0)
+			goto bad;
+		c->max_batch_body_bytes = n;
 	}
 	else if (!strcmp(key, "pool_wait_ms"))
 	{
@@ -289,7 +298,7 @@ config_usage(const char *argv0)
 
 		for (size_t k = 0; settings[i].key[k] && k + 5 < sizeof(name); k++)
 			name[4 + k] = (char) toupper((unsigned char) settings[i].key[k]);
-		printf("  %-19s %-25s %s\n", settings[i].key, name, settings[i].help);
+		printf("  %-20s %-25s %s\n", settings[i].key, name, settings[i].help);
 	}
 	printf("\nSIGTERM or SIGINT stops accepting, finishes the requests in flight, and exits.\n");
 }

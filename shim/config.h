@@ -14,6 +14,7 @@ struct shim_config
 	int			pool_size;
 	int			threads;
 	long long	max_body_bytes;
+	long long	max_batch_body_bytes;	/* POST /jam/packages/batch */
 	char		tls_cert[1024];	/* PEM with certificate and key; "" = plain HTTP */
 	int			pool_wait_ms;	/* longest wait for a free connection */
 	int			request_timeout_ms;

@@ -168,6 +168,13 @@ read_body(struct exchange *x, long long max, struct buf *body)
 	return 0;
 }
 
+/* The body cap of a route: a batch of packages has one of its own, larger than one package's. */
+static long long
+body_cap(const struct shim *shim, route_id route)
+{
+	return route == ROUTE_PACKAGES_BATCH ? shim->config.max_batch_body_bytes : shim->config.max_body_bytes;
+}
+
 /* civetweb's handler for every path: one request from start to log line. */
 int
 handle_request(struct mg_connection *conn, void *cbdata)
@@ -210,7 +217,7 @@ handle_request(struct mg_connection *conn, void *cbdata)
 	 */
 	if (x.route != ROUTE_NONE && x.method == METHOD_POST && (shim_routes[x.route].methods & METHOD_POST))
 	{
-		if (read_body(&x, shim->config.max_body_bytes, &body) < 0)
+		if (read_body(&x, body_cap(shim, x.route), &body) < 0)
 			goto done;
 	}
 	else if (x.ri->content_length > 0 || is_chunked(conn))

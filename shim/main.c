@@ -195,10 +195,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	mg_set_request_handler(ctx, "**", handle_request, &shim);
-	log_event("info", "jam-shim %s listening on %s://%s:%d (pool %d, threads %d, max body %lld bytes)",
+	log_event("info", "jam-shim %s listening on %s://%s:%d (pool %d, threads %d, max body %lld bytes,"
+			  " max batch body %lld bytes)",
 			  SHIM_VERSION, shim.config.tls_cert[0] ? "https" : "http", shim.config.listen_host,
 			  shim.config.listen_port, shim.config.pool_size, shim.config.threads,
-			  shim.config.max_body_bytes);
+			  shim.config.max_body_bytes, shim.config.max_batch_body_bytes);
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
+
 /*
  * The FROM clause every statement shares.  set_config(..., true) puts the
  * trace id into application_name for this transaction only, so the server's
@@ -109,12 +111,18 @@ query_value(const struct query *q, const char *name)
 	return (v && *v) ? v : NULL;
 }
 
-/* A list: status, service_id, limit, offset, each passed only when given. */
+/*
+ * A list: status, service_id, limit, offset and after, each passed only
+ * when given.  after (keyset paging: the items past that seq) is a bigint;
+ * the extension decides what it may be combined with.
+ */
 static int
 plan_list(struct plan *p, const struct query *q, const char *function,
 		  const char *first, const char *second)
 {
-	static const char *const allowed[] = {"status", "service_id", "limit", "offset", NULL};
+	static const char *const allowed[] = {"status", "service_id", "limit", "offset", "after", NULL};
+	const char *after = query_value(q, "after");
+	long long	after_value;
 	const char *names[2] = {first, second};
 	int			nargs = 0;
 	int			value;
@@ -150,6 +158,19 @@ plan_list(struct plan *p, const struct query *q, const char *function,
 		int			n = add_param(p, PLAN_OID_INT4, copy, 0, 0, copy);
 
 		buf_printf(&args, "%s\"%s\" => $%d", nargs++ ? ", " : "", paging[i], n);
+	}
+	if (after)
+	{
+		char	   *copy;
+
+		if (parse_int64(after, &after_value) < 0 || after_value < 0)
+		{
+			buf_free(&args);
+			return refuse(p, 400, "invalid_pagination", "after must be a non-negative integer");
+		}
+		copy = xstrdup(after);
+		buf_printf(&args, "%s\"after\" => $%d", nargs++ ? ", " : "",
+				   add_param(p, PLAN_OID_INT8, copy, 0, 0, copy));
 	}
 	copy_log_field(p->log_service_id, sizeof(p->log_service_id), query_value(q, "service_id"));
 	simple_call(p, CALL_JSON, function, args.data ? args.data : "");
@@ -437,63 +458,174 @@ done:
 	return rc;
 }
 
-/* POST /jam/process: the service from the query or a {"service_id"} body, or none. */
+/*
+ * Each package of a batch result without its receipt, as the single submit
+ * drops its one (s.r - 'receipt') unless include_receipt=true.
+ */
+#define BATCH_WITHOUT_RECEIPTS \
+	"CASE WHEN jsonb_typeof(s.r->'packages') = 'array' THEN jsonb_set(s.r, '{packages}'," \
+	" (SELECT coalesce(jsonb_agg(e.item - 'receipt' ORDER BY e.n), '[]')" \
+	" FROM jsonb_array_elements(s.r->'packages') WITH ORDINALITY AS e(item, n))) ELSE s.r END"
+
+/*
+ * POST /jam/packages/batch[?service_id=][&include_receipt=]: the body, a
+ * JSON array or NDJSON, becomes the one jsonb array jam_submit_packages()
+ * checks and writes all or nothing; service_id NULL lets the packages name
+ * it.  The second column says whether any package is new (201 then).
+ */
 static int
-plan_process(struct plan *p, const struct http_request *req, const struct query *q)
+plan_submit_batch(struct plan *p, const struct http_request *req, const struct query *q)
 {
-	static const char *const allowed_query[] = {"service_id", NULL};
-	static const char *const allowed_keys[] = {"service_id", NULL};
+	static const char *const allowed_query[] = {"service_id", "include_receipt", NULL};
 	const char *service = query_value(q, "service_id");
-	char	   *from_body = NULL;
+	const char *receipt = query_get(q, "include_receipt");
+	struct batch_error err;
+	char	   *array;
+	int			ns,
+				na;
 
 	if (check_query_names(p, q, allowed_query) < 0)
 		return -1;
-	if (req->body_len > 0)
-	{
-		struct json_object *obj = parse_json_object(p, req->body, req->body_len);
-		const char *s;
-		size_t		len;
-		int			n;
+	if (receipt && parse_bool(receipt, &p->include_receipt) < 0)
+		return refuse(p, 400, "invalid_argument", "include_receipt must be true or false");
+	copy_log_field(p->log_service_id, sizeof(p->log_service_id), service);
+	array = batch_to_array(req->body, req->body_len, batch_format_of(req->content_type), &err);
+	if (array == NULL)
+		return refuse(p, err.status, err.code, "%s", err.message);
+	ns = add_text(p, service);
+	na = add_param(p, PLAN_OID_JSONB, array, 0, 0, array);
+	p->kind = CALL_SUBMIT_BATCH;
+	buf_printf(&p->sql,
+			   "SELECT %s, coalesce(s.r->'packages' @> '[{\"created\": true}]', false), s.r->>'service_id'"
+			   " FROM (SELECT jam.jam_submit_packages(service_id => $%d, packages => $%d) AS r"
+			   AUTH_FROM " OFFSET 0) s",
+			   p->include_receipt ? "s.r" : BATCH_WITHOUT_RECEIPTS, ns, na);
+	return 0;
+}
 
-		if (obj == NULL)
-			return -1;
-		if (check_json_keys(p, obj, allowed_keys) < 0)
-		{
-			json_object_put(obj);
-			return -1;
-		}
-		n = json_string_field(obj, "service_id", &s, &len);
-		if (n < 0)
-		{
-			json_object_put(obj);
-			return refuse(p, 400, "invalid_argument", "service_id must be a string");
-		}
-		if (n > 0)
-			from_body = xstrdup(s);
-		json_object_put(obj);
+/*
+ * The optional JSON body of POST /jam/process: {"service_id"?,
+ * "max_packages"?}.  Sets *service (to be freed) and *max_packages (when
+ * *has_max); returns -1 with the refusal set.
+ */
+static int
+process_body(struct plan *p, const struct http_request *req, char **service, int *max_packages, int *has_max)
+{
+	static const char *const allowed_keys[] = {"service_id", "max_packages", NULL};
+	struct json_object *obj;
+	const char *s;
+	size_t		len;
+	int			n,
+				rc = -1;
+
+	*service = NULL;
+	*has_max = 0;
+	if (req->body_len == 0)
+		return 0;
+	obj = parse_json_object(p, req->body, req->body_len);
+	if (obj == NULL)
+		return -1;
+	if (check_json_keys(p, obj, allowed_keys) < 0)
+		goto done;
+	n = json_string_field(obj, "service_id", &s, &len);
+	if (n < 0)
+	{
+		refuse(p, 400, "invalid_argument", "service_id must be a string");
+		goto done;
 	}
+	if (n > 0)
+		*service = xstrdup(s);
+	n = json_int_field(obj, "max_packages", max_packages);
+	if (n < 0)
+	{
+		refuse(p, 400, "invalid_argument", "max_packages must be an integer");
+		goto done;
+	}
+	*has_max = n > 0;
+	rc = 0;
+
+done:
+	json_object_put(obj);
+	if (rc < 0)
+	{
+		free(*service);
+		*service = NULL;
+	}
+	return rc;
+}
+
+/*
+ * POST /jam/process: the service from the query or a {"service_id"} body,
+ * or none.  With max_packages (query or body) jam_process_packages()
+ * processes up to that many in one transaction; without it,
+ * jam_process_next() the next one, as before.
+ */
+static int
+plan_process(struct plan *p, const struct http_request *req, const struct query *q)
+{
+	static const char *const allowed_query[] = {"service_id", "max_packages", NULL};
+	const char *service = query_value(q, "service_id");
+	const char *max_text = query_value(q, "max_packages");
+	char	   *from_body = NULL;
+	int			max_query = 0,
+				max_body = 0,
+				has_max_body = 0;
+	int			rc = -1;
+
+	if (check_query_names(p, q, allowed_query) < 0)
+		return -1;
+	if (max_text && parse_int32(max_text, &max_query) < 0)
+		return refuse(p, 400, "invalid_argument", "max_packages must be an integer");
+	if (process_body(p, req, &from_body, &max_body, &has_max_body) < 0)
+		return -1;
 	if (from_body && service && strcmp(from_body, service) != 0)
 	{
-		free(from_body);
-		return refuse(p, 400, "invalid_argument", "service_id differs between the query and the body");
+		refuse(p, 400, "invalid_argument", "service_id differs between the query and the body");
+		goto done;
+	}
+	if (max_text && has_max_body && max_query != max_body)
+	{
+		refuse(p, 400, "invalid_argument", "max_packages differs between the query and the body");
+		goto done;
 	}
 	if (from_body)
 		service = from_body;
-	p->kind = CALL_PROCESS;
-	if (service)
+	copy_log_field(p->log_service_id, sizeof(p->log_service_id), service);
+	if (max_text || has_max_body)
 	{
-		copy_log_field(p->log_service_id, sizeof(p->log_service_id), service);
+		char		text[16];
+		char	   *copy;
+		int			ns = add_text(p, service);
+
+		snprintf(text, sizeof(text), "%d", max_text ? max_query : max_body);
+		copy = xstrdup(text);
+		p->kind = CALL_PROCESS_BATCH;
+		buf_printf(&p->sql,
+				   "SELECT s.r, s.r->>'processed'"
+				   " FROM (SELECT jam.jam_process_packages(service_id => $%d, max_packages => $%d) AS r"
+				   AUTH_FROM " OFFSET 0) s",
+				   ns, add_param(p, PLAN_OID_INT4, copy, 0, 0, copy));
+	}
+	else if (service)
+	{
+		p->kind = CALL_PROCESS;
 		buf_printf(&p->sql,
 				   "SELECT s.r, s.r->>'package_id', s.r->>'service_id'"
 				   " FROM (SELECT jam.jam_process_next(service_id => $%d) AS r" AUTH_FROM " OFFSET 0) s",
 				   add_text(p, service));
 	}
 	else
+	{
+		p->kind = CALL_PROCESS;
 		buf_puts(&p->sql,
 				 "SELECT s.r, s.r->>'package_id', s.r->>'service_id'"
 				 " FROM (SELECT jam.jam_process_next() AS r" AUTH_FROM " OFFSET 0) s");
+	}
+	rc = 0;
+
+done:
 	free(from_body);
-	return 0;
+	return rc;
 }
 
 /* GET and HEAD of a preimage: the bytes, only the headers, or 304. */
@@ -570,6 +702,8 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 			if (p->method == METHOD_POST)
 				return plan_submit(p, req, q);
 			return plan_list(p, q, "jam.jam_list_packages", "status", "service_id");
+		case ROUTE_PACKAGES_BATCH:
+			return plan_submit_batch(p, req, q);
 		case ROUTE_PACKAGE:
 		case ROUTE_PACKAGE_REPORT:
 		case ROUTE_PACKAGE_ATTESTATIONS:

@@ -24,9 +24,11 @@
 /* PostgreSQL type OIDs of the parameters (pg_type.h is server-side only). */
 #define PLAN_OID_BOOL 16
 #define PLAN_OID_BYTEA 17
+#define PLAN_OID_INT8 20
 #define PLAN_OID_INT4 23
 #define PLAN_OID_TEXT 25
 #define PLAN_OID_TEXT_ARRAY 1009
+#define PLAN_OID_JSONB 3802
 
 typedef enum call_kind
 {
@@ -37,7 +39,9 @@ typedef enum call_kind
 	CALL_GET_PREIMAGE,			/* meta as text, the bytes (binary results) */
 	CALL_PREIMAGE_HEAD,			/* meta only: HEAD, or 304 for If-None-Match */
 	CALL_SUBMIT,				/* body, created, id, service_id */
+	CALL_SUBMIT_BATCH,			/* body, any created, service_id */
 	CALL_PROCESS,				/* body (NULL: nothing pending), package_id, service_id */
+	CALL_PROCESS_BATCH,			/* body, processed (0: nothing pending) */
 	CALL_CHECKPOINT,			/* text/plain note */
 	CALL_SYSTEM_STATUS,			/* the shim's own status */
 	CALL_METRICS				/* Prometheus text: the shim's and jam_metrics() */

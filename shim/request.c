@@ -6,6 +6,7 @@
  */
 #include "request.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,9 +321,9 @@ base64_decode(const char *src, size_t len, unsigned char *dst)
 	return (long) o;
 }
 
-/* Parses a decimal integer in int32 range ("-5", "42"); -1 when it is not one. */
+/* Parses a decimal integer in int64 range ("-5", "42"); -1 when it is not one. */
 int
-parse_int32(const char *s, int *out)
+parse_int64(const char *s, long long *out)
 {
 	char	   *end;
 	long long	v;
@@ -334,8 +335,21 @@ parse_int32(const char *s, int *out)
 			return -1;
 	if (s[(*s == '-' || *s == '+') ? 1 : 0] == '\0')
 		return -1;
+	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (*end != '\0' || v < INT_MIN || v > INT_MAX)
+	if (*end != '\0' || errno == ERANGE)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parses a decimal integer in int32 range; -1 when it is not one. */
+int
+parse_int32(const char *s, int *out)
+{
+	long long	v;
+
+	if (parse_int64(s, &v) < 0 || v < INT_MIN || v > INT_MAX)
 		return -1;
 	*out = (int) v;
 	return 0;

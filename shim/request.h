@@ -51,6 +51,7 @@ void		query_free(struct query *q);
 int			bearer_token(const char *authorization, const char **token, size_t *token_len);
 int			etag_matches(const char *if_none_match, const char *hash);
 long		base64_decode(const char *src, size_t len, unsigned char *dst);
+int			parse_int64(const char *s, long long *out);
 int			parse_int32(const char *s, int *out);
 int			parse_bool(const char *s, int *out);
 

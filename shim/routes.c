@@ -19,6 +19,8 @@ const struct route_def shim_routes[ROUTE__COUNT] = {
 	[ROUTE_PREIMAGE] = {"/jam/preimages/{hash}", GET_HEAD},
 	[ROUTE_PREIMAGE_META] = {"/jam/preimages/{hash}/meta", GET_HEAD},
 	[ROUTE_PACKAGES] = {"/jam/packages", GET_HEAD | METHOD_POST},
+	/* Before {id}, which would match it too: route_match() takes the first match. */
+	[ROUTE_PACKAGES_BATCH] = {"/jam/packages/batch", METHOD_POST},
 	[ROUTE_PACKAGE] = {"/jam/packages/{id}", GET_HEAD},
 	[ROUTE_PACKAGE_REPORT] = {"/jam/packages/{id}/report", GET_HEAD},
 	[ROUTE_PACKAGE_ATTESTATIONS] = {"/jam/packages/{id}/attestations", GET_HEAD},

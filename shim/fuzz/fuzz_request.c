@@ -1,7 +1,7 @@
 /*
  * fuzz_request.c: libFuzzer target for the shim's request parsing and
- * routing (plan.c, request.c, routes.c, trace.c), which take everything a
- * client controls: method, path, query, headers and body.
+ * routing (plan.c, batch.c, request.c, routes.c, trace.c), which take
+ * everything a client controls: method, path, query, headers and body.
  *
  * Input format (so that the seed corpus is readable):
  *   METHOD SP TARGET LF          target = path[?query]

@@ -460,7 +460,8 @@ $small .= sprintf("%x\r\n%s\r\n", 100, 'c' x 100) for 1 .. 3;
 	"POST /jam/preimages HTTP/1.1\r\nHost: t\r\n${auth}Connection: close\r\nTransfer-Encoding: chunked\r\n"
 	  . "Content-Type: application/x-test\r\n\r\n", "${small}0\r\n\r\n");
 like($rest, qr{^HTTP/1\.1 201 }, 'a chunked body under the cap is stored');
-is($node->safe_psql('postgres', sprintf(q{SELECT size FROM jam.jam_preimages WHERE hash = '%s'},
+# Through the API: the table stores hashes as bytes from 1.1 on.
+is($node->safe_psql('postgres', sprintf(q{SELECT jam.jam_preimage_meta('%s')->>'size'},
 			hash_hex('c' x 300))), 300, 'all of its chunks');
 
 $r = $shim->request('POST', '/jam/preimages', body => 'w' x ($max_body + 1));
