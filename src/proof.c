@@ -47,6 +47,21 @@ static JamStatement select_roots = {
 	2, {TEXTOID, TEXTARRAYOID}
 };
 
+/*
+ * Whether this call's reads may use the statement's snapshot: not once the
+ * transaction has changed service rows, which it may have written only
+ * during this statement (xact_rows.c).  Set by open_log() at each call.
+ */
+static bool reads_read_only = true;
+
+/* Connects to SPI for a call that reads a log, writing this transaction's rows first. */
+static void
+open_log(void)
+{
+	reads_read_only = !jam_xact_rows_flush();
+	SPI_connect();
+}
+
 /* The nodes one proof needs, recorded on a first pass and fetched in one query. */
 typedef struct NodeCache
 {
@@ -134,7 +149,7 @@ cache_fill(NodeCache *cache)
 		seqs[i] = Int64GetDatum((int64) (((cache->indexes[i] + 1) << cache->levels[i]) - 1));
 	values[0] = CStringGetTextDatum(cache->service_id);
 	values[1] = PointerGetDatum(construct_array(seqs, cache->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	rows = jam_spi_exec(&select_nodes, values, NULL, true, 0);
+	rows = jam_spi_exec(&select_nodes, values, NULL, reads_read_only, 0);
 
 	for (int i = 0; i < cache->n; i++)
 	{
@@ -174,9 +189,8 @@ log_size(const char *service_id)
 {
 	Datum		values[1] = {CStringGetTextDatum(service_id)};
 	bool		isnull;
-	bool		flushed = jam_xact_rows_flush();
 
-	if (jam_spi_exec(&select_head, values, NULL, !flushed, 1) == 0)
+	if (jam_spi_exec(&select_head, values, NULL, reads_read_only, 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
 				 errmsg("service \"%s\" not found", service_id)));
@@ -278,7 +292,7 @@ jam_inclusion_proof(PG_FUNCTION_ARGS)
 	seq = PG_GETARG_INT64(1);
 	tree_size = PG_GETARG_INT64(2);
 
-	SPI_connect();
+	open_log();
 	size = log_size(service_id);
 	check_range("tree size", tree_size, 1, size, service_id);
 	check_range("seq", seq, 0, tree_size - 1, service_id);
@@ -316,7 +330,7 @@ jam_consistency_proof(PG_FUNCTION_ARGS)
 	first = PG_GETARG_INT64(1);
 	second = PG_GETARG_INT64(2);
 
-	SPI_connect();
+	open_log();
 	check_range("second tree size", second, 0, log_size(service_id), service_id);
 	check_range("first tree size", first, 0, second, service_id);
 	cache_init(&cache, service_id);
@@ -348,7 +362,7 @@ jam_root(PG_FUNCTION_ARGS)
 	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	tree_size = PG_GETARG_INT64(1);
 
-	SPI_connect();
+	open_log();
 	check_range("tree size", tree_size, 0, log_size(service_id), service_id);
 	root_at(service_id, tree_size, root);
 	SPI_finish();
@@ -379,8 +393,8 @@ jam_roots(PG_FUNCTION_ARGS)
 	values[1] = PointerGetDatum(visible);
 	nulls[1] = visible ? ' ' : 'n';
 
-	SPI_connect();
-	jam_spi_exec(&select_roots, values, nulls, !jam_xact_rows_flush(), 1);
+	open_log();
+	jam_spi_exec(&select_roots, values, nulls, reads_read_only, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 
@@ -413,9 +427,9 @@ jam_receipt(PG_FUNCTION_ARGS)
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
 	values[0] = CStringGetTextDatum(hash);
 
-	SPI_connect();
+	open_log();
 	/* Another service's entry is not found, as if it did not exist. */
-	if (jam_spi_exec(&select_entry_by_hash, values, NULL, true, 1) == 0 ||
+	if (jam_spi_exec(&select_entry_by_hash, values, NULL, reads_read_only, 1) == 0 ||
 		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)))
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_RECEIPT_NOT_FOUND),

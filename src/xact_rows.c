@@ -469,10 +469,11 @@ write_refcounts_now(void)
 
 /*
  * Writes what this transaction changed in service rows and refcounts, and
- * returns whether it wrote anything.  Every function that reads a
- * service's head, its pending count or a refcount calls it first; when it
- * wrote, the read must take a new snapshot (SPI's read_only = false) to see
- * the rows as written.
+ * returns whether this transaction has changed any: then a read of those
+ * rows must take a new snapshot (SPI's read_only = false), since a statement
+ * that began before the rows were written does not see them.  Every
+ * function that reads a service's head, its pending count or a refcount
+ * calls it first.
  */
 bool
 jam_xact_rows_flush(void)
@@ -482,7 +483,7 @@ jam_xact_rows_flush(void)
 	int			nest;
 
 	if (!anything_to_write())
-		return false;
+		return services != NULL;
 
 	/*
 	 * As the tables' owner with search_path pinned, as in the API functions

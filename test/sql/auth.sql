@@ -299,7 +299,7 @@ SELECT jam_put_preimage('\x010203040506'::bytea)->>'hash' AS six \gset
 SELECT jam_set_quota(service_id => 'auth-s', max_preimage_bytes => 5)->'max_preimage_bytes' AS service_bytes;
 SELECT expect_error(format($$SELECT jam.jam_submit_package('auth-s', '\x01', preimage_hashes => ARRAY[%L])$$, :'six')) AS refs_6;
 SELECT count(*) AS nothing_written FROM jam_work_packages WHERE service_id = 'auth-s';
-SELECT refcount AS refcount_unchanged FROM jam_preimages WHERE hash = :'six';
+SELECT refcount AS refcount_unchanged FROM jam_preimages WHERE hash = decode(:'six', 'hex');
 -- -1 goes back to the default; an override with no limit left is removed.
 SELECT jam_set_quota(service_id => 'auth-s', max_preimage_bytes => -1) - 'updated_at' AS cleared;
 SELECT count(*) AS rows_left FROM jam_quotas WHERE service_id = 'auth-s';

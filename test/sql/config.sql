@@ -93,7 +93,7 @@ SELECT count(*) AS error_codes FROM jam_error_codes();
 RESET jam.enabled;
 
 -- Nothing was written or processed while disabled.
-SELECT count(*) AS new_preimage FROM jam_preimages WHERE hash = jam_hash('config:new');
+SELECT count(*) AS new_preimage FROM jam_preimages WHERE hash = decode(jam_hash('config:new'), 'hex');
 SELECT status, count(*) FROM jam_work_packages WHERE service_id LIKE 'cfg-%' GROUP BY status;
 SELECT service_id, pending_count FROM jam_services WHERE service_id LIKE 'cfg-%' ORDER BY 1;
 SELECT count(*) AS reports FROM jam_work_reports WHERE service_id LIKE 'cfg-%';

@@ -127,6 +127,6 @@ SELECT service_id, pending_count, refine_function FROM jam_services
 WHERE service_id LIKE 'err-%' ORDER BY service_id;
 SELECT service_id, status, count(*) FROM jam_work_packages
 WHERE service_id LIKE 'err-%' GROUP BY 1, 2 ORDER BY 1, 2;
-SELECT count(*) AS preimages_written FROM jam_preimages WHERE hash = jam_hash('errors:x');
+SELECT count(*) AS preimages_written FROM jam_preimages WHERE hash = decode(jam_hash('errors:x'), 'hex');
 
 DROP FUNCTION public.errors_volatile_refine(bytea, bytea[]);

@@ -33,7 +33,7 @@ CREATE FUNCTION pg_temp.shown(doc jsonb) RETURNS jsonb LANGUAGE sql AS $$
                LEFT JOIN pre ON pre.hash = h))
 $$;
 CREATE FUNCTION pg_temp.preimages() RETURNS TABLE (preimage text, refcount bigint) LANGUAGE sql AS $$
-    SELECT pre.label, p.refcount FROM pre JOIN jam.jam_preimages p USING (hash) ORDER BY 1
+    SELECT pre.label, p.refcount FROM pre JOIN jam.jam_preimages p ON p.hash = decode(pre.hash, 'hex') ORDER BY 1
 $$;
 
 -- Nothing stored: nothing to check.
@@ -56,9 +56,9 @@ SELECT jsonb_pretty(pg_temp.shown(jam_fsck())) AS consistent;
 -- Drift by hand: a too high, b too low, d counted though unreferenced,
 -- fsck-1's pending count too high and fsck-2's too low.  fsck reports it
 -- and changes nothing.
-UPDATE jam_preimages SET refcount = refcount + 2 WHERE hash = (SELECT hash FROM pre WHERE label = 'a');
-UPDATE jam_preimages SET refcount = refcount - 1 WHERE hash = (SELECT hash FROM pre WHERE label = 'b');
-UPDATE jam_preimages SET refcount = 5 WHERE hash = (SELECT hash FROM pre WHERE label = 'd');
+UPDATE jam_preimages SET refcount = refcount + 2 WHERE hash = (SELECT decode(hash, 'hex') FROM pre WHERE label = 'a');
+UPDATE jam_preimages SET refcount = refcount - 1 WHERE hash = (SELECT decode(hash, 'hex') FROM pre WHERE label = 'b');
+UPDATE jam_preimages SET refcount = 5 WHERE hash = (SELECT decode(hash, 'hex') FROM pre WHERE label = 'd');
 UPDATE jam_services SET pending_count = pending_count + 3 WHERE service_id = 'fsck-1';
 UPDATE jam_services SET pending_count = 0 WHERE service_id = 'fsck-2';
 SELECT jsonb_pretty(pg_temp.shown(jam_fsck())) AS drift;
@@ -75,13 +75,13 @@ SELECT jam_fsck(repair => true)->'repaired' AS repaired_nothing;
 
 -- A referenced preimage removed by hand is missing: it cannot be
 -- repaired, only reported.
-DELETE FROM jam_preimages WHERE hash = (SELECT hash FROM pre WHERE label = 'c');
+DELETE FROM jam_preimages WHERE hash = (SELECT decode(hash, 'hex') FROM pre WHERE label = 'c');
 SELECT pg_temp.shown(jam_fsck(repair => true)) - 'preimages_checked' - 'services_checked' AS missing;
 SELECT jam_fsck()->'missing_count' AS still_missing;
 
 -- Lists stop at 100 entries; the counts do not.
 INSERT INTO jam_preimages (hash, data, size, media_type, refcount)
-SELECT jam_hash(convert_to('fsck:many:' || n, 'UTF8')), convert_to('fsck:many:' || n, 'UTF8'),
+SELECT decode(jam_hash(convert_to('fsck:many:' || n, 'UTF8')), 'hex'), convert_to('fsck:many:' || n, 'UTF8'),
        octet_length(convert_to('fsck:many:' || n, 'UTF8')), 'application/octet-stream', 1
 FROM generate_series(1, 150) AS n;
 SELECT f->'drift_count' AS drift_count, jsonb_array_length(f->'refcount_drift') AS listed,

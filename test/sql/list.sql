@@ -96,7 +96,7 @@ SELECT s AS status,
        (d->>'total')::bigint = (SELECT count(*) FROM jam_work_packages WHERE status = s) AS total_ok,
        jsonb_array_length(d->'items') = least((d->>'total')::integer, 50) AS page_full,
        (SELECT array_agg(i->>'id' ORDER BY o) FROM jsonb_array_elements(d->'items') WITH ORDINALITY AS e(i, o))
-       = (SELECT array_agg(id ORDER BY seq) FROM (SELECT id, seq FROM jam_work_packages
+       = (SELECT array_agg(encode(id, 'hex') ORDER BY seq) FROM (SELECT id, seq FROM jam_work_packages
                                                   WHERE status = s ORDER BY seq LIMIT 50) AS p) AS in_order
 FROM unnest(ARRAY['pending', 'applied', 'failed']) AS s,
 LATERAL jam_list_packages(status => s) AS d;
@@ -104,7 +104,7 @@ SELECT (d->>'total')::bigint = (SELECT count(*) FROM jam_work_packages) AS total
        d->'limit' AS "limit", d->'offset' AS "offset",
        d->'next_offset' = CASE WHEN (d->>'total')::integer > 50 THEN '50' ELSE 'null' END::jsonb AS next_offset_ok,
        (SELECT array_agg(i->>'id' ORDER BY o) FROM jsonb_array_elements(d->'items') WITH ORDINALITY AS e(i, o))
-       = (SELECT array_agg(id ORDER BY seq) FROM (SELECT id, seq FROM jam_work_packages
+       = (SELECT array_agg(encode(id, 'hex') ORDER BY seq) FROM (SELECT id, seq FROM jam_work_packages
                                                   ORDER BY seq LIMIT 50) AS p) AS in_order
 FROM jam_list_packages() AS d;
 
@@ -158,7 +158,7 @@ SELECT s AS status, (d->>'total')::bigint = (SELECT count(*) FROM jam_work_repor
 FROM unnest(ARRAY['applied', 'failed']) AS s, LATERAL jam_list_reports(status => s) AS d;
 SELECT (d->>'total')::bigint = (SELECT count(*) FROM jam_work_reports) AS total_ok,
        (SELECT array_agg(i->>'package_id' ORDER BY o) FROM jsonb_array_elements(d->'items') WITH ORDINALITY AS e(i, o))
-       = (SELECT array_agg(package_id ORDER BY seq) FROM (SELECT package_id, seq FROM jam_work_reports
+       = (SELECT array_agg(encode(package_id, 'hex') ORDER BY seq) FROM (SELECT package_id, seq FROM jam_work_reports
                                                           ORDER BY seq LIMIT 50) AS p) AS in_order
 FROM jam_list_reports() AS d;
 SELECT d - 'limit' - 'offset' AS empty FROM jam_list_reports(service_id => 'list-none') AS d;

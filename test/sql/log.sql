@@ -37,9 +37,9 @@ SELECT bool_and(doc->'receipt'->>'prev_root' = encode(sha256(''::bytea), 'hex'))
 FROM submitted WHERE doc->'receipt'->>'seq' = '0';
 
 -- The leaf hash is SHA-256(0x00 || entry) over the stored 74-byte entry.
-SELECT bool_and(leaf_hash = encode(sha256('\x00'::bytea || entry), 'hex')) AS leaf_hashes_ok,
+SELECT bool_and(encode(leaf_hash, 'hex') = encode(sha256('\x00'::bytea || entry), 'hex')) AS leaf_hashes_ok,
        bool_and(octet_length(entry) = 74) AS entry_size_ok,
-       bool_and(get_byte(entry, 0) = 1 AND encode(substring(entry FROM 2 FOR 32), 'hex') = hash) AS entry_names_item
+       bool_and(get_byte(entry, 0) = 1 AND encode(substring(entry FROM 2 FOR 32), 'hex') = encode(hash, 'hex')) AS entry_names_item
 FROM jam_log_entries WHERE service_id IN ('log-a', 'log-b');
 
 -- A retried submit returns the same receipt and appends nothing.
@@ -61,13 +61,13 @@ FROM processed ORDER BY n;
 
 -- jam_roots: every service's head, equal to its latest receipt's root.
 SELECT r->>'service_id' AS service_id, (r->>'tree_size')::int AS tree_size,
-       r->>'root' = (SELECT new_root FROM jam_log_entries e
+       r->>'root' = (SELECT encode(new_root, 'hex') FROM jam_log_entries e
                      WHERE e.service_id = r->>'service_id' ORDER BY seq DESC LIMIT 1) AS root_is_latest
 FROM jsonb_array_elements(jam_roots()) r
 WHERE r->>'service_id' IN ('log-a', 'log-b') ORDER BY 1;
 
 -- jam_root at every size equals the new_root the receipt at that size gave.
-SELECT service_id, count(*) AS sizes, bool_and(jam_root(service_id, seq + 1) = new_root) AS roots_ok
+SELECT service_id, count(*) AS sizes, bool_and(jam_root(service_id, seq + 1) = encode(new_root, 'hex')) AS roots_ok
 FROM jam_log_entries WHERE service_id IN ('log-a', 'log-b') GROUP BY service_id ORDER BY 1;
 SELECT jam_root('log-a', 0) = encode(sha256(''::bytea), 'hex') AS empty_root;
 
@@ -76,13 +76,13 @@ SELECT jam_root('log-a', 0) = encode(sha256(''::bytea), 'hex') AS empty_root;
 SELECT count(*) AS proofs,
        bool_and(jam_verify_inclusion(p->>'leaf_hash', e.seq, size, ARRAY(SELECT jsonb_array_elements_text(p->'proof')), p->>'root')) AS all_verify,
        bool_and(p->>'root' = jam_root('log-a', size)) AS roots_match,
-       bool_and(p->>'leaf_hash' = e.leaf_hash) AS leaves_match
+       bool_and(p->>'leaf_hash' = encode(e.leaf_hash, 'hex')) AS leaves_match
 FROM jam_log_entries e,
      generate_series(e.seq + 1, (SELECT log_size FROM jam_services WHERE service_id = 'log-a')) size,
      jam_inclusion_proof('log-a', e.seq, size) p
 WHERE e.service_id = 'log-a';
 
-SELECT bool_or(jam_verify_inclusion(e.leaf_hash, (e.seq + 1) % 12, 12,
+SELECT bool_or(jam_verify_inclusion(encode(e.leaf_hash, 'hex'), (e.seq + 1) % 12, 12,
                ARRAY(SELECT jsonb_array_elements_text(jam_inclusion_proof('log-a', e.seq, 12)->'proof')),
                jam_root('log-a', 12))) AS moved_proof_verifies
 FROM jam_log_entries e WHERE e.service_id = 'log-a';
@@ -100,7 +100,7 @@ FROM generate_series(1, 12) m, generate_series(1, 12) n WHERE m <= n;
 SELECT r->>'kind' AS kind, r->>'seq' AS seq, r->'inclusion'->>'tree_size' AS current_size,
        jam_verify_inclusion(r->>'leaf_hash', (r->>'seq')::bigint, (r->'inclusion'->>'tree_size')::bigint,
                             ARRAY(SELECT jsonb_array_elements_text(r->'inclusion'->'proof')),
-                            (SELECT log_root FROM jam_services WHERE service_id = 'log-a')) AS verifies
+                            (SELECT encode(log_root, 'hex') FROM jam_services WHERE service_id = 'log-a')) AS verifies
 FROM (SELECT jam_receipt(doc->>'id') AS r FROM submitted WHERE service_id = 'log-a' AND n = 4
       UNION ALL
       SELECT jam_receipt(doc->>'report_hash') FROM processed WHERE n = 1) receipts
@@ -126,7 +126,7 @@ FROM jam_verify_log('log-b') v;
 
 -- Checkpoints: C2SP tlog-checkpoint signed with the node key from jam_status().
 SELECT split_part(c, E'\n', 1) AS origin, split_part(c, E'\n', 2) AS tree_size,
-       decode(split_part(c, E'\n', 3), 'base64') = decode((SELECT log_root FROM jam_services WHERE service_id = 'log-a'), 'hex') AS root_ok,
+       decode(split_part(c, E'\n', 3), 'base64') = (SELECT log_root FROM jam_services WHERE service_id = 'log-a') AS root_ok,
        split_part(c, E'\n', 4) = '' AS blank_line,
        split_part(c, E'\n', 5) LIKE '— jam %' AS signature_line,
        jam_verify_checkpoint(c, jam_status()->>'verifier_key') AS verifies,

@@ -114,8 +114,8 @@ SELECT jsonb_pretty(stable(:'first'::jsonb)) AS first;
 SELECT :'first'::jsonb->>'id' = jam_package_id('pkg-1', 'package:first') AS id_ok;
 SELECT service_id, refine_function, pending_count FROM jam_services WHERE service_id = 'pkg-1';
 SELECT service_id, status, contract_version, weight_hint, encode(payload, 'escape') AS payload,
-       preimage_hashes, failure_reason, submitted_by = session_user AS by_me, processed_at
-FROM jam_work_packages WHERE id = :'first'::jsonb->>'id';
+       jam_hex_array(preimage_hashes) AS preimage_hashes, failure_reason, submitted_by = session_user AS by_me, processed_at
+FROM jam_work_packages WHERE id = decode(:'first'::jsonb->>'id', 'hex');
 
 -- The same package again: "created": false, the stored package unchanged,
 -- nothing counted twice.
@@ -140,22 +140,22 @@ SELECT call, fails_cleanly(call) AS result FROM (VALUES
     ($$SELECT jam.jam_submit_package('pkg-1', 'package:third', declared_hash => upper(jam.jam_package_id('pkg-1', 'package:third')))$$),
     ($$SELECT jam.jam_submit_package('pkg-1', 'package:third', declared_hash => '')$$)
 ) AS t(call);
-SELECT count(*) AS third_stored FROM jam_work_packages WHERE id = jam_package_id('pkg-1', 'package:third');
+SELECT count(*) AS third_stored FROM jam_work_packages WHERE id = decode(jam_package_id('pkg-1', 'package:third'), 'hex');
 
 -- Preimage references: the refcount of each distinct preimage is raised
 -- once; the package keeps the list as given.
-SELECT hash = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (:'a', :'b') ORDER BY 1 DESC;
+SELECT encode(hash, 'hex') = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (decode(:'a', 'hex'), decode(:'b', 'hex')) ORDER BY 1 DESC;
 SELECT jam_submit_package('pkg-2', 'package:refs',
                           preimage_hashes => ARRAY[:'a', :'a', :'b', :'a'])->'preimage_hashes'
        = jsonb_build_array(:'a', :'a', :'b', :'a') AS list_as_given;
-SELECT hash = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (:'a', :'b') ORDER BY 1 DESC;
+SELECT encode(hash, 'hex') = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (decode(:'a', 'hex'), decode(:'b', 'hex')) ORDER BY 1 DESC;
 -- Resubmitting does not raise them again.
 SELECT jam_submit_package('pkg-2', 'package:refs',
                           preimage_hashes => ARRAY[:'a', :'a', :'b', :'a'])->'created' AS created;
-SELECT hash = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (:'a', :'b') ORDER BY 1 DESC;
+SELECT encode(hash, 'hex') = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (decode(:'a', 'hex'), decode(:'b', 'hex')) ORDER BY 1 DESC;
 -- Another package referencing b.
 SELECT jam_submit_package('pkg-2', 'package:refs b', preimage_hashes => ARRAY[:'b'])->'created' AS created;
-SELECT hash = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (:'a', :'b') ORDER BY 1 DESC;
+SELECT encode(hash, 'hex') = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (decode(:'a', 'hex'), decode(:'b', 'hex')) ORDER BY 1 DESC;
 SELECT service_id, pending_count FROM jam_services WHERE service_id = 'pkg-2';
 
 -- A reference to a preimage that is not stored: missing_preimage naming the
@@ -167,7 +167,7 @@ SELECT call, fails_cleanly(call) AS result FROM (VALUES
     ($$SELECT jam.jam_submit_package('pkg-2', 'package:missing', preimage_hashes => ARRAY[jam.jam_hash('package:a'), jam.jam_hash('package:never stored')])$$),
     ($$SELECT jam.jam_submit_package('pkg-new-missing', 'package:missing', preimage_hashes => ARRAY[jam.jam_hash('package:b'), jam.jam_hash('package:b'), jam.jam_hash('package:never stored')])$$)
 ) AS t(call);
-SELECT hash = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (:'a', :'b') ORDER BY 1 DESC;
+SELECT encode(hash, 'hex') = :'a' AS is_a, refcount FROM jam_preimages WHERE hash IN (decode(:'a', 'hex'), decode(:'b', 'hex')) ORDER BY 1 DESC;
 SELECT service_id, pending_count FROM jam_services WHERE service_id IN ('pkg-2', 'pkg-new-missing');
 SELECT count(*) AS packages FROM jam_work_packages WHERE service_id IN ('pkg-2', 'pkg-new-missing');
 
@@ -180,7 +180,7 @@ FROM generate_series(1, 1025) AS i;
 SELECT jam_submit_package('pkg-3', 'package:1024 refs', preimage_hashes => hashes[1:1024])->'created' AS created
 FROM refs;
 SELECT refcount, count(*) FROM jam_preimages
-WHERE hash IN (SELECT unnest(hashes) FROM refs) GROUP BY refcount;
+WHERE hash IN (SELECT unnest(jam_unhex_array(hashes)) FROM refs) GROUP BY refcount;
 SELECT jam_put_preimage('package:ref:1025')->'created' AS created;
 SELECT fails_cleanly(format('SELECT jam.jam_submit_package(%L, %L, preimage_hashes => %L)',
                             'pkg-3', 'package:1025 refs', hashes)) AS result

@@ -18,7 +18,7 @@ SELECT jsonb_pretty(jam_put_preimage('preimage:hello', 'text/plain') - 'created_
 SELECT jsonb_pretty(jam_put_preimage('preimage:hello', 'application/json') - 'created_at') AS put_other_type;
 SELECT jam_put_preimage('preimage:hello', 'text/plain') - 'created' =
        jam_preimage_meta(jam_hash('preimage:hello')) AS put_returns_the_meta;
-SELECT count(*) AS rows_for_hash FROM jam_preimages WHERE hash = jam_hash('preimage:hello');
+SELECT count(*) AS rows_for_hash FROM jam_preimages WHERE hash = decode(jam_hash('preimage:hello'), 'hex');
 
 -- The default media type.
 SELECT jam_put_preimage('preimage:default')->>'media_type' AS default_media_type;
@@ -29,8 +29,8 @@ SELECT jsonb_pretty(jam_preimage_meta(jam_hash('preimage:hello')) - 'created_at'
 SELECT jsonb_object_keys(jam_preimage_meta(jam_hash('preimage:hello'))) AS meta_key ORDER BY 1;
 
 -- What the table holds.
-SELECT hash = jam_hash(data) AS addressed_by_content, size, media_type, refcount, storage_class
-FROM jam_preimages WHERE hash = jam_hash('preimage:hello');
+SELECT encode(hash, 'hex') = jam_hash(data) AS addressed_by_content, size, media_type, refcount, storage_class
+FROM jam_preimages WHERE hash = decode(jam_hash('preimage:hello'), 'hex');
 
 -- Binary data, every byte value, round-trips.
 SELECT jam_put_preimage(decode(string_agg(lpad(to_hex(i), 2, '0'), '' ORDER BY i), 'hex'))->>'size' AS size
@@ -78,7 +78,7 @@ SELECT jam_put_preimage(NULL);
 SET jam.max_preimage_bytes = 16;
 SELECT jam_put_preimage('preimage:16bytes')->>'size' AS size;
 SELECT jam_put_preimage('preimage:17 bytes');
-SELECT count(*) AS stored FROM jam_preimages WHERE hash = jam_hash('preimage:17 bytes');
+SELECT count(*) AS stored FROM jam_preimages WHERE hash = decode(jam_hash('preimage:17 bytes'), 'hex');
 -- The cap applies to bytes already stored too: the size is decided first.
 SELECT expect_error($$SELECT jam.jam_put_preimage('preimage:hello world!')$$) AS before_lowering;
 RESET jam.max_preimage_bytes;
@@ -95,11 +95,11 @@ SELECT jam_put_preimage('')->>'created' AS empty_created;
 SELECT expect_error($$SELECT jam.jam_put_preimage('x')$$) AS one_byte;
 RESET jam.max_preimage_bytes;
 SELECT count(*) AS stored FROM jam_preimages
-WHERE hash IN (jam_hash('preimage:17 bytes'), jam_hash(convert_to(rpad('preimage:1k+1', 1025, '.'), 'UTF8')));
+WHERE hash IN (decode(jam_hash('preimage:17 bytes'), 'hex'), decode(jam_hash(convert_to(rpad('preimage:1k+1', 1025, '.'), 'UTF8')), 'hex'));
 
 -- Refcounts start at 0 and are not changed by puts or reads.
-SELECT hash = jam_hash('preimage:hello') AS hello, refcount FROM jam_preimages
-WHERE hash IN (jam_hash('preimage:hello'), jam_hash('preimage:default'), jam_hash('preimage:16bytes'))
+SELECT encode(hash, 'hex') = jam_hash('preimage:hello') AS hello, refcount FROM jam_preimages
+WHERE hash IN (decode(jam_hash('preimage:hello'), 'hex'), decode(jam_hash('preimage:default'), 'hex'), decode(jam_hash('preimage:16bytes'), 'hex'))
 ORDER BY 1, 2;
 
 -- The functions' declared volatility: puts write, gets read.

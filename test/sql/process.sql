@@ -27,7 +27,7 @@ LANGUAGE sql AS $$
     SELECT pp.label, p.status, p.failure_reason, p.processed_at IS NOT NULL,
            (SELECT count(*) FROM jam.jam_work_reports r WHERE r.package_id = p.id),
            (SELECT count(*) FROM jam.jam_attestations a WHERE a.package_id = p.id)
-    FROM pp LEFT JOIN jam.jam_work_packages p USING (id) ORDER BY pp.label
+    FROM pp LEFT JOIN jam.jam_work_packages p ON p.id = decode(pp.id, 'hex') ORDER BY pp.label
 $$;
 CREATE FUNCTION pg_temp.pending() RETURNS TABLE (service_id text, pending_count bigint, really_pending bigint)
 LANGUAGE sql AS $$
@@ -39,10 +39,11 @@ $$;
 SELECT jam_put_preimage('process:a')->>'hash' AS a, jam_put_preimage('process:b')->>'hash' AS b,
        jam_put_preimage('process:c')->>'hash' AS c \gset
 CREATE FUNCTION pg_temp.refcounts() RETURNS TABLE (preimage text, refcount bigint) LANGUAGE sql AS $$
-    SELECT CASE hash WHEN jam.jam_hash('process:a') THEN 'a' WHEN jam.jam_hash('process:b') THEN 'b'
+    SELECT CASE encode(hash, 'hex') WHEN jam.jam_hash('process:a') THEN 'a' WHEN jam.jam_hash('process:b') THEN 'b'
                      WHEN jam.jam_hash('process:c') THEN 'c' END, refcount
     FROM jam.jam_preimages
-    WHERE hash IN (jam.jam_hash('process:a'), jam.jam_hash('process:b'), jam.jam_hash('process:c'))
+    WHERE hash IN (decode(jam.jam_hash('process:a'), 'hex'), decode(jam.jam_hash('process:b'), 'hex'),
+                   decode(jam.jam_hash('process:c'), 'hex'))
     ORDER BY 1
 $$;
 
@@ -86,12 +87,12 @@ SELECT * FROM pg_temp.pending();
 SELECT * FROM pg_temp.refcounts();
 -- What was written: the report row and this node's attestation.
 SELECT r.service_id, r.status, r.contract_version, r.refine, octet_length(r.output) AS output_len,
-       r.output_hash = jam_hash(r.output) AS output_hash_ok, r.failure_reason,
-       r.report_hash = :'r1'::jsonb->>'report_hash' AS report_hash_ok, cardinality(r.preimage_hashes) AS refs
-FROM jam_work_reports r JOIN pp ON pp.id = r.package_id WHERE pp.label = 'p1';
-SELECT a.report_hash = :'r1'::jsonb->>'report_hash' AS report_hash_ok, a.attester,
+       encode(r.output_hash, 'hex') = jam_hash(r.output) AS output_hash_ok, r.failure_reason,
+       encode(r.report_hash, 'hex') = :'r1'::jsonb->>'report_hash' AS report_hash_ok, cardinality(r.preimage_hashes) AS refs
+FROM jam_work_reports r JOIN pp ON decode(pp.id, 'hex') = r.package_id WHERE pp.label = 'p1';
+SELECT encode(a.report_hash, 'hex') = :'r1'::jsonb->>'report_hash' AS report_hash_ok, a.attester,
        a.attested_by = session_user AS by_me
-FROM jam_attestations a JOIN pp ON pp.id = a.package_id WHERE pp.label = 'p1';
+FROM jam_attestations a JOIN pp ON decode(pp.id, 'hex') = a.package_id WHERE pp.label = 'p1';
 
 -- Then the next oldest, and NULL once the service has none pending;
 -- another service's packages are left alone until asked for.
@@ -108,7 +109,7 @@ SELECT * FROM pg_temp.refcounts();
 -- Without a filter: the oldest pending package of any service.  Done in a
 -- transaction that first processes whatever other tests left pending and
 -- is rolled back at the end, so that it changes nothing for them.
-SELECT count(*) AS pending_before, coalesce(md5(string_agg(id, ',' ORDER BY id)), 'none') AS pending_ids_before
+SELECT count(*) AS pending_before, coalesce(md5(string_agg(encode(id, 'hex'), ',' ORDER BY id)), 'none') AS pending_ids_before
 FROM jam_work_packages WHERE status = 'pending' \gset
 BEGIN;
 DO $$ BEGIN WHILE jam.jam_process_next() IS NOT NULL LOOP END LOOP; END $$;
@@ -125,7 +126,7 @@ SELECT * FROM pg_temp.state() WHERE label IN ('x1', 'x2', 'y1');
 ROLLBACK;
 DELETE FROM pp WHERE label IN ('x1', 'x2', 'y1');
 SELECT count(*) AS rolled_back FROM jam_work_packages WHERE service_id IN ('proc-c', 'proc-d');
-SELECT count(*) = :pending_before AND coalesce(md5(string_agg(id, ',' ORDER BY id)), 'none') = :'pending_ids_before'
+SELECT count(*) = :pending_before AND coalesce(md5(string_agg(encode(id, 'hex'), ',' ORDER BY id)), 'none') = :'pending_ids_before'
        AS others_untouched
 FROM jam_work_packages WHERE status = 'pending';
 
@@ -153,7 +154,7 @@ SELECT * FROM pg_temp.refcounts() WHERE preimage = 'c';
 -- package with the reason; the report references the preimages still there.
 SELECT jam_put_preimage('process:d')->>'hash' AS d \gset
 SELECT pg_temp.submit('f1', 'proc-f', ARRAY[:'d', :'a']) AS submitted;
-DELETE FROM jam_preimages WHERE hash = :'d';
+DELETE FROM jam_preimages WHERE hash = decode(:'d', 'hex');
 SELECT jam_process_next('proc-f') AS rf \gset
 SELECT jsonb_pretty(stable(:'rf'::jsonb)) AS report;
 SELECT :'rf'::jsonb->>'failure_reason' = 'referenced preimage ' || :'d' || ' is not stored' AS reason_names_it;

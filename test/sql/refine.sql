@@ -173,7 +173,7 @@ END
 $$;
 SELECT jam_register_service('refine-raise', 'public.refine_raise(bytea,bytea[])')->'refine_function' AS registered;
 SELECT jam_hash('refine:a') AS a_hash \gset
-SELECT refcount AS a_refcount_before FROM jam_preimages WHERE hash = :'a';
+SELECT refcount AS a_refcount_before FROM jam_preimages WHERE hash = decode(:'a', 'hex');
 SELECT n, s.*
 FROM (VALUES
     (1, pg_temp.process('refine-raise', 'refine:r1', ARRAY[:'a'])),
@@ -183,11 +183,11 @@ FROM (VALUES
 ORDER BY n;
 -- A failed report still holds its reference on the package's preimages;
 -- the package is failed with the same reason; the function's writes are gone.
-SELECT refcount AS a_refcount_after FROM jam_preimages WHERE hash = :'a';
+SELECT refcount AS a_refcount_after FROM jam_preimages WHERE hash = decode(:'a', 'hex');
 SELECT p.status, p.failure_reason = r.failure_reason AS same_reason, p.processed_at IS NOT NULL AS processed,
-       r.output IS NULL AND r.output_hash IS NULL AS no_output, r.preimage_hashes = ARRAY[:'a'] AS report_refs
+       r.output IS NULL AND r.output_hash IS NULL AS no_output, jam_hex_array(r.preimage_hashes) = ARRAY[:'a'] AS report_refs
 FROM jam_work_packages p JOIN jam_work_reports r ON r.package_id = p.id
-WHERE p.id = jam_package_id('refine-raise', 'refine:r1', preimage_hashes => ARRAY[:'a']);
+WHERE p.id = decode(jam_package_id('refine-raise', 'refine:r1', preimage_hashes => ARRAY[:'a']), 'hex');
 SELECT to_regclass('pg_temp.refine_side_effect') IS NULL AS no_side_effect;
 SELECT service_id, pending_count FROM jam_services WHERE service_id = 'refine-raise';
 
@@ -202,8 +202,8 @@ FROM pg_temp.summary(pg_temp.process('refine-raise', 'refine:null')) AS s;
 SELECT jam_submit_package('refine-raise', 'refine:retry')->>'id' AS retry_id \gset
 SELECT pending_count FROM jam_services WHERE service_id = 'refine-raise';
 SELECT jam_process_next('refine-raise');
-SELECT status, (SELECT count(*) FROM jam_work_reports WHERE package_id = :'retry_id') AS reports
-FROM jam_work_packages WHERE id = :'retry_id';
+SELECT status, (SELECT count(*) FROM jam_work_reports WHERE package_id = decode(:'retry_id', 'hex')) AS reports
+FROM jam_work_packages WHERE id = decode(:'retry_id', 'hex');
 SELECT pending_count FROM jam_services WHERE service_id = 'refine-raise';
 SELECT expect_error($$SELECT jam.jam_process_next('refine-raise')$$) AS again;
 -- Once the function is fixed, the same package is processed.
@@ -214,13 +214,13 @@ FROM (SELECT jam_process_next('refine-raise') AS r OFFSET 0) AS x, LATERAL pg_te
 SELECT jam_register_service('refine-raise', 'public.refine_raise(bytea,bytea[])')->'refine_function' AS back;
 SELECT jam_submit_package('refine-raise', 'refine:out of memory')->>'id' AS oom_id \gset
 SELECT expect_error($$SELECT jam.jam_process_next('refine-raise')$$) AS out_of_memory;
-SELECT status FROM jam_work_packages WHERE id = :'oom_id';
+SELECT status FROM jam_work_packages WHERE id = decode(:'oom_id', 'hex');
 SELECT jam_register_service('refine-raise', 'public.refine_concat(bytea,bytea[])')->'refine_function' AS fixed;
 SELECT s.status, s.output FROM pg_temp.summary(jam_process_next('refine-raise')) AS s;
 SELECT jam_register_service('refine-raise', 'public.refine_raise(bytea,bytea[])')->'refine_function' AS back;
 SELECT jam_submit_package('refine-raise', 'refine:cancel')->>'id' AS cancel_id \gset
 SELECT jam_process_next('refine-raise');
-SELECT status FROM jam_work_packages WHERE id = :'cancel_id';
+SELECT status FROM jam_work_packages WHERE id = decode(:'cancel_id', 'hex');
 SELECT jam_register_service('refine-raise', 'public.refine_concat(bytea,bytea[])')->'refine_function' AS fixed;
 SELECT s.status, s.output FROM pg_temp.summary(jam_process_next('refine-raise')) AS s;
 SELECT jam_process_next('refine-raise') IS NULL AS none_left;
@@ -249,6 +249,8 @@ SELECT current_user = session_user AS caller_identity_restored;
 SELECT r.refine, r.status, count(*) FROM jam_work_reports r
 WHERE r.service_id LIKE 'refine-%' GROUP BY 1, 2 ORDER BY 1, 2;
 -- Every report's hash follows the documented encoding.
-SELECT count(*) AS reports, bool_and(report_hash = public.report_hash(to_jsonb(r))) AS all_report_hashes_ok,
-       bool_and(output_hash IS NOT DISTINCT FROM jam_hash(output)) AS all_output_hashes_ok
+SELECT count(*) AS reports,
+       bool_and(encode(report_hash, 'hex') = public.report_hash(to_jsonb(r) || jsonb_build_object(
+           'package_id', encode(package_id, 'hex'), 'output_hash', encode(output_hash, 'hex')))) AS all_report_hashes_ok,
+       bool_and(encode(output_hash, 'hex') IS NOT DISTINCT FROM jam_hash(output)) AS all_output_hashes_ok
 FROM jam_work_reports r WHERE r.service_id LIKE 'refine-%';

@@ -53,7 +53,7 @@ FROM jam_get_report(:'one') AS r;
 
 -- Its attestation: this node (jam.node_name), this role.
 SELECT jsonb_pretty(stable(jsonb_agg(a - 'id'))) AS attestations FROM jsonb_array_elements(jam_attestations(:'one')) AS a;
-SELECT (jam_attestations(:'one')->0->>'id')::bigint = (SELECT id FROM jam_attestations WHERE package_id = :'one') AS id_ok,
+SELECT (jam_attestations(:'one')->0->>'id')::bigint = (SELECT id FROM jam_attestations WHERE package_id = decode(:'one', 'hex')) AS id_ok,
        jam_attestations(:'one')->0->>'report_hash' = jam_get_report(:'one')->>'report_hash' AS attests_the_report,
        current_setting('jam.node_name') AS node_name;
 
@@ -77,8 +77,8 @@ SELECT jsonb_array_length(jam_attestations(:'two')) AS attestations,
 -- requeues it nor adds a report or an attestation.
 SELECT jsonb_pretty(stable(jam_submit_package('report-1', 'report:one', preimage_hashes => ARRAY[:'a']))) AS resubmitted;
 SELECT jam_process_next('report-1') IS NULL AS nothing_to_process;
-SELECT (SELECT count(*) FROM jam_work_reports WHERE package_id = :'one') AS reports,
-       (SELECT count(*) FROM jam_attestations WHERE package_id = :'one') AS attestations;
+SELECT (SELECT count(*) FROM jam_work_reports WHERE package_id = decode(:'one', 'hex')) AS reports,
+       (SELECT count(*) FROM jam_attestations WHERE package_id = decode(:'one', 'hex')) AS attestations;
 
 -- Reports of one service, through the list.
 SELECT jsonb_array_length(d->'items') AS items, d->'items'->0 = jam_get_report(:'one') - 'output' AS item_is_summary

@@ -32,35 +32,35 @@ $$;
 -- attestations (the reports); a preimage.
 CREATE FUNCTION pg_temp.age_package(label text, days integer) RETURNS integer LANGUAGE sql AS $$
     WITH u AS (UPDATE jam.jam_work_packages SET submitted_at = submitted_at - days * interval '1 day'
-               WHERE id = (SELECT id FROM pkg WHERE pkg.label = age_package.label) RETURNING 1)
+               WHERE id = (SELECT decode(id, 'hex') FROM pkg WHERE pkg.label = age_package.label) RETURNING 1)
     SELECT count(*)::integer FROM u
 $$;
 CREATE FUNCTION pg_temp.age_report(label text, days integer) RETURNS integer LANGUAGE sql AS $$
     UPDATE jam.jam_attestations SET created_at = created_at - days * interval '1 day'
-    WHERE package_id = (SELECT id FROM pkg WHERE pkg.label = age_report.label);
+    WHERE package_id = (SELECT decode(id, 'hex') FROM pkg WHERE pkg.label = age_report.label);
     WITH u AS (UPDATE jam.jam_work_reports SET created_at = created_at - days * interval '1 day'
-               WHERE package_id = (SELECT id FROM pkg WHERE pkg.label = age_report.label) RETURNING 1)
+               WHERE package_id = (SELECT decode(id, 'hex') FROM pkg WHERE pkg.label = age_report.label) RETURNING 1)
     SELECT count(*)::integer FROM u
 $$;
 CREATE FUNCTION pg_temp.age_preimage(label text, days integer) RETURNS integer LANGUAGE sql AS $$
     WITH u AS (UPDATE jam.jam_preimages SET created_at = created_at - days * interval '1 day'
-               WHERE hash = (SELECT hash FROM pre WHERE pre.label = age_preimage.label) RETURNING 1)
+               WHERE hash = (SELECT decode(hash, 'hex') FROM pre WHERE pre.label = age_preimage.label) RETURNING 1)
     SELECT count(*)::integer FROM u
 $$;
 -- What is stored, by label.
 CREATE FUNCTION pg_temp.preimages() RETURNS TABLE (preimage text, refcount bigint) LANGUAGE sql AS $$
-    SELECT pre.label, p.refcount FROM pre JOIN jam.jam_preimages p USING (hash) ORDER BY 1
+    SELECT pre.label, p.refcount FROM pre JOIN jam.jam_preimages p ON p.hash = decode(pre.hash, 'hex') ORDER BY 1
 $$;
 CREATE FUNCTION pg_temp.packages() RETURNS TABLE (package text, status text, report boolean,
                                                    attestations bigint) LANGUAGE sql AS $$
     SELECT pkg.label, p.status,
-           EXISTS (SELECT 1 FROM jam.jam_work_reports r WHERE r.package_id = pkg.id),
-           (SELECT count(*) FROM jam.jam_attestations a WHERE a.package_id = pkg.id)
-    FROM pkg JOIN jam.jam_work_packages p USING (id) ORDER BY 1
+           EXISTS (SELECT 1 FROM jam.jam_work_reports r WHERE r.package_id = p.id),
+           (SELECT count(*) FROM jam.jam_attestations a WHERE a.package_id = p.id)
+    FROM pkg JOIN jam.jam_work_packages p ON p.id = decode(pkg.id, 'hex') ORDER BY 1
 $$;
 CREATE FUNCTION pg_temp.reports() RETURNS TABLE (report text, attestations bigint) LANGUAGE sql AS $$
-    SELECT pkg.label, (SELECT count(*) FROM jam.jam_attestations a WHERE a.package_id = pkg.id)
-    FROM pkg JOIN jam.jam_work_reports r ON r.package_id = pkg.id ORDER BY 1
+    SELECT pkg.label, (SELECT count(*) FROM jam.jam_attestations a WHERE a.package_id = r.package_id)
+    FROM pkg JOIN jam.jam_work_reports r ON r.package_id = decode(pkg.id, 'hex') ORDER BY 1
 $$;
 CREATE FUNCTION pg_temp.pending() RETURNS TABLE (service_id text, pending_count bigint) LANGUAGE sql AS $$
     SELECT service_id, pending_count FROM jam.jam_services ORDER BY 1
@@ -209,7 +209,7 @@ RESET jam.retention_batch_size;
 SELECT pg_temp.put('m') AS m;
 SELECT pg_temp.submit('p10', 'ret-10', '{m}') AS p10;
 SELECT pg_temp.age_package('p10', 31) AS package_aged;
-UPDATE jam_preimages SET refcount = 0 WHERE hash = (SELECT hash FROM pre WHERE label = 'm');
+UPDATE jam_preimages SET refcount = 0 WHERE hash = (SELECT decode(hash, 'hex') FROM pre WHERE label = 'm');
 SELECT jam_cleanup();
 SELECT * FROM pg_temp.packages() WHERE package = 'p10';
 SELECT * FROM pg_temp.pending() WHERE service_id = 'ret-10';
