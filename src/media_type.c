@@ -95,7 +95,16 @@ jam_check_media_type(text *media_type)
 	StringInfoData essence;
 	const char *params;
 
-	while (isspace((unsigned char) *s))
+	/*
+	 * A control character (a line break above all) has no place in a media
+	 * type, and would reach HTTP headers and logs: refused wherever it is,
+	 * even where it might pass for white space.
+	 */
+	for (const char *c = given; *c != '\0'; c++)
+		if ((unsigned char) *c < 0x20 || (unsigned char) *c == 0x7f)
+			raise_invalid(given, psprintf("It holds the control character 0x%02x at position %d.",
+										  (unsigned char) *c, (int) (c - given) + 1));
+	while (*s == ' ')
 		s++;
 	if (strlen(s) > MEDIA_TYPE_MAX)
 		raise_invalid(given, "A media type has at most 255 characters.");
@@ -108,7 +117,7 @@ jam_check_media_type(text *media_type)
 		raise_invalid(given, "It has no subtype after \"/\".");
 
 	params = s + type_len + 1 + subtype_len;
-	while (isspace((unsigned char) *params))
+	while (*params == ' ')
 		params++;
 	if (*params != '\0' && *params != ';')
 		raise_invalid(given, "Only parameters introduced by \";\" may follow the subtype.");
@@ -132,9 +141,9 @@ jam_check_media_type(text *media_type)
 		const char *first = params + 1;
 		const char *last = params + strlen(params);
 
-		while (isspace((unsigned char) *first))
+		while (*first == ' ')
 			first++;
-		while (last > first && isspace((unsigned char) last[-1]))
+		while (last > first && last[-1] == ' ')
 			last--;
 		if (last > first)
 		{

@@ -63,6 +63,17 @@ FROM (VALUES
     ('text/plain; a=' || chr(9) || 'b'),
     ('text/plain; a=' || chr(127))
 ) AS t(given);
+-- Every control character, before, inside or after the media type, is
+-- refused: a line break would otherwise reach a Content-Type header or a log.
+SELECT count(*) AS tried,
+       count(*) FILTER (WHERE expect_error(format('SELECT jam.jam_put_preimage(%L, %L)',
+                                                  'media_type:ctl', given)) LIKE 'JM005 invalid_media_type:%') AS refused
+FROM generate_series(1, 32) AS c,
+     LATERAL (SELECT CASE WHEN c = 32 THEN chr(127) ELSE chr(c) END AS ch) AS x,
+     LATERAL (VALUES (ch || 'text/plain'), ('text/plain' || ch), ('text/' || ch || 'plain'),
+                     ('text/plain; a=' || ch), ('text/plain ' || ch || ' ')) AS t(given);
+SELECT error_detail(format('SELECT jam.jam_put_preimage(%L, %L)', 'media_type:ctl', E'text/plain\n')) AS trailing_newline;
+SELECT count(*) AS stored FROM jam_preimages WHERE hash = decode(jam_hash('media_type:ctl'), 'hex');
 -- Non-ASCII (shown by code only, so that the output does not depend on the
 -- database encoding).
 SELECT n, split_part(expect_error(format('SELECT jam.jam_put_preimage(%L, %L)', 'media_type:x', given)), ':', 1) AS result
