@@ -12,9 +12,21 @@
 #define JAM_SERVICE_ID_MAX 64
 #define JAM_LIST_LIMIT_MAX 1000
 
+/*
+ * Every API function starts here: jam must be on, and the call must not come
+ * from inside a refine, whose work must be a pure function of its package
+ * (a refine that processed or submitted packages would write jam's tables
+ * from the middle of the processing that called it).
+ */
 void
 jam_check_enabled(void)
 {
+	if (jam_refine_running())
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_REFINE_REENTRY),
+				 errmsg("jam's API cannot be called from a refine function"),
+				 errdetail("A refine computes a report's output from its package alone."),
+				 errhint("Remove the call from the service's refine function.")));
 	if (!jam_enabled)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_DISABLED),

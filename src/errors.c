@@ -47,6 +47,7 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"forbidden", "JM027", 403, "the token lacks the scope, or may not act on the service"},
 	{"rate_limited", "JM028", 429, "the service's or token's rate limit is spent; retry after the seconds in the detail"},
 	{"token_not_found", "JM029", 404, "no token has this id"},
+	{"refine_reentry", "JM030", 409, "a refine function called jam's API, which refines may not do"},
 };
 
 /* Every jam error passes here, which counts it for jam_metrics(). */

@@ -32,5 +32,6 @@ _PG_init(void)
 	jam_rate_limit_init();
 	jam_define_gucs();
 	jam_auth_cache_init();
+	jam_attempts_init();
 	jam_retention_worker_register();
 }

@@ -218,5 +218,12 @@ typedef struct JamRefineResult
 
 extern JamRefineResult jam_refine(int32 contract_version, Oid refine_fn,
 								  bytea *payload, int n_inputs, bytea **inputs);
+extern bool jam_refine_running(void);
+
+/* attempts.c: refines started but not returned, per package. */
+extern int	jam_max_refine_attempts;
+extern void jam_attempts_init(void);
+extern int	jam_attempts_start(const char *package_hex);
+extern void jam_attempts_done(const char *package_hex);
 
 #endif							/* JAM_H */

@@ -89,6 +89,14 @@ typedef enum RefcountDirection
 	REFCOUNT_DIRECTION__COUNT
 } RefcountDirection;
 
+/* What became of a refine that had been interrupted before (attempts.c). */
+typedef enum RefineRetry
+{
+	REFINE_RETRIED,
+	REFINE_ABANDONED,
+	REFINE_RETRY__COUNT
+} RefineRetry;
+
 typedef struct MetricsShared
 {
 	OpCounters	ops[JAM_OP__COUNT]; /* first: the struct starts on a cache line */
@@ -97,6 +105,7 @@ typedef struct MetricsShared
 	pg_atomic_uint64 cleanup_usecs[JAM_CLEANUP_MODE__COUNT];
 	pg_atomic_uint64 cleanup_deleted[CLEANUP_KIND__COUNT];
 	pg_atomic_uint64 refcounts[REFCOUNT_DIRECTION__COUNT];
+	pg_atomic_uint64 refine_retries[REFINE_RETRY__COUNT];
 	pg_atomic_uint64 reset_time;	/* TimestampTz of the last reset or of startup */
 	LWLock	   *lock;			/* the refusal table and n_services */
 	int			n_services;		/* entries of real services in the refusal table */
@@ -169,6 +178,10 @@ static const char *const cleanup_kind_label[CLEANUP_KIND__COUNT] = {
 
 static const char *const refcount_direction_label[REFCOUNT_DIRECTION__COUNT] = {
 	"increment", "decrement"
+};
+
+static const char *const refine_retry_label[REFINE_RETRY__COUNT] = {
+	"retried", "abandoned"
 };
 
 /* Attached at startup; NULL when jam was not preloaded. */
@@ -263,6 +276,8 @@ metrics_shmem_startup(void)
 			pg_atomic_init_u64(&shared->cleanup_deleted[i], 0);
 		for (int i = 0; i < REFCOUNT_DIRECTION__COUNT; i++)
 			pg_atomic_init_u64(&shared->refcounts[i], 0);
+		for (int i = 0; i < REFINE_RETRY__COUNT; i++)
+			pg_atomic_init_u64(&shared->refine_retries[i], 0);
 		pg_atomic_init_u64(&shared->reset_time, (uint64) GetCurrentTimestamp());
 		shared->lock = &(GetNamedLWLockTranche("jam_metrics"))->lock;
 		shared->n_services = 0;
@@ -430,6 +445,14 @@ jam_metrics_refcount_increments(int64 n)
 {
 	if (counting() && n > 0)
 		add(&shared->refcounts[REFCOUNT_INCREMENT], (uint64) n);
+}
+
+/* A refine started again after an interruption; abandoned: its package failed for it. */
+void
+jam_metrics_refine_retry(bool abandoned)
+{
+	if (counting())
+		add(&shared->refine_retries[abandoned ? REFINE_ABANDONED : REFINE_RETRIED], 1);
 }
 
 void
@@ -699,6 +722,11 @@ jam_metrics(PG_FUNCTION_ARGS)
 		emit1(out, "jam_refcount_adjustments_total", "counter",
 			  "Preimage refcount changes: raised by submits and processing, lowered by retention.",
 			  "direction", refcount_direction_label[d], read_counter(&shared->refcounts[d]));
+	for (int r = 0; r < REFINE_RETRY__COUNT; r++)
+		emit1(out, "jam_refine_retries_total", "counter",
+			  "Claims of a package whose refine had been interrupted before: retried, or "
+			  "abandoned (the package failed) after jam.max_refine_attempts.",
+			  "outcome", refine_retry_label[r], read_counter(&shared->refine_retries[r]));
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	n_services = shared->n_services;
@@ -749,6 +777,8 @@ jam_metrics_reset(PG_FUNCTION_ARGS)
 		pg_atomic_write_u64(&shared->cleanup_deleted[i], 0);
 	for (int i = 0; i < REFCOUNT_DIRECTION__COUNT; i++)
 		pg_atomic_write_u64(&shared->refcounts[i], 0);
+	for (int i = 0; i < REFINE_RETRY__COUNT; i++)
+		pg_atomic_write_u64(&shared->refine_retries[i], 0);
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&scan, refusals);

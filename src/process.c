@@ -115,6 +115,7 @@ process_claimed(ClaimedPackage *pkg, bool *applied)
 	JamRefineResult result;
 	JamService *svc;
 	Oid			refine_function;
+	int			attempt;
 	uint8		meta[JAM_HASH_BYTES];
 	Datum		receipt;
 	bytea	  **inputs;
@@ -132,15 +133,19 @@ process_claimed(ClaimedPackage *pkg, bool *applied)
 	 */
 	refine_function = jam_service_refine_function(pkg->service_id);
 	missing = load_inputs(pkg->preimage_hashes, &inputs, &n_inputs, &report.preimage_hashes);
+	attempt = jam_attempts_start(pkg->id);
+	result.ok = false;
+	result.output = NULL;
 	if (missing)
-	{
-		result.ok = false;
-		result.output = NULL;
 		result.failure_reason = psprintf("referenced preimage %s is not stored", missing);
-	}
+	else if (attempt > jam_max_refine_attempts)
+		result.failure_reason =
+			psprintf("the refine was interrupted %d times (canceled, timed out, or its server process ended) and is not run again",
+					 attempt - 1);
 	else
 		result = jam_refine(pkg->contract_version, refine_function, pkg->payload,
 							n_inputs, inputs);
+	jam_attempts_done(pkg->id);
 
 	svc = jam_service_lock(pkg->service_id);
 	svc->pending_count--;

@@ -33,6 +33,15 @@
 
 #define JAM_REFINE_TAG "jam/refine/v1"
 
+/* Whether a registered refine function is running in this backend. */
+static bool refine_running = false;
+
+bool
+jam_refine_running(void)
+{
+	return refine_running;
+}
+
 static void
 update_le(crypto_generichash_state *st, uint64 v, int bytes)
 {
@@ -132,7 +141,9 @@ registered_refine(Oid refine_fn, bytea *payload, int n_inputs, bytea **inputs)
 		 */
 		GetUserIdAndSecContext(&saved_user, &saved_context);
 		SetUserIdAndSecContext(owner, saved_context | SECURITY_RESTRICTED_OPERATION);
+		refine_running = true;
 		out = FunctionCallInvoke(call);
+		refine_running = false;
 		SetUserIdAndSecContext(saved_user, saved_context);
 
 		/* Copy the output into the caller's memory before the subtransaction ends. */
@@ -152,6 +163,7 @@ registered_refine(Oid refine_fn, bytea *payload, int n_inputs, bytea **inputs)
 	{
 		ErrorData  *edata;
 
+		refine_running = false;
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
 		FlushErrorState();

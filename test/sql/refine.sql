@@ -245,6 +245,56 @@ SELECT jam_register_service('refine-owner', 'public.refine_read_tokens(bytea,byt
 SELECT s.status, s.failure_reason FROM pg_temp.summary(pg_temp.process('refine-owner', 'refine:read tokens')) AS s;
 SELECT current_user = session_user AS caller_identity_restored;
 
+-- A refine that calls jam's API is refused (refine_reentry): its package
+-- fails with the reason, the queue behind it keeps flowing, and no report is
+-- written twice.  (It used to process its own package from inside its
+-- refine and make every later claim fail on a duplicate report.)
+CREATE FUNCTION public.refine_reenters(payload bytea, preimages bytea[]) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    PERFORM jam.jam_process_next('refine-reenter');
+    RETURN payload;
+END
+$$;
+SELECT jam_register_service('refine-reenter', 'public.refine_reenters(bytea,bytea[])')->'refine_function' AS registered;
+SELECT jam_submit_package('refine-reenter', convert_to('refine:re ' || g, 'UTF8'))->>'created' AS queued
+FROM generate_series(1, 2) g;
+SELECT r->>'status' AS status, r->>'failure_reason' AS reason
+FROM jam_process_next('refine-reenter') AS r;
+SELECT r->>'status' AS status FROM jam_process_next('refine-reenter') AS r;
+SELECT jam_process_next('refine-reenter') IS NULL AS queue_drained;
+SELECT count(*) AS reports FROM jam_work_reports WHERE service_id = 'refine-reenter';
+
+-- A refine the server keeps interrupting (here statement_timeout) leaves its
+-- package pending, and comes back at most jam.max_refine_attempts times:
+-- the next claim fails the package without running the refine, and the
+-- packages behind it are processed.
+CREATE FUNCTION public.refine_sleeps(payload bytea, preimages bytea[]) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF payload = 'refine:slow' THEN
+        PERFORM pg_catalog.pg_sleep(5);
+    END IF;
+    RETURN payload;
+END
+$$;
+SELECT jam_register_service('refine-slow', 'public.refine_sleeps(bytea,bytea[])')->'refine_function' AS registered;
+SELECT jam_submit_package('refine-slow', 'refine:slow')->>'created' AS poison,
+       jam_submit_package('refine-slow', 'refine:fast')->>'created' AS behind_it;
+SET jam.max_refine_attempts = 2;
+SET statement_timeout = '300ms';
+\set VERBOSITY terse
+SELECT jam_process_next('refine-slow') AS first_try;
+SELECT jam_process_next('refine-slow') AS second_try;
+\set VERBOSITY default
+SELECT r->>'status' AS third_claim, r->>'failure_reason' AS reason
+FROM jam_process_next('refine-slow') AS r;
+SELECT r->>'status' AS next_package FROM jam_process_next('refine-slow') AS r;
+RESET statement_timeout;
+RESET jam.max_refine_attempts;
+SELECT labels->>'outcome' AS outcome, value FROM jam_metrics()
+WHERE name = 'jam_refine_retries_total' ORDER BY 1;
+
 -- What each report recorded as its refine.
 SELECT r.refine, r.status, count(*) FROM jam_work_reports r
 WHERE r.service_id LIKE 'refine-%' GROUP BY 1, 2 ORDER BY 1, 2;
