@@ -105,6 +105,16 @@ is_api_caller(void)
 	return OidIsValid(api) && !superuser_arg(role) && is_member_of_role_nosuper(role, api);
 }
 
+/*
+ * Whether the call comes through jam_api without a token while tokens are
+ * required: an anonymous client, to whom only health may be told.
+ */
+bool
+jam_auth_anonymous(void)
+{
+	return !has_capability && jam_auth_required && is_api_caller();
+}
+
 static const char *
 scope_name(int scope)
 {

@@ -45,6 +45,7 @@ extern void jam_auth_require(int scope, const char *what);
 extern void jam_auth_require_service(int scope, const char *service_id);
 extern bool jam_auth_sees_service(const char *service_id);
 extern ArrayType *jam_auth_visible_services(void);
+extern bool jam_auth_anonymous(void);
 extern void jam_auth_check_claim(const char *service_id, const char *service_tenant);
 
 /* tokens.c: token strings and the token table. */

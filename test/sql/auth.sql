@@ -325,6 +325,25 @@ SELECT call(:'reader', $$jam.jam_status()->'enabled'$$) AS status_when_disabled,
        call(:'reader', $$jam.jam_roots()$$) AS roots_when_disabled;
 RESET jam.enabled;
 
+-- jam_status() for a tenant's token: the status, its services only (it
+-- used to fail with "array size exceeds the maximum allowed", reading
+-- memory SPI had freed), the same on every call.
+SELECT jam_create_token('status of t3', '{jam:read}', NULL, 'tenant-3') AS t3 \gset
+SET ROLE regress_jam_shim;
+SELECT call(:'t3', $$jam.jam_status()->'counts'->'services'$$) AS no_services,
+       call(:'t3', $$jam.jam_status()->'logs'$$) AS no_logs,
+       call(:'t3', $$jam.jam_list_packages()->'total'$$) AS no_packages,
+       call(:'t3', $$jam.jam_status()->'counts'->'services'$$) AS again;
+SELECT call(:'t1', $$(SELECT array_agg(l->>'service_id') FROM jsonb_array_elements(jam.jam_status()->'logs') l)$$)
+       AS t1_logs;
+
+-- Without a token through jam_api, jam_status() is a health summary:
+-- nobody's services, counts or limits.
+SELECT jsonb_object_keys(jam.jam_status()) AS anonymous_keys ORDER BY 1;
+SELECT jam.jam_status()->'auth' AS anonymous_auth;
+RESET ROLE;
+SELECT jam_status() ? 'logs' AS operator_sees_logs;
+
 -- The new error codes and their HTTP statuses.
 SELECT code, sqlstate, http_status FROM jam_error_codes()
 WHERE code IN ('unauthenticated', 'forbidden', 'rate_limited', 'quota_exceeded', 'payload_too_large', 'token_not_found')
