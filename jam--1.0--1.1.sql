@@ -80,7 +80,29 @@ ALTER TABLE jam_log_entries
 --     _created_at_idx                            (read by no query): dropped
 --   jam_preimages
 --     _pkey (hash), _created_at_idx              get, references; retention
+--   jam_preimage_holders
+--     _pkey (hash, tenant)                       what a tenant may see and reference
 DROP INDEX jam_attestations_created_at_idx;
+
+-- Which tenants hold which preimages (holders.c).  Bytes are stored once,
+-- but a tenant's token sees a preimage only once its tenant has put it (or,
+-- for what 1.0 stored, referenced it), with the media type and time of its
+-- own put: no tenant can probe what another stored.
+CREATE TABLE jam_preimage_holders (
+    hash        bytea NOT NULL CHECK (octet_length(hash) = 32),
+    tenant      text NOT NULL,
+    media_type  text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (hash, tenant)
+);
+SELECT pg_catalog.pg_extension_config_dump('jam_preimage_holders', '');
+GRANT SELECT ON jam_preimage_holders TO jam_reader, jam_operator;
+INSERT INTO jam_preimage_holders (hash, tenant, media_type, created_at)
+SELECT DISTINCT ON (r.hash, s.tenant) r.hash, s.tenant, i.media_type, i.created_at
+FROM jam_work_packages p
+JOIN jam_services s ON s.service_id = p.service_id AND s.tenant IS NOT NULL
+CROSS JOIN LATERAL unnest(p.preimage_hashes) AS r(hash)
+JOIN jam_preimages i ON i.hash = r.hash;
 
 -- Batches (package.c: jam_submit_packages; process.c: jam_process_packages).
 

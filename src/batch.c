@@ -15,6 +15,7 @@
 #include "jam.h"
 #include "auth.h"
 #include "errors.h"
+#include "holders.h"
 #include "metrics.h"
 #include "package.h"
 #include "quota.h"
@@ -219,6 +220,30 @@ insert_batch(const char *service_id, BatchItem *items, int n, HTAB *ids)
 	return rows;
 }
 
+/* Raises missing_preimage for the first new package of the batch that references hash. */
+static void
+raise_missing_in_batch(BatchItem *items, int n, const char *hash)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Datum	   *elems;
+		int			k;
+
+		if (!items[i].created)
+			continue;
+		deconstruct_array(items[i].pkg.preimage_array, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &k);
+		for (int j = 0; j < k; j++)
+			if (strcmp(TextDatumGetCString(elems[j]), hash) == 0)
+				ereport(ERROR,
+						(jam_errcode(JAM_ERR_MISSING_PREIMAGE),
+						 errmsg("packages[%d]: package references preimage %s, which is not stored",
+								i, hash),
+						 errhint("Store it with jam_put_preimage first.")));
+	}
+	elog(ERROR, "jam lost the package that references preimage %s", hash);
+}
+
 /*
  * References the preimages of the new packages, each distinct hash of a
  * package once, and checks that they are stored and within the size quota.
@@ -240,6 +265,8 @@ reference_batch_preimages(const char *service_id, BatchItem *items, int n,
 	int64	   *n_refs;
 	int			n_hashes = 0;
 	int64		largest;
+	List	   *ordered = NIL;	/* each hash once, in the packages' order */
+	ArrayType  *in_order = NULL;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = JAM_HASH_HEX_CHARS + 1;
@@ -261,7 +288,19 @@ reference_batch_preimages(const char *service_id, BatchItem *items, int n,
 
 			entry = hash_search(counts, TextDatumGetCString(elems[j]), HASH_ENTER, &found);
 			entry->n = found ? entry->n + 1 : 1;
+			if (!found)
+				ordered = lappend(ordered, DatumGetPointer(elems[j]));
 		}
+	}
+	if (ordered != NIL)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(ordered));
+		int			k = 0;
+		ListCell   *lc;
+
+		foreach(lc, ordered)
+			elems[k++] = PointerGetDatum(lfirst(lc));
+		in_order = text_array(elems, k);
 	}
 	if (hash_get_num_entries(counts) == 0)
 		return;
@@ -273,6 +312,17 @@ reference_batch_preimages(const char *service_id, BatchItem *items, int n,
 	{
 		hashes[n_hashes] = CStringGetTextDatum(entry->key);
 		n_refs[n_hashes++] = entry->n;
+	}
+	if (jam_holders_tenant() != NULL)
+	{
+		/*
+		 * A tenant references only what it holds (holders.c).  Asked in the
+		 * packages' order, so that the error names the first bad package.
+		 */
+		char	   *not_held = jam_holders_first_missing(jam_holders_tenant(), in_order);
+
+		if (not_held != NULL)
+			raise_missing_in_batch(items, n, not_held);
 	}
 	if (jam_reference_preimages_counted(text_array(hashes, n_hashes), n_refs, &largest) != n_hashes)
 	{
@@ -287,11 +337,7 @@ reference_batch_preimages(const char *service_id, BatchItem *items, int n,
 							  &elems, NULL, &k);
 			for (int j = 0; j < k; j++)
 				if (!jam_preimage_referenced(TextDatumGetCString(elems[j])))
-					ereport(ERROR,
-							(jam_errcode(JAM_ERR_MISSING_PREIMAGE),
-							 errmsg("packages[%d]: package references preimage %s, which is not stored",
-									i, TextDatumGetCString(elems[j])),
-							 errhint("Store it with jam_put_preimage first.")));
+					raise_missing_in_batch(items, n, TextDatumGetCString(elems[j]));
 		}
 	}
 	jam_quota_check_preimage_size(service_id, largest, quota);

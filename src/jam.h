@@ -79,6 +79,8 @@ extern JamCatalog jam_catalog(void);
  *   @x(x)   a hash column read out as hex text
  *   @ha(x)  a text[] of hex hashes, for a hash array column or = ANY
  *   @xa(x)  a hash array column read out as text[]
+ *   @c(x)   SQL about what only the compact catalog has (1.1's tables),
+ *           left out for the hex one
  * Each statement is prepared once per catalog it meets.
  */
 typedef struct JamStatement

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "metrics.h"
+#include "holders.h"
 #include "package.h"
 #include "quota.h"
 #include "xact_rows.h"
@@ -169,15 +170,18 @@ jam_check_package(char *service_id, bytea *payload, int32 contract_version, int3
 	jam_package_hash(&pkg->fields, id);
 }
 
-/* Raises missing_preimage naming the first referenced preimage that is not stored. */
+/*
+ * Raises missing_preimage naming the first referenced preimage that is not
+ * stored, or, given one, that one.
+ */
 static void
-raise_missing_preimage(CheckedPackage *pkg)
+raise_missing_preimage(CheckedPackage *pkg, const char *missing)
 {
 	Datum		values[1] = {PointerGetDatum(pkg->preimage_array)};
-	char	   *missing = "(unknown)";
 
-	if (jam_spi_exec(&first_missing_preimage, values, NULL, true, 1) == 1)
-		missing = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (missing == NULL)
+		missing = jam_spi_exec(&first_missing_preimage, values, NULL, true, 1) == 1
+			? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "(unknown)";
 	ereport(ERROR,
 			(jam_errcode(JAM_ERR_MISSING_PREIMAGE),
 			 errmsg("package references preimage %s, which is not stored", missing),
@@ -268,8 +272,14 @@ jam_submit_package(PG_FUNCTION_ARGS)
 
 		if (pkg.n_distinct > 0)
 		{
+			/* A tenant references only what it holds; the rest is not stored, for it. */
+			const char *tenant = jam_holders_tenant();
+			char	   *not_held = tenant ? jam_holders_first_missing(tenant, pkg.preimage_array) : NULL;
+
+			if (not_held != NULL)
+				raise_missing_preimage(&pkg, not_held);
 			if (jam_reference_preimages(pkg.distinct_array, &largest) != pkg.n_distinct)
-				raise_missing_preimage(&pkg);
+				raise_missing_preimage(&pkg, NULL);
 			jam_quota_check_preimage_size(pkg.fields.service_id, largest, &quota);
 		}
 

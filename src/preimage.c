@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "quota.h"
 #include "errors.h"
+#include "holders.h"
 #include "metrics.h"
 #include "xact_rows.h"
 
@@ -67,6 +68,7 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 	bool		created;
 	int64		max_bytes;
 	bool		from_token;
+	const char *tenant;
 
 	jam_check_enabled();
 	jam_auth_require(JAM_SCOPE_SUBMIT, "jam_put_preimage");
@@ -95,9 +97,21 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	created = jam_spi_exec(&insert_preimage, values, NULL, false, 0) == 1;
-	if (!created)
-		jam_spi_exec(&select_meta, values, NULL, false, 1);
-	meta = jam_spi_copy_jsonb(1);
+	tenant = jam_holders_tenant();
+	if (tenant != NULL)
+	{
+		/* New to this tenant is new, whoever stored the bytes before. */
+		char	   *hash = TextDatumGetCString(values[0]);
+
+		created = jam_holders_add(tenant, hash, media_type);
+		meta = jam_holders_meta(tenant, hash, false);
+	}
+	else
+	{
+		if (!created)
+			jam_spi_exec(&select_meta, values, NULL, false, 1);
+		meta = jam_spi_copy_jsonb(1);
+	}
 	SPI_finish();
 
 	jam_metrics_end(metrics, created ? JAM_OUTCOME_CREATED : JAM_OUTCOME_EXISTING);
@@ -123,6 +137,11 @@ jam_get_preimage(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(hash);
 
 	SPI_connect();
+	/* A tenant reads only what it holds (holders.c). */
+	if (jam_holders_tenant() != NULL &&
+		jam_holders_first_missing(jam_holders_tenant(),
+								  construct_array(values, 1, TEXTOID, -1, false, TYPALIGN_INT)) != NULL)
+		raise_not_found(hash);
 	if (jam_spi_exec(&select_data, values, NULL, true, 1) == 0)
 		raise_not_found(hash);
 	data = jam_spi_result_datum(1, &isnull);
@@ -151,6 +170,18 @@ jam_preimage_meta(PG_FUNCTION_ARGS)
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
 	values[0] = CStringGetTextDatum(hash);
 
+	if (jam_holders_tenant() != NULL)
+	{
+		bool		read_only = !jam_xact_rows_flush();
+
+		SPI_connect();
+		meta = jam_holders_meta(jam_holders_tenant(), hash, read_only);
+		if (meta == (Datum) 0)
+			raise_not_found(hash);
+		SPI_finish();
+		jam_metrics_end(metrics, JAM_OUTCOME_OK);
+		PG_RETURN_DATUM(meta);
+	}
 	SPI_connect();
 	if (jam_spi_exec(&select_meta, values, NULL, !jam_xact_rows_flush(), 1) == 0)
 		raise_not_found(hash);

@@ -183,7 +183,8 @@ static JamStatement delete_preimages = {
 	" DELETE FROM jam.jam_preimages WHERE ctid = ANY (ARRAY("
 	"  SELECT ctid FROM jam.jam_preimages WHERE refcount = 0 AND created_at < $1 AND created_at >= $2"
 	"  ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)) AND refcount = 0"
-	" RETURNING created_at) "
+	" RETURNING hash, created_at) "
+	"@c(, h AS (DELETE FROM jam.jam_preimage_holders WHERE hash IN (SELECT hash FROM d))) "
 	"SELECT count(*), max(created_at) FROM d",
 	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
 };
@@ -210,7 +211,9 @@ static JamStatement lock_preimages = {
 };
 
 static JamStatement delete_freed_preimages = {
-	"DELETE FROM jam.jam_preimages WHERE ctid = ANY ($1)",
+	"WITH d AS (DELETE FROM jam.jam_preimages WHERE ctid = ANY ($1) RETURNING hash) "
+	"@c(, h AS (DELETE FROM jam.jam_preimage_holders WHERE hash IN (SELECT hash FROM d))) "
+	"SELECT count(*) FROM d",
 	1, {TIDARRAYOID}
 };
 
@@ -392,7 +395,8 @@ release_refs(const JamCleanupParams *params, ArrayType *hashes, ArrayType *count
 	if (freed != NULL)
 	{
 		values[0] = PointerGetDatum(freed);
-		if (jam_spi_exec(&delete_freed_preimages, values, NULL, false, 0) != n_free)
+		jam_spi_exec(&delete_freed_preimages, values, NULL, false, 1);
+		if (result_int64(1) != n_free)
 			elog(ERROR, "jam cleanup did not find every locked preimage it freed");
 	}
 	if (kept != NULL)

@@ -16,6 +16,7 @@ static const struct
 	const char *marker;
 	const char *compact;
 }			markers[] = {
+	{"@c(", ""},
 	{"@ha(", "jam.jam_unhex_array("},
 	{"@xa(", "jam.jam_hex_array("},
 	{"@h(", "decode("},
@@ -72,7 +73,13 @@ jam_sql_for_catalog(const char *sql, JamCatalog catalog)
 			char	   *inner = jam_sql_for_catalog(pnstrdup(arg, end - arg), catalog);
 			bool		hex_format = markers[m].compact[0] == 'd' || markers[m].compact[0] == 'e';
 
-			if (catalog == JAM_CATALOG_HEX)
+			if (markers[m].compact[0] == '\0')
+			{
+				/* @c(...): SQL about tables only the compact catalog has */
+				if (catalog == JAM_CATALOG_COMPACT)
+					appendStringInfoString(&out, inner);
+			}
+			else if (catalog == JAM_CATALOG_HEX)
 				appendStringInfo(&out, "(%s)", inner);
 			else
 				appendStringInfo(&out, "%s%s%s)", markers[m].compact, inner,
