@@ -83,6 +83,11 @@ static JamStatement select_token_tenant = {
 static JamStatement upsert_service_quota = {NULL, 4, {TEXTOID, INT4OID, INT8OID, INT4OID}};
 static JamStatement upsert_token_quota = {NULL, 4, {TEXTOID, INT4OID, INT8OID, INT4OID}};
 
+static JamStatement service_exists = {
+	"SELECT 1 FROM jam.jam_services WHERE service_id = $1",
+	1, {TEXTOID}
+};
+
 static JamStatement delete_empty_quota = {
 	"DELETE FROM jam.jam_quotas WHERE (service_id = $1 OR token_id = $1) "
 	"AND rate_limit_per_minute IS NULL AND max_preimage_bytes IS NULL "
@@ -393,6 +398,7 @@ jam_set_quota(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_QUOTA_SET);
 	bool		for_service;
+	bool		exists;
 	char	   *target;
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
@@ -423,7 +429,17 @@ jam_set_quota(PG_FUNCTION_ARGS)
 	jam_spi_exec(for_service ? &upsert_service_quota : &upsert_token_quota, values, nulls, false, 0);
 	doc = jam_spi_copy_jsonb(1);
 	jam_spi_exec(&delete_empty_quota, values, NULL, false, 0);
+
+	/*
+	 * A service's quota may be set before its first submit creates it (and
+	 * applies from that submit on); the answer says whether it exists, so
+	 * that a misspelt service id shows.
+	 */
+	exists = for_service && jam_spi_exec(&service_exists, values, NULL, false, 1) == 1;
 	SPI_finish();
+	if (for_service)
+		doc = jam_with_member(doc, "service_exists",
+							  DirectFunctionCall1(jsonb_in, CStringGetDatum(exists ? "true" : "false")));
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);

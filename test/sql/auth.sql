@@ -344,6 +344,11 @@ SELECT jam.jam_status()->'auth' AS anonymous_auth;
 RESET ROLE;
 SELECT jam_status() ? 'logs' AS operator_sees_logs;
 
+-- A service's quota may be set before its first submit creates it; the
+-- answer says whether the service exists, so a misspelt id shows.
+SELECT jam_set_quota(service_id => 'auth-a', max_pending_packages => 100)->'service_exists' AS existing_service,
+       jam_set_quota(service_id => 'auth-not-yet', max_pending_packages => 100)->'service_exists' AS future_service;
+
 -- The new error codes and their HTTP statuses.
 SELECT code, sqlstate, http_status FROM jam_error_codes()
 WHERE code IN ('unauthenticated', 'forbidden', 'rate_limited', 'quota_exceeded', 'payload_too_large', 'token_not_found')
