@@ -190,7 +190,7 @@ is( $node->safe_psql(
 is( $node->safe_psql(
 		'postgres', q{
 		SELECT count(*) FROM worker_log w
-		JOIN jam.jam_work_reports r ON r.package_id = w.package_id
+		JOIN jam.jam_work_reports r ON r.package_id = decode(w.package_id, 'hex')
 		WHERE r.status = w.status AND r.service_id = w.service_id}),
 	$stored,
 	'each worker got the report that was stored');
@@ -216,7 +216,7 @@ is($node->safe_psql('postgres', 'SELECT jam.jam_process_next() IS NULL'),
 is( $node->safe_psql(
 		'postgres', qq{
 		SELECT string_agg(((jam.jam_preimage_meta(h)->>'refcount')::bigint
-				= 2 * (SELECT count(*) FROM jam.jam_work_packages WHERE h = ANY(preimage_hashes)))::text,
+				= 2 * (SELECT count(*) FROM jam.jam_work_packages WHERE decode(h, 'hex') = ANY(preimage_hashes)))::text,
 			',' ORDER BY n)
 		FROM unnest(ARRAY['$shared'] || $common) WITH ORDINALITY AS t(h, n)}),
 	join(',', ('true') x (1 + @common)),
@@ -279,7 +279,7 @@ ok(!$failed, 'another session processes the next package without waiting')
 is($got, $p2, 'another session gets a different package (of another service)');
 $other->{stderr} = '';
 
-is($other->query_safe(qq{SELECT status FROM jam.jam_work_packages WHERE id = '$p1'}),
+is($other->query_safe(qq{SELECT status FROM jam.jam_work_packages WHERE id = decode('$p1', 'hex')}),
 	'pending', 'the claimed package still reads as pending outside the open transaction');
 
 # The next package of the same service is claimed without waiting, but its
@@ -292,14 +292,14 @@ ok($failed3 && $other->{stderr} =~ /lock timeout/,
   or diag("got '$got3', stderr: $other->{stderr}");
 $other->{stderr} = '';
 is($other->query_safe(qq{SELECT status || ':' || (SELECT count(*) FROM jam.jam_work_reports
-		WHERE package_id = '$p3') FROM jam.jam_work_packages WHERE id = '$p3'}),
+		WHERE package_id = decode('$p3', 'hex')) FROM jam.jam_work_packages WHERE id = decode('$p3', 'hex')}),
 	'pending:0', 'the call that gave up left that package pending with no report');
 
 $holder->query_safe('ROLLBACK');
 
-is($other->query_safe(qq{SELECT status FROM jam.jam_work_packages WHERE id = '$p1'}),
+is($other->query_safe(qq{SELECT status FROM jam.jam_work_packages WHERE id = decode('$p1', 'hex')}),
 	'pending', 'after the rollback the claimed package is pending again');
-is($other->query_safe(qq{SELECT count(*) FROM jam.jam_work_reports WHERE package_id = '$p1'}),
+is($other->query_safe(qq{SELECT count(*) FROM jam.jam_work_reports WHERE package_id = decode('$p1', 'hex')}),
 	'0', 'and the rollback left no report for it');
 
 my @rest;
@@ -312,13 +312,13 @@ for (1 .. 3)
 }
 ok((grep { $_ eq $p1 } @rest), 'the rolled-back package is processed afterwards');
 is( $other->query_safe(
-		q{SELECT string_agg(package_id, ',' ORDER BY package_id) FROM jam.jam_work_reports
-		  WHERE package_id IN ('} . join("','", $p1, $p2, $p3) . q{')}),
+		q{SELECT string_agg(encode(package_id, 'hex'), ',' ORDER BY package_id) FROM jam.jam_work_reports
+		  WHERE package_id IN (decode('} . join("', 'hex'), decode('", $p1, $p2, $p3) . q{', 'hex'))}),
 	join(',', sort($p1, $p2, $p3)),
 	'the three packages have one report each');
-is($other->query_safe(qq{SELECT status FROM jam.jam_work_packages WHERE id = '$p1'}),
+is($other->query_safe(qq{SELECT status FROM jam.jam_work_packages WHERE id = decode('$p1', 'hex')}),
 	'applied', 'the rolled-back package ends applied');
-is($other->query_safe(qq{SELECT count(*) FROM jam.jam_attestations WHERE package_id = '$p1'}),
+is($other->query_safe(qq{SELECT count(*) FROM jam.jam_attestations WHERE package_id = decode('$p1', 'hex')}),
 	'1', 'the rolled-back attempt left no attestation behind');
 
 # Q is the only pending package.  While the holder has it, nothing else is
@@ -340,8 +340,8 @@ $other->{stderr} = '';
 $holder->query_safe('COMMIT');
 $holder->quit;
 is( $other->query_safe(
-		qq{SELECT status || ':' || (SELECT count(*) FROM jam.jam_work_reports WHERE package_id = '$q')
-		   FROM jam.jam_work_packages WHERE id = '$q'}),
+		qq{SELECT status || ':' || (SELECT count(*) FROM jam.jam_work_reports WHERE package_id = decode('$q', 'hex'))
+		   FROM jam.jam_work_packages WHERE id = decode('$q', 'hex')}),
 	'applied:1',
 	'after the holder commits the package is applied with one report');
 is($other->query_safe('SELECT jam.jam_process_next() IS NULL'),
@@ -361,9 +361,10 @@ $other->quit;
 # when one backend reaches the rows through the index (hash order) and the
 # other through a sequential scan (heap order, here the reverse).  S0, a
 # stand-in for any transaction holding a preimage row, locks the first row
-# in hash order; S1 (index scan) waits for it, then S2 (sequential scan,
-# having taken the other row already) queues behind S1, so both are inside
-# their UPDATEs when S0 commits.
+# in hash order; S1 (index scan) and S2 (sequential scan) both wait for it.
+# Since 1.1 a reference takes the rows FOR KEY SHARE, which two submits may
+# hold together, and raises the refcounts at commit in hash order: both
+# wait for S0 itself, then both commit, and neither deadlocks the other.
 
 $node->safe_psql('postgres', 'CREATE DATABASE lockorder');
 $node->safe_psql('lockorder', 'CREATE EXTENSION jam');
@@ -374,7 +375,7 @@ my ($lo, $hi) = sort values %hash_of;
 my %name_of = reverse %hash_of;
 $node->safe_psql('lockorder',
 	"SELECT jam.jam_put_preimage(convert_to('$name_of{$_}', 'UTF8'))") for $hi, $lo;
-is($node->safe_psql('lockorder', 'SELECT string_agg(hash, \',\' ORDER BY ctid) FROM jam.jam_preimages'),
+is($node->safe_psql('lockorder', 'SELECT string_agg(encode(hash, \'hex\'), \',\' ORDER BY ctid) FROM jam.jam_preimages'),
 	"$hi,$lo", 'the heap holds the preimages in the reverse of hash order');
 
 my $s0 = $node->background_psql('lockorder');
@@ -384,7 +385,7 @@ $s1->query_safe('SET enable_seqscan = off; SET enable_bitmapscan = off');
 $s2->query_safe('SET enable_indexscan = off; SET enable_bitmapscan = off');
 
 $s0->query_safe('BEGIN');
-$s0->query_safe("SELECT hash FROM jam.jam_preimages WHERE hash = '$lo' FOR UPDATE");
+$s0->query_safe("SELECT hash FROM jam.jam_preimages WHERE hash = decode('$lo', 'hex') FOR UPDATE");
 $s1->query_until(qr//,
 	"SELECT jam.jam_submit_package('lock-1', 'y'::bytea, preimage_hashes => ARRAY['$lo', '$hi']);\n\\echo s1 done\n");
 ok( $node->poll_query_until(
@@ -395,8 +396,8 @@ $s2->query_until(qr//,
 	"SELECT jam.jam_submit_package('lock-2', 'z'::bytea, preimage_hashes => ARRAY['$lo', '$hi']);\n\\echo s2 done\n");
 ok( $node->poll_query_until(
 		'lockorder',
-		"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'tuple' AND query LIKE '%lock-2%' AND pid <> pg_backend_pid()"),
-	'the sequential-scan submit queues behind it for the same row');
+		"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'transactionid' AND query LIKE '%lock-2%' AND pid <> pg_backend_pid()"),
+	'the sequential-scan submit waits for it too');
 $s0->query_safe('COMMIT');
 $s1->query_until(qr/s1 done/, '');
 $s2->query_until(qr/s2 done/, '');

@@ -53,7 +53,7 @@ for my $name (sort keys %pre_sql)
 	$pre{$name} = $hash;
 	$pre_md5{$name} = $md5;
 }
-cmp_ok(sql($src, "SELECT size FROM jam.jam_preimages WHERE hash = '$pre{big}'"),
+cmp_ok(sql($src, "SELECT size FROM jam.jam_preimages WHERE hash = decode('$pre{big}', 'hex')"),
 	'>=', $big_mb * 1000 * 1000, 'the big preimage is multi-megabyte');
 is(sql($src, "SELECT position('\\x00'::bytea IN jam.jam_get_preimage('$pre{nul_bytes}')) > 0"),
 	't', 'a stored preimage contains NUL bytes');
@@ -162,9 +162,9 @@ sub seq_state
 }
 my $src_seqs = seq_state($src);
 
-my %src_refcount = split /[|\n]/, sql($src, 'SELECT hash, refcount FROM jam.jam_preimages ORDER BY hash');
+my %src_refcount = split /[|\n]/, sql($src, q{SELECT encode(hash, 'hex'), refcount FROM jam.jam_preimages ORDER BY hash});
 my %src_log = map { my ($s, $n, $r) = split /\|/; ($s => { size => $n, root => $r }) } split /\n/,
-  sql($src, 'SELECT service_id, log_size, log_root FROM jam.jam_services ORDER BY 1');
+  sql($src, q{SELECT service_id, log_size, encode(log_root, 'hex') FROM jam.jam_services ORDER BY 1});
 my $src_max_seq = sql($src, 'SELECT max(seq) FROM jam.jam_work_packages');
 my $src_max_report_seq = sql($src, 'SELECT max(seq) FROM jam.jam_work_reports');
 my $src_max_attestation = sql($src, 'SELECT max(id) FROM jam.jam_attestations');
@@ -219,7 +219,7 @@ for my $db ('jam_custom', 'jam_plain')
 	}
 	is(sql($db, "SELECT encode(jam.jam_get_preimage('$pre{nul_bytes}'), 'hex')"),
 		'00006a616d00ff0000', "$db: the NUL-byte preimage is byte for byte the same");
-	my %refcount = split /[|\n]/, sql($db, 'SELECT hash, refcount FROM jam.jam_preimages ORDER BY hash');
+	my %refcount = split /[|\n]/, sql($db, q{SELECT encode(hash, 'hex'), refcount FROM jam.jam_preimages ORDER BY hash});
 	is_deeply(\%refcount, \%src_refcount, "$db: refcounts unchanged");
 	is(sql($db, "SELECT jam.jam_preimage_meta('$pre{big}')->>'refcount'"),
 		$src_refcount{ $pre{big} }, "$db: jam_preimage_meta reports the big preimage's refcount");
@@ -238,7 +238,7 @@ for my $db ('jam_custom', 'jam_plain')
 		"$db: the new package's log entry continues the restored log");
 	is($new->{receipt}{prev_root}, $src_log{'svc-builtin'}{root},
 		"$db: and extends the restored log's root");
-	cmp_ok(sql($db, "SELECT seq FROM jam.jam_work_packages WHERE id = '$new->{id}'"),
+	cmp_ok(sql($db, "SELECT seq FROM jam.jam_work_packages WHERE id = decode('$new->{id}', 'hex')"),
 		'>', $src_max_seq, "$db: the new package's seq follows the restored ones");
 	is(sql($db, "SELECT jam.jam_preimage_meta('$pre{text}')->>'refcount'"),
 		$src_refcount{ $pre{text} } + 1, "$db: the new package took a reference");
@@ -248,7 +248,7 @@ for my $db ('jam_custom', 'jam_plain')
 	is($r->{status}, 'applied', "$db: a still-pending package of svc-refine is processed");
 	is($r->{refine}, $refine_name, "$db: by the restored refine function");
 	$replay{$db} = join ',', map { $r->{$_} // '' } qw(package_id report_hash output_hash status);
-	cmp_ok(sql($db, "SELECT seq FROM jam.jam_work_reports WHERE package_id = '$r->{package_id}'"),
+	cmp_ok(sql($db, "SELECT seq FROM jam.jam_work_reports WHERE package_id = decode('$r->{package_id}', 'hex')"),
 		'>', $src_max_report_seq, "$db: the new report's seq follows the restored ones");
 	cmp_ok(sql($db, "SELECT max(id) FROM jam.jam_attestations"),
 		'>', $src_max_attestation, "$db: the new attestation's id follows the restored ones");
@@ -259,7 +259,7 @@ for my $db ('jam_custom', 'jam_plain')
 	my $built = decode_json(sql($db, "SELECT jam.jam_process_next('svc-builtin')"));
 	is($built->{status}, 'applied', "$db: a still-pending package of svc-builtin is processed");
 	is( sql($db,
-			"SELECT status FROM jam.jam_work_packages WHERE id = '$built->{package_id}'"),
+			"SELECT status FROM jam.jam_work_packages WHERE id = decode('$built->{package_id}', 'hex')"),
 		'applied', "$db: the package left the pending state");
 	is(logs_verify($db), $all_logs_ok, "$db: the logs still verify after appending to them");
 }

@@ -192,7 +192,7 @@ if (@pairs)
 	is($again->{hash}, $p->{blake2b_256_hex}, 'a repeated put returns the same hash');
 	is( $node->safe_psql(
 			'postgres',
-			"SELECT count(*) FROM jam.jam_preimages WHERE hash = '$p->{blake2b_256_hex}'"),
+			"SELECT count(*) FROM jam.jam_preimages WHERE hash = decode('$p->{blake2b_256_hex}', 'hex')"),
 		'1',
 		'identical bytes are stored once');
 }

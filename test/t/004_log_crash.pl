@@ -112,7 +112,8 @@ for my $r (@receipts)
 {
 	my $row = $node->safe_psql(
 		'postgres', qq{
-		SELECT hash || ' ' || leaf_hash || ' ' || prev_root || ' ' || new_root || ' ' || kind
+		SELECT encode(hash, 'hex') || ' ' || encode(leaf_hash, 'hex') || ' ' || encode(prev_root, 'hex')
+		       || ' ' || encode(new_root, 'hex') || ' ' || kind
 		FROM jam.jam_log_entries WHERE service_id = '$r->{service_id}' AND seq = $r->{seq}});
 	if ($row eq '')
 	{
@@ -131,10 +132,10 @@ my $unproven = $node->safe_psql(
 	SELECT count(*) FROM jam.jam_log_entries e
 	JOIN jam.jam_services s USING (service_id)
 	WHERE e.service_id LIKE 'crash-%' AND e.seq % 7 = 0
-	  AND NOT jam.jam_verify_inclusion(e.leaf_hash, e.seq, s.log_size,
+	  AND NOT jam.jam_verify_inclusion(encode(e.leaf_hash, 'hex'), e.seq, s.log_size,
 	        ARRAY(SELECT jsonb_array_elements_text(
 	              jam.jam_inclusion_proof(e.service_id, e.seq, s.log_size)->'proof')),
-	        s.log_root)});
+	        encode(s.log_root, 'hex'))});
 is($unproven, '0', 'sampled entries are provable against the current roots');
 my $unproven_receipts = 0;
 for my $r (@receipts[ grep { $_ % 10 == 0 } 0 .. $#receipts ])
@@ -144,7 +145,7 @@ for my $r (@receipts[ grep { $_ % 10 == 0 } 0 .. $#receipts ])
 		SELECT jam.jam_verify_inclusion(r->>'leaf_hash', (r->>'seq')::bigint,
 		         (r->'inclusion'->>'tree_size')::bigint,
 		         ARRAY(SELECT jsonb_array_elements_text(r->'inclusion'->'proof')),
-		         (SELECT log_root FROM jam.jam_services WHERE service_id = r->>'service_id'))
+		         (SELECT encode(log_root, 'hex') FROM jam.jam_services WHERE service_id = r->>'service_id'))
 		FROM jam.jam_receipt('$r->{hash}') r});
 	$unproven_receipts++ unless $ok eq 't';
 }

@@ -34,17 +34,17 @@ my $port = $node->port;
 sub fill_expired
 {
 	my ($tag, $n, $shared) = @_;
-	my $refs = "ARRAY[md5('$tag' || g) || md5('$tag:' || g), '$shared']";
+	my $refs = "ARRAY[decode(md5('$tag' || g) || md5('$tag:' || g), 'hex'), decode('$shared', 'hex')]";
 	$node->safe_psql(
 		'postgres', qq{
 		INSERT INTO jam.jam_preimages (hash, data, size, media_type, refcount, created_at)
-		SELECT md5('$tag' || g) || md5('$tag:' || g), convert_to('$tag ' || g, 'UTF8'),
+		SELECT decode(md5('$tag' || g) || md5('$tag:' || g), 'hex'), convert_to('$tag ' || g, 'UTF8'),
 		       octet_length(convert_to('$tag ' || g, 'UTF8')), 'application/octet-stream',
 		       1 + g % 2, now() - interval '400 days'
 		FROM generate_series(1, $n) AS g;
 		INSERT INTO jam.jam_work_packages (id, service_id, contract_version, weight_hint, payload,
 		                                   preimage_hashes, status, submitted_at, processed_at)
-		SELECT md5('$tag-pkg' || g) || md5('$tag-pkg:' || g), '$tag-' || (g % 4), 1, 1,
+		SELECT decode(md5('$tag-pkg' || g) || md5('$tag-pkg:' || g), 'hex'), '$tag-' || (g % 4), 1, 1,
 		       convert_to('$tag ' || g, 'UTF8'), $refs,
 		       CASE WHEN g % 2 = 1 THEN 'applied' ELSE 'pending' END,
 		       now() - interval '350 days' + g * interval '1 ms',
@@ -52,9 +52,9 @@ sub fill_expired
 		FROM generate_series(1, $n) AS g;
 		INSERT INTO jam.jam_work_reports (package_id, service_id, report_hash, status, contract_version,
 		                                  refine, output, output_hash, preimage_hashes, created_at)
-		SELECT md5('$tag-pkg' || g) || md5('$tag-pkg:' || g), '$tag-' || (g % 4),
-		       md5('$tag-rep' || g) || md5('$tag-rep:' || g), 'applied', 1, 'builtin:v1', '\\x00'::bytea,
-		       md5('$tag-out' || g) || md5('$tag-out:' || g), $refs,
+		SELECT decode(md5('$tag-pkg' || g) || md5('$tag-pkg:' || g), 'hex'), '$tag-' || (g % 4),
+		       decode(md5('$tag-rep' || g) || md5('$tag-rep:' || g), 'hex'), 'applied', 1, 'builtin:v1', '\\x00'::bytea,
+		       decode(md5('$tag-out' || g) || md5('$tag-out:' || g), 'hex'), $refs,
 		       now() - interval '349 days' + g * interval '1 ms'
 		FROM generate_series(1, $n) AS g WHERE g % 2 = 1;
 		INSERT INTO jam.jam_attestations (package_id, report_hash, attester, created_at)
@@ -64,7 +64,7 @@ sub fill_expired
 		SELECT '$tag-' || (g % 4), count(*) FILTER (WHERE g % 2 = 0)
 		FROM generate_series(1, $n) AS g GROUP BY 1
 		ON CONFLICT (service_id) DO UPDATE SET pending_count = s.pending_count + EXCLUDED.pending_count;
-		UPDATE jam.jam_preimages SET refcount = refcount + $n + ($n + 1) / 2 WHERE hash = '$shared';
+		UPDATE jam.jam_preimages SET refcount = refcount + $n + ($n + 1) / 2 WHERE hash = decode('$shared', 'hex');
 		ANALYZE jam.jam_preimages, jam.jam_work_packages, jam.jam_work_reports, jam.jam_attestations;
 	});
 	return;
@@ -117,7 +117,7 @@ $node->safe_psql(
 	SELECT jam.jam_put_preimage('recent preimage'::bytea);
 	SELECT jam.jam_put_preimage('old shared preimage'::bytea);
 	UPDATE jam.jam_preimages SET created_at = now() - interval '500 days'
-	WHERE hash = jam.jam_hash('old shared preimage'::bytea);
+	WHERE hash = decode(jam.jam_hash('old shared preimage'::bytea), 'hex');
 	SELECT jam.jam_submit_package('kept', 'recent'::bytea, preimage_hashes =>
 	    ARRAY[jam.jam_hash('recent preimage'::bytea), jam.jam_hash('old shared preimage'::bytea)]);
 	SELECT jam.jam_process_next('kept');
@@ -129,12 +129,14 @@ my $recent_rows = sub {
 	return $node->safe_psql(
 		'postgres', q{
 		SELECT string_agg(t::text, ' | ' ORDER BY t::text) FROM (
-		  SELECT id, status, preimage_hashes FROM jam.jam_work_packages WHERE service_id = 'kept'
-		  UNION ALL SELECT package_id, status, preimage_hashes FROM jam.jam_work_reports WHERE service_id = 'kept'
-		  UNION ALL SELECT hash, refcount::text, NULL FROM jam.jam_preimages
-		    WHERE hash = jam.jam_hash('recent preimage'::bytea)
-		  UNION ALL SELECT hash, created_at::text, NULL FROM jam.jam_preimages
-		    WHERE hash = jam.jam_hash('old shared preimage'::bytea)
+		  SELECT encode(id, 'hex'), status, jam.jam_hex_array(preimage_hashes) FROM jam.jam_work_packages
+		    WHERE service_id = 'kept'
+		  UNION ALL SELECT encode(package_id, 'hex'), status, jam.jam_hex_array(preimage_hashes)
+		    FROM jam.jam_work_reports WHERE service_id = 'kept'
+		  UNION ALL SELECT encode(hash, 'hex'), refcount::text, NULL FROM jam.jam_preimages
+		    WHERE hash = decode(jam.jam_hash('recent preimage'::bytea), 'hex')
+		  UNION ALL SELECT encode(hash, 'hex'), created_at::text, NULL FROM jam.jam_preimages
+		    WHERE hash = decode(jam.jam_hash('old shared preimage'::bytea), 'hex')
 		  UNION ALL SELECT service_id, pending_count::text, NULL FROM jam.jam_services WHERE service_id = 'kept') t});
 };
 
@@ -148,7 +150,7 @@ my $expired = q{
 	SELECT (SELECT count(*) FROM jam.jam_work_reports WHERE service_id LIKE 'exp-%') || ' '
 	    || (SELECT count(*) FROM jam.jam_work_packages WHERE service_id LIKE 'exp-%') || ' '
 	    || (SELECT count(*) FROM jam.jam_preimages WHERE created_at < now() - interval '300 days'
-	          AND hash <> jam.jam_hash('old shared preimage'::bytea))};
+	          AND hash <> decode(jam.jam_hash('old shared preimage'::bytea), 'hex'))};
 is($node->safe_psql('postgres', $expired), ($n / 2) . " $n $n", 'expired: reports, packages, preimages');
 
 # 1. The worker is terminated while it deletes reports.
@@ -201,7 +203,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM jam.jam_log_entries'), $lo
 	'the log is untouched');
 is( $node->safe_psql(
 		'postgres',
-		qq{SELECT refcount FROM jam.jam_preimages WHERE hash = '$old_shared'}),
+		qq{SELECT refcount FROM jam.jam_preimages WHERE hash = decode('$old_shared', 'hex')}),
 	'3',
 	'the old preimage the recent rows share keeps their three references');
 is( $node->safe_psql(
@@ -257,7 +259,7 @@ is( $node->safe_psql(
 		q{SELECT count(*) FROM jam.jam_work_packages WHERE service_id LIKE 'busy-%'}),
 	'20',
 	'the packages submitted during the cleanup stay');
-is( $node->safe_psql('postgres', qq{SELECT refcount FROM jam.jam_preimages WHERE hash = '$old_shared'}),
+is( $node->safe_psql('postgres', qq{SELECT refcount FROM jam.jam_preimages WHERE hash = decode('$old_shared', 'hex')}),
 	3 + 20 + 4,
 	'the old shared preimage holds the references made during the cleanup');
 is(fsck(), 'ok', 'counts exact after the busy cleanup');

@@ -49,14 +49,14 @@ sub add_expired
 		UPDATE jam.jam_work_packages SET submitted_at = now() - interval '90 days'
 		WHERE payload = '$label'::bytea;
 		UPDATE jam.jam_preimages SET created_at = now() - interval '90 days'
-		WHERE hash = jam.jam_hash('$label'::bytea);
+		WHERE hash = decode(jam.jam_hash('$label'::bytea), 'hex');
 	});
 	return;
 }
 my $gone = sub {
 	my ($label) = @_;
 	return qq{SELECT NOT EXISTS (SELECT 1 FROM jam.jam_work_packages WHERE payload = '$label'::bytea)
-	          AND NOT EXISTS (SELECT 1 FROM jam.jam_preimages WHERE hash = jam.jam_hash('$label'::bytea))};
+	          AND NOT EXISTS (SELECT 1 FROM jam.jam_preimages WHERE hash = decode(jam.jam_hash('$label'::bytea), 'hex'))};
 };
 $node->safe_psql('postgres',
 	q{SELECT jam.jam_submit_package('worker', 'recent'::bytea)});
@@ -88,7 +88,7 @@ ok($node->poll_query_until('postgres', $gone->('second')), 'retention on again: 
 # repaired, the next round cleans up.
 add_expired('third');
 $node->safe_psql('postgres',
-	q{UPDATE jam.jam_preimages SET refcount = 0 WHERE hash = jam.jam_hash('third'::bytea)});
+	q{UPDATE jam.jam_preimages SET refcount = 0 WHERE hash = decode(jam.jam_hash('third'::bytea), 'hex')});
 ok($node->wait_for_log(qr/ERROR:  new row for relation "jam_preimages" violates check constraint/) > 0,
 	'a failing round is logged');
 is($node->safe_psql('postgres', q{SELECT jam.jam_fsck(repair => true)->>'drift_count'}), '1', 'repaired');
