@@ -24,6 +24,27 @@ else
 	give_to_pg() { :; }
 fi
 
+# Where make run keeps what the postgres user reads and writes: the cluster,
+# its log and socket, and the copy of the shim it runs with its settings.  As
+# root, a folder of the postgres user's own, outside the project, named after
+# the project's absolute path (/var/lib/postgresql/jam/<name>-<hash>): the
+# project may then sit where postgres cannot reach (a clone under /root, mode
+# 700), and two clones never share a cluster.  As any other user, who is the
+# server's user too, the project's .run/.  A cluster an earlier make run made
+# in .run/ is kept there; JAM_RUN_DIR overrides all of this.
+run_state_dir() {
+	local project=$1 home name
+	if [ -n "${JAM_RUN_DIR:-}" ]; then
+		realpath -m -- "$JAM_RUN_DIR"
+	elif [ "$(id -u)" != 0 ] || as_pg test -r "$project/.run/pgdata/PG_VERSION" 2>/dev/null; then
+		echo "$project/.run"
+	else
+		home=$(getent passwd postgres | cut -d: -f6)
+		name=$(basename "$project" | tr -c 'A-Za-z0-9._\n-' _ | cut -c1-32)
+		echo "${home:-/var/lib/postgresql}/jam/$name-$(printf %s "$project" | sha256sum | cut -c1-12)"
+	fi
+}
+
 # One locale everywhere, so that output does not depend on the machine's.
 export LANG=C.UTF-8
 unset LC_ALL LC_COLLATE LC_CTYPE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME LANGUAGE

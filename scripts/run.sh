@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
-# make run: a development cluster under .run/ with jam and pg_cron preloaded
-# and the extension created in the database jam.  It is owned by postgres,
-# listens on 127.0.0.1 only, on the first free port from 54329 (remembered in
-# .run/port).  A second run reuses it: starts it if stopped, restarts it when
-# the installed jam.so changed (a preloaded library is only read at start),
-# and updates the extension when its version changed.
+# make run: a development cluster with jam and pg_cron preloaded and the
+# extension created in the database jam, and the HTTP shim beside it.  The
+# cluster is owned by postgres and kept, with the copy of the shim it runs, in
+# the folder run_state_dir (scripts/common.sh) names: as root, one of the
+# postgres user's own outside the project, so that the project may be
+# anywhere root can write.  It listens on 127.0.0.1 only, on the first free
+# port from 54329.  What is root's stays in the project's .run/: the ports,
+# the API token, the shim's pid and log.  A second run reuses it all: starts
+# the cluster if stopped, restarts it when the installed jam.so changed (a
+# preloaded library is only read at start), and updates the extension when
+# its version changed.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 . "$root/scripts/common.sh"
+# The server's programs run as postgres, which may not be able to enter the project.
+cd /
 
 run_dir=$root/.run
-data=$run_dir/pgdata
-log=$run_dir/postgres.log
+state=$(run_state_dir "$root")
+data=$state/pgdata
+log=$state/postgres.log
 
 if [ ! -f "$sharedir/extension/jam.control" ]; then
 	echo "run: jam is not installed for $pg_config; run make run (or make install) as root" >&2
 	exit 1
 fi
 
-if ! as_pg test -x "$root"; then
-	echo "run: the postgres user cannot reach $root: a folder above it is not searchable" >&2
-	echo "run: (e.g. /root is mode 700).  Clone the project where every user can read it," >&2
-	echo "run: such as /srv/jam, or make each parent folder searchable (chmod o+x)." >&2
+mkdir -p "$run_dir"
+if [ "$state" != "$run_dir" ]; then
+	chmod 700 "$run_dir"    # the token is root's alone
+	# Made by postgres where it may (under its home), so that it owns each level.
+	as_pg mkdir -p "$state" 2>/dev/null || mkdir -p "$state"
+fi
+if [ "$(id -u)" = 0 ]; then chown postgres: "$state"; fi
+chmod 700 "$state"
+if ! as_pg test -w "$state" -a -x "$state"; then
+	echo "run: the postgres user cannot write $state; set JAM_RUN_DIR to a folder it can" >&2
 	exit 1
 fi
-mkdir -p "$run_dir"
-give_to_pg "$run_dir"
+# Which project this cluster belongs to, for whoever finds the folder.
+[ "$state" = "$run_dir" ] || echo "$root" | as_pg tee "$state/project" >/dev/null
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 first_free_port() {
@@ -41,16 +55,16 @@ if [ -z "$port" ] || { ! running && port_in_use "$port"; }; then
 	port=$(first_free_port)
 	echo "$port" > "$run_dir/port"
 fi
-socket=$run_dir/.s.PGSQL.$port
+socket=$state/.s.PGSQL.$port
 if [ ${#socket} -gt 100 ]; then
-	echo "run: $socket is too long for a unix socket path; use a shorter project path" >&2
+	echo "run: $socket is too long for a unix socket path; set JAM_RUN_DIR to a shorter one" >&2
 	exit 1
 fi
 
 if [ ! -f "$data/PG_VERSION" ]; then
 	echo "run: creating a cluster in $data"
 	# Trust authentication: the cluster is for development and only listens
-	# on the loopback address and on a socket inside the project folder.
+	# on the loopback address and on a socket in a folder only postgres enters.
 	as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 	echo "include 'jam_run.conf'" | as_pg tee -a "$data/postgresql.conf" >/dev/null
 fi
@@ -58,7 +72,7 @@ fi
 as_pg tee "$data/jam_run.conf" >/dev/null <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
-unix_socket_directories = '$run_dir'
+unix_socket_directories = '$state'
 shared_preload_libraries = 'jam,pg_cron'
 cron.database_name = 'jam'
 CONF
@@ -77,7 +91,7 @@ if ! running; then
 	echo "$so_sum" > "$run_dir/jam.so.sha256"
 fi
 
-psql_run() { as_pg "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$run_dir" -p "$port" -U postgres "$@"; }
+psql_run() { as_pg "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$state" -p "$port" -U postgres "$@"; }
 if [ -z "$(psql_run -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'jam'")" ]; then
 	psql_run -d postgres -c "CREATE DATABASE jam"
 fi
@@ -94,17 +108,33 @@ SQL
 # The HTTP shim beside the cluster: a login role that is a member of
 # jam_api, a token made once and kept in .run/shim.token (a new one if it no
 # longer authenticates), and jam-shim in the background as the postgres
-# user, logging to .run/shim.log, its pid in .run/shim.pid.  A second run
+# user, logging to .run/shim.log, its pid in .run/shim.pid.  It runs a copy
+# of shim/jam-shim (and of the library it loads from beside itself for HTTPS)
+# in the state folder, where postgres can reach it; a new build replaces the
+# copy by a rename, so that a running shim keeps its file.  A second run
 # restarts it when the binary or its settings changed.
-shim=$root/shim/jam-shim
+shim_built=$root/shim/jam-shim
+shim=$state/bin/jam-shim
+copy_for_pg() {
+	cmp -s "$1" "$2" && return
+	cp "$1" "$2.new"
+	chmod 755 "$2.new"
+	give_to_pg "$2.new"
+	mv -f "$2.new" "$2"
+}
 shim_pid_file=$run_dir/shim.pid
 shim_running() { [ -f "$shim_pid_file" ] && kill -0 "$(cat "$shim_pid_file")" 2>/dev/null; }
 shim_msg=
-if [ ! -x "$shim" ]; then
+if [ ! -x "$shim_built" ]; then
 	shim_msg="The HTTP shim is not built (make builds shim/jam-shim)."
 elif [ -z "$(psql_run -d jam -tAc "SELECT to_regprocedure('jam.jam_authenticate(text)')")" ]; then
 	shim_msg="This jam has no jam_authenticate(); the HTTP shim needs it and was not started."
 else
+	as_pg mkdir -p "$state/bin"
+	copy_for_pg "$shim_built" "$shim"
+	if [ -f "$root/shim/libjam-tls-compat.so" ]; then
+		copy_for_pg "$root/shim/libjam-tls-compat.so" "$state/bin/libjam-tls-compat.so"
+	fi
 	psql_run -d jam <<'SQL'
 SET client_min_messages = warning;
 DO $$
@@ -133,27 +163,27 @@ SQL
 		while port_in_use "$http_port"; do http_port=$((http_port + 1)); done
 		echo "$http_port" > "$run_dir/http_port"
 	fi
-	cat > "$run_dir/shim.conf.new" <<CONF
+	as_pg tee "$state/shim.conf.new" >/dev/null <<CONF
 # jam-shim settings of make run (rewritten by every make run)
 listen = 127.0.0.1:$http_port
-dsn = host=$run_dir port=$port dbname=jam user=jam_shim
+dsn = host=$state port=$port dbname=jam user=jam_shim
 pool_size = 8
 threads = 16
 CONF
-	stamp=$(cat "$shim" "$run_dir/shim.conf.new" | sha256sum | cut -d' ' -f1)
+	stamp=$(cat "$shim" "$state/shim.conf.new" | sha256sum | cut -d' ' -f1)
 	if shim_running && [ "$stamp" != "$(cat "$run_dir/shim.sha256" 2>/dev/null)" ]; then
 		echo "run: jam-shim or its settings changed; restarting it"
 		kill "$(cat "$shim_pid_file")"
 		for _ in $(seq 1 100); do shim_running || break; sleep 0.1; done
 	fi
-	mv "$run_dir/shim.conf.new" "$run_dir/shim.conf"
+	mv "$state/shim.conf.new" "$state/shim.conf"
 	if ! shim_running; then
 		# A session of its own, detached from this terminal, as the postgres user when root.
 		if [ "$(id -u)" = 0 ]; then
 			setsid setpriv --reuid=postgres --regid=postgres --init-groups -- \
-				"$shim" --config "$run_dir/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
+				"$shim" --config "$state/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
 		else
-			setsid "$shim" --config "$run_dir/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
+			setsid "$shim" --config "$state/shim.conf" >>"$run_dir/shim.log" 2>&1 </dev/null &
 		fi
 		echo $! > "$shim_pid_file"
 		echo "$stamp" > "$run_dir/shim.sha256"
@@ -179,7 +209,7 @@ Token (all scopes; also in $run_dir/shim.token):
 fi
 
 cat <<MSG
-jam is running: PostgreSQL on 127.0.0.1:$port, database jam (log: $log)
+jam is running: PostgreSQL on 127.0.0.1:$port, database jam (data: $data, log: $log)
 
   psql "host=127.0.0.1 port=$port dbname=jam user=postgres"
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# make stop: stops the cluster of make run if it is running; safe to repeat.
+# make stop: stops the shim and the cluster of make run if they are running;
+# safe to repeat.  The cluster is the one in run_state_dir (scripts/common.sh),
+# the shim's pid is in the project's .run/.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 . "$root/scripts/common.sh"
+# The server's programs run as postgres, which may not be able to enter the project.
+cd /
 
-data=$root/.run/pgdata
+data=$(run_state_dir "$root")/pgdata
 pid_file=$root/.run/shim.pid
 if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
 	pid=$(cat "$pid_file")

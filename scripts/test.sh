@@ -5,10 +5,28 @@
 #   pg_regress  test/sql, test/expected              (a temporary instance)
 #   isolation   test/isolation/specs, .../expected    (when there are specs)
 #   TAP         test/t/*.pl, PostgreSQL::Test::Cluster through prove
+#   any-folder  make test and make run from a project postgres cannot read
 #   fuzz        the shim's request parsing and routing under libFuzzer
+# With arguments (test/sql/NAME.sql, test/isolation/specs/NAME.spec,
+# test/t/NAME.pl), only those tests run, and neither any-folder nor fuzz.
 set -uo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 . "$root/scripts/common.sh"
+
+only=()
+for arg in "$@"; do
+	case $arg in
+	*.sql) dir=test/sql ;;
+	*.spec) dir=test/isolation/specs ;;
+	*.pl) dir=test/t ;;
+	*) dir= ;;
+	esac
+	if [ -z "$dir" ] || [ ! -f "$root/$dir/$(basename "$arg")" ]; then
+		echo "test: $arg: not one of test/sql/*.sql, test/isolation/specs/*.spec, test/t/*.pl" >&2
+		exit 2
+	fi
+	only+=("$(basename "$arg")")
+done
 
 passed=0 failed=0 skipped=0
 add() {
@@ -28,9 +46,27 @@ if [ ! -f "$sharedir/extension/jam.control" ]; then
 	exit 1
 fi
 
+# The suites run as the postgres user, which may not be able to read the
+# project (a clone under /root, mode 700): they get copies, in the scratch
+# folder, of all they read or run.  The tests in test/; the source tree with
+# its built shim (and the library the shim loads from beside itself) in src/,
+# which the TAP tests know as JAM_SRC_DIR; the public test vectors that sit
+# next to the project in vectors/.
+copy_tree() {
+	mkdir -p "$2"
+	tar -C "$1" --exclude=./.git --exclude=./.run --exclude=tmp_check --exclude=./results \
+		--exclude='*.o' --exclude='*.bc' --exclude=./jam.so --exclude=./shim/fuzz/fuzz-request \
+		"${@:3}" -cf - . | tar -C "$2" -xf -
+}
 work=$(mktemp -d --suffix=.jam-test)
 chmod 755 "$work"
 cp -r "$root/test" "$work/test"
+copy_tree "$root" "$work/src" --exclude=./test
+ln -s ../test "$work/src/test"
+vectors=
+if [ -d "$root/../shared/vectors" ]; then
+	cp -rL "$root/../shared/vectors" "$work/vectors" && vectors=$work/vectors
+fi
 # The temporary instances preload jam as a real server would.
 echo "shared_preload_libraries = 'jam'" > "$work/test.conf"
 give_to_pg "$work"
@@ -61,7 +97,11 @@ run_regress() {
 }
 
 # Test names in C order: alphabetical order is the run order.
-names() { (cd "$1" 2>/dev/null && ls -- *"$2" 2>/dev/null) | sed "s/$2\$//" | LC_ALL=C sort; }
+# With arguments, only the tests they name.
+names() {
+	(cd "$1" 2>/dev/null && ls -- *"$2" 2>/dev/null) | sed "s/$2\$//" | LC_ALL=C sort |
+		if [ ${#only[@]} -eq 0 ]; then cat; else grep -Fxf <(printf '%s\n' "${only[@]}" | sed -n "s/$2\$//p"); fi
+}
 
 mapfile -t tests < <(names test/sql .sql)
 if [ ${#tests[@]} -gt 0 ]; then
@@ -80,12 +120,7 @@ if [ ${#tap[@]} -gt 0 ]; then
 	tap=("${tap[@]/%/.pl}")
 	echo "== TAP"
 	# The public test vectors sit next to the project; tests skip without them.
-	vectors=
-	if [ -d "$root/../shared/vectors" ]; then
-		vectors=$(cd "$root/../shared/vectors" && pwd -P)
-		as_pg test -r "$vectors" -a -x "$vectors" || vectors=
-	fi
-	[ -n "$vectors" ] || echo "TAP: no readable ../shared/vectors; the tests that need it skip"
+	[ -n "$vectors" ] || echo "TAP: no ../shared/vectors; the tests that need it skip"
 	# PostgreSQL::Test::Utils puts its clusters and logs under $TESTDIR/tmp_check.
 	# The screen shows prove's verdicts and the tests' diagnostics (stderr);
 	# tap.log keeps every TAP line, for counting.
@@ -93,7 +128,8 @@ if [ ${#tap[@]} -gt 0 ]; then
 	give_to_pg "$work/tap"
 	as_pg env PATH="$bindir:$PATH" PG_REGRESS="$pgxs_dir/src/test/regress/pg_regress" \
 		TESTDIR="$work/tap" TESTDATADIR="$work/tap/data" \
-		JAM_VECTORS_DIR="$vectors" JAM_SRC_DIR="$root" \
+		JAM_VECTORS_DIR="$vectors" JAM_SRC_DIR="$work/src" JAM_PROJECT_DIR="$root" \
+		JAM_PROJECT_HIDDEN="${JAM_PROJECT_HIDDEN:-}" \
 		prove -v -I "$pgxs_dir/src/test/perl" -I test/perl "${tap[@]}" \
 		| tee "$work/tap.log" | grep --line-buffered -vE '^ *(ok [0-9]|#)'
 	rc=${PIPESTATUS[0]}
@@ -122,17 +158,110 @@ if [ ${#tap[@]} -gt 0 ]; then
 	add TAP "$ok" "$bad" "$skip"
 fi
 
+# make test and make run from any folder.  The suites above ran from copies;
+# prove that neither make test nor make run needs the postgres user to read
+# the project, with a copy of it in a folder only root may enter (as a clone
+# under /root is): its scripts/test.sh runs test/t/070_any_folder.pl, which
+# checks that the project is out of its reach; its make run must start the
+# cluster and the shim, answer the psql and curl commands it prints, keep the
+# cluster and the token on a second run, and its make stop stop both.  The
+# copy's cluster is removed afterwards.  Only as root: for any other user the
+# server's user is that user.  Bounded: a few seconds, at most a few minutes.
+any_folder() {
+	local hidden=$work/any-folder copy state out token pid ok=0 bad=0
+	check() { # what, then a command that succeeds when it holds
+		local what=$1
+		shift
+		if "$@"; then
+			ok=$((ok + 1))
+			echo "any-folder: ok: $what"
+		else
+			bad=$((bad + 1))
+			echo "any-folder: FAILED: $what"
+		fi
+	}
+	hidden_from_pg() { [ -f "$copy/Makefile" ] && ! as_pg test -r "$copy/Makefile"; }
+	passed_all() { grep -qE '^[1-9][0-9]* passed, 0 failed(, [0-9]+ skipped)?$' <(tail -n 1 "$1"); }
+	printed() { grep -m 1 "$1" <<<"$out" | sed 's/^  //'; }
+	psql_works() { # the printed command, the statement the message shows it with on its input
+		timeout 30 bash -c "$(printed '^  psql "')" <<<"SELECT jam_hash('\\x'::bytea);" 2>&1 |
+			grep -q 0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8
+	}
+	curl_works() { # the printed command; only its status code is looked at
+		local cmd
+		cmd=$(printed "^  curl -s -H 'Authorization: Bearer .*/jam/status\$")
+		[ -n "$cmd" ] && [ "$(timeout 30 bash -c "$cmd -o /dev/null -w %{http_code}")" = 200 ]
+	}
+	reused() {
+		grep -q '^jam is running' <<<"$out" && ! grep -q 'creating a cluster' <<<"$out" &&
+			[ -n "$token" ] && grep -qF "  $token" <<<"$out"
+	}
+	stopped() {
+		grep -q 'stopped jam-shim' <<<"$out" && grep -q 'stopped the cluster' <<<"$out" &&
+			! kill -0 "$pid" 2>/dev/null && ! as_pg "$bindir/pg_ctl" -D "$state/pgdata" status >/dev/null 2>&1
+	}
+	run_copy() { # scripts/NAME.sh of the copy, bounded, its output kept
+		out=$(env -u JAM_RUN_DIR timeout 120 bash "$copy/scripts/$1.sh" 2>&1)
+		printf '%s\n' "$out" >>"$work/any-folder-run.log"
+	}
+
+	mkdir -m 700 "$hidden"
+	copy=$hidden/jam
+	copy_tree "$root" "$copy"
+	state=$(JAM_RUN_DIR='' run_state_dir "$(cd "$copy" && pwd -P)")
+	check "the postgres user cannot read the copy of the project in $copy" hidden_from_pg
+
+	env -u JAM_RUN_DIR JAM_PROJECT_HIDDEN=1 timeout 300 \
+		bash "$copy/scripts/test.sh" test/t/070_any_folder.pl >"$work/any-folder.log" 2>&1
+	check "make test there, with test/t/070_any_folder.pl: $(tail -n 1 "$work/any-folder.log")" \
+		passed_all "$work/any-folder.log"
+
+	run_copy run
+	check "make run there starts jam, its cluster in $state" grep -q '^jam is running' <<<"$out"
+	check "the psql command it prints works" psql_works
+	check "the curl command it prints works" curl_works
+	token=$(cat "$copy/.run/shim.token" 2>/dev/null)
+	run_copy run
+	check "a second make run keeps the cluster and the token" reused
+	pid=$(cat "$copy/.run/shim.pid" 2>/dev/null)
+	run_copy stop
+	check "make stop stops both" stopped
+
+	if [ "$bad" -gt 0 ]; then
+		echo "== any-folder: $work/any-folder.log"
+		cat "$work/any-folder.log"
+		echo "== any-folder: $work/any-folder-run.log"
+		cat "$work/any-folder-run.log"
+	fi
+	# Whatever happened, nothing of the copy's make run is left behind.
+	run_copy stop
+	case $state in */jam/jam-*) rm -rf "$state" ;; esac
+	add any-folder "$ok" "$bad" 0
+}
+if [ ${#only[@]} -gt 0 ]; then
+	: # only the tests named
+elif [ "$(id -u)" != 0 ]; then
+	echo "== any-folder: skipped (only as root: for any other user, the server's user is that user)"
+	add any-folder 0 0 1
+else
+	echo "== any-folder"
+	any_folder
+fi
+
 # libFuzzer over the shim's request parsing and routing: first every seed
 # of shim/fuzz/corpus once, then a short fuzzing run from a copy of it
 # (libFuzzer adds what it finds to its corpus folder; the repository's stays
 # as it is).  FUZZ_SECONDS sets the run's length.
 fuzz=$root/shim/fuzz/fuzz-request
-echo "== fuzz"
-mkdir -p "$work/fuzz/corpus"
-if [ ! -x "$fuzz" ]; then
+if [ ${#only[@]} -gt 0 ]; then
+	: # only the tests named
+elif [ ! -x "$fuzz" ]; then
+	echo "== fuzz"
 	echo "fuzz: $fuzz was not built (it needs clang with libFuzzer)"
 	add fuzz 0 1 0
 else
+	echo "== fuzz"
+	mkdir -p "$work/fuzz/corpus"
 	ok=0 bad=0
 	cp "$root"/shim/fuzz/corpus/* "$work/fuzz/corpus/"
 	if (cd "$work/fuzz" && "$fuzz" "$root"/shim/fuzz/corpus/* >"$work/fuzz/replay.log" 2>&1); then
