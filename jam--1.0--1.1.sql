@@ -123,6 +123,11 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'jam_process_packages'
 LANGUAGE C VOLATILE;
 
+-- A receipt as a C2SP tlog-proof, checkable offline (proof.c).
+CREATE FUNCTION jam_receipt_proof(hash text) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_receipt_proof'
+LANGUAGE C VOLATILE;
+
 -- Keyset paging: lists gain "after" (list.c).  The same C functions serve
 -- the four-argument forms of a 1.0 catalog.
 DROP FUNCTION jam_list_packages(text, text, integer, integer);
@@ -149,7 +154,7 @@ BEGIN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'jam'::regnamespace AND p.proname = ANY (ARRAY[
             'jam_submit_packages', 'jam_process_packages', 'jam_list_packages',
-            'jam_list_reports'])
+            'jam_list_reports', 'jam_receipt_proof'])
     LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp', fn);
     END LOOP;
@@ -160,14 +165,14 @@ REVOKE ALL ON FUNCTION
     jam_submit_packages(text, bytea[], integer, integer), jam_submit_packages(text, jsonb),
     jam_process_packages(text, integer),
     jam_list_packages(text, text, integer, integer, bigint),
-    jam_list_reports(text, text, integer, integer, bigint)
+    jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text)
 FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION jam_hex_array(bytea[]), jam_unhex_array(text[]) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
     jam_list_packages(text, text, integer, integer, bigint),
-    jam_list_reports(text, text, integer, integer, bigint)
+    jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text)
 TO jam_api, jam_reader, jam_operator;
 
 GRANT EXECUTE ON FUNCTION

@@ -13,6 +13,7 @@ packages=(
 	clang                               # libFuzzer, for the shim's fuzz target
 	wrk curl openssl                    # make bench (the shim under load), TLS tests
 	libipc-run-perl                     # PostgreSQL::Test::Cluster (TAP tests)
+	golang-go golang-golang-x-mod-dev   # x/mod's note and tlog check jam's proofs (TAP)
 )
 
 missing=()

@@ -24,6 +24,32 @@ static JamStatement select_head = {
 	1, {TEXTOID}
 };
 
+/*
+ * The signed checkpoint of the service's tree of size leaves with root:
+ * origin, size, base64 root, a blank line and the node key's signature.
+ * Needs SPI (the node key is read, or made on first use).
+ */
+char *
+jam_checkpoint_note(const char *service_id, int64 size, const uint8 root[JAM_HASH_BYTES])
+{
+	char		root_b64[sodium_base64_ENCODED_LEN(JAM_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	JamNodeKey	key;
+	char	   *body;
+	char	   *note;
+
+	if (!jam_node_key(&key))
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("this node has no signing key yet"),
+				 errhint("Call jam_checkpoint or jam_status once on the primary, outside a read-only transaction.")));
+	sodium_bin2base64(root_b64, sizeof(root_b64), root, JAM_HASH_BYTES,
+					  sodium_base64_VARIANT_ORIGINAL);
+	body = psprintf("%s/%s\n%lld\n%s\n", key.name, service_id, (long long) size, root_b64);
+	note = jam_note_sign(body, key.name, key.seed);
+	sodium_memzero(key.seed, sizeof(key.seed));
+	return note;
+}
+
 PG_FUNCTION_INFO_V1(jam_checkpoint);
 
 /* jam_checkpoint(service_id) returns the signed checkpoint of the service's current log head. */
@@ -37,9 +63,6 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	int64		size;
 	uint8		root[JAM_HASH_BYTES];
 	Datum		root_datum;
-	char		root_b64[sodium_base64_ENCODED_LEN(JAM_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-	JamNodeKey	key;
-	char	   *body;
 	char	   *note;
 
 	jam_check_enabled();
@@ -59,18 +82,8 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 		jam_merkle_empty_root(root);
 	else
 		jam_parse_hash(DatumGetTextPP(root_datum), "log root", root);
-	if (!jam_node_key(&key))
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("this node has no signing key yet"),
-				 errhint("Call jam_checkpoint or jam_status once on the primary, outside a read-only transaction.")));
+	note = jam_checkpoint_note(service_id, size, root);
 	SPI_finish();
-
-	sodium_bin2base64(root_b64, sizeof(root_b64), root, JAM_HASH_BYTES,
-					  sodium_base64_VARIANT_ORIGINAL);
-	body = psprintf("%s/%s\n%lld\n%s\n", key.name, service_id, (long long) size, root_b64);
-	note = jam_note_sign(body, key.name, key.seed);
-	sodium_memzero(key.seed, sizeof(key.seed));
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_TEXT_P(cstring_to_text(note));

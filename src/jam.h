@@ -196,6 +196,10 @@ typedef struct JamNodeKey
 
 extern bool jam_node_key(JamNodeKey *key);
 
+/* checkpoint.c: a service log's head as a signed note. */
+extern char *jam_checkpoint_note(const char *service_id, int64 size,
+								 const uint8 root[JAM_HASH_BYTES]);
+
 /* encoding.c: the deterministic package encoding and its hash. */
 typedef struct JamPackageFields
 {

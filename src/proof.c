@@ -15,6 +15,8 @@
 #include "xact_rows.h"
 #include "merkle.h"
 
+#include <sodium.h>
+
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -230,16 +232,18 @@ root_at(const char *service_id, int64 tree_size, uint8 out[JAM_HASH_BYTES])
 	jam_merkle_root(tree_size, fetch_node, &cache, out);
 }
 
-/* {tree_size, root, leaf_hash, proof} for leaf seq at tree_size. Needs SPI. */
-static Datum
-inclusion_document(const char *service_id, int64 seq, int64 tree_size)
+/*
+ * The RFC 9162 inclusion path of leaf seq in the service's tree of
+ * tree_size leaves into proof (returns its length), with the leaf hash and
+ * that tree's root.  Needs SPI.
+ */
+static int
+inclusion_path(const char *service_id, int64 seq, int64 tree_size,
+			   uint8 proof[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES], uint8 leaf[JAM_HASH_BYTES],
+			   uint8 root[JAM_HASH_BYTES])
 {
-	uint8		proof[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES];
-	uint8		root[JAM_HASH_BYTES];
-	uint8		leaf[JAM_HASH_BYTES];
 	NodeCache	cache;
 	int			n = 0;
-	StringInfoData json;
 
 	/* Record what the proof and the leaf need; fetch it all at once; compute. */
 	cache_init(&cache, service_id);
@@ -253,6 +257,18 @@ inclusion_document(const char *service_id, int64 seq, int64 tree_size)
 	/* The leaf and its path determine the root: no further reads. */
 	if (!jam_merkle_root_from_inclusion(leaf, seq, tree_size, proof, n, root))
 		elog(ERROR, "jam computed an inclusion proof of the wrong length");
+	return n;
+}
+
+/* {tree_size, root, leaf_hash, proof} for leaf seq at tree_size. Needs SPI. */
+static Datum
+inclusion_document(const char *service_id, int64 seq, int64 tree_size)
+{
+	uint8		proof[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES];
+	uint8		root[JAM_HASH_BYTES];
+	uint8		leaf[JAM_HASH_BYTES];
+	int			n = inclusion_path(service_id, seq, tree_size, proof, leaf, root);
+	StringInfoData json;
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"service_id\": \"%s\", \"seq\": %lld, \"tree_size\": %lld, ",
@@ -445,4 +461,63 @@ jam_receipt(PG_FUNCTION_ARGS)
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);
+}
+
+PG_FUNCTION_INFO_V1(jam_receipt_proof);
+
+/*
+ * jam_receipt_proof(hash) returns the receipt of the log entry for a
+ * package id or report hash as a C2SP tlog-proof (c2sp.org/tlog-proof@v1):
+ * the entry's index, its inclusion path in base64, one hash a line, a blank
+ * line, and the node's signed checkpoint of the tree the path leads to.
+ * With the node's verifier key, anyone can check it offline, years later.
+ */
+Datum
+jam_receipt_proof(PG_FUNCTION_ARGS)
+{
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_RECEIPT);
+	char	   *hash;
+	Datum		values[1];
+	char	   *service_id;
+	int64		seq;
+	int64		size;
+	bool		isnull;
+	uint8		proof[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES];
+	uint8		leaf[JAM_HASH_BYTES];
+	uint8		root[JAM_HASH_BYTES];
+	int			n;
+	StringInfoData out;
+
+	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_receipt_proof");
+	jam_require_arg(fcinfo, 0, "hash");
+	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
+	values[0] = CStringGetTextDatum(hash);
+
+	open_log();
+	if (jam_spi_exec(&select_entry_by_hash, values, NULL, reads_read_only, 1) == 0 ||
+		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)))
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_RECEIPT_NOT_FOUND),
+				 errmsg("no log entry has hash %s", hash),
+				 errhint("Receipts exist for package ids and report hashes.")));
+	service_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	seq = DatumGetInt64(jam_spi_result_datum(2, &isnull));
+	size = log_size(service_id);
+	n = inclusion_path(service_id, seq, size, proof, leaf, root);
+
+	initStringInfo(&out);
+	appendStringInfo(&out, "c2sp.org/tlog-proof@v1\nindex %lld\n", (long long) seq);
+	for (int i = 0; i < n; i++)
+	{
+		char		b64[sodium_base64_ENCODED_LEN(JAM_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+
+		sodium_bin2base64(b64, sizeof(b64), proof[i], JAM_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL);
+		appendStringInfo(&out, "%s\n", b64);
+	}
+	appendStringInfo(&out, "\n%s", jam_checkpoint_note(service_id, size, root));
+	SPI_finish();
+
+	jam_metrics_end(metrics, JAM_OUTCOME_OK);
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
 }
