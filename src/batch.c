@@ -417,18 +417,7 @@ batch_document(const char *service_id, BatchItem *items, int n, int created)
 
 		if (first->summary == (Datum) 0)
 			elog(ERROR, "jam lost package %s of the batch", first->id_hex);
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		jam_jsonb_push_members(&state, DatumGetJsonbP(first->summary));
-		jam_jsonb_push_key(&state, "created");
-		v.type = jbvBool;
-		v.val.boolean = items[i].created;
-		pushJsonbValue(&state, WJB_VALUE, &v);
-		if (first->receipt != (Datum) 0)
-		{
-			jam_jsonb_push_key(&state, "receipt");
-			jam_jsonb_push_document(&state, WJB_VALUE, DatumGetJsonbP(first->receipt));
-		}
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		(void) jam_jsonb_push_submitted(&state, first->summary, items[i].created, first->receipt);
 	}
 	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 	doc = pushJsonbValue(&state, WJB_END_OBJECT, NULL);

@@ -65,3 +65,36 @@ jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *d
 	v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
 	pushJsonbValue(state, as, &v);
 }
+
+/*
+ * Pushes what a submit answers for one package: its summary (a jsonb
+ * object) with "created" and, unless receipt is (Datum) 0, "receipt".
+ */
+JsonbValue *
+jam_jsonb_push_submitted(JsonbParseState **state, Datum summary, bool created, Datum receipt)
+{
+	JsonbValue	v;
+
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	jam_jsonb_push_members(state, DatumGetJsonbP(summary));
+	jam_jsonb_push_key(state, "created");
+	v.type = jbvBool;
+	v.val.boolean = created;
+	pushJsonbValue(state, WJB_VALUE, &v);
+	if (receipt != (Datum) 0)
+	{
+		jam_jsonb_push_key(state, "receipt");
+		jam_jsonb_push_document(state, WJB_VALUE, DatumGetJsonbP(receipt));
+	}
+	return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/* The summary with "created" and "receipt", in one pass rather than two jsonb_sets. */
+Datum
+jam_with_created_and_receipt(Datum summary, bool created, Datum receipt)
+{
+	JsonbParseState *state = NULL;
+
+	return JsonbPGetDatum(JsonbValueToJsonb(jam_jsonb_push_submitted(&state, summary, created,
+																	  receipt)));
+}

@@ -301,9 +301,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	doc = jam_with_created_flag(doc, created);
-	if (receipt != (Datum) 0)
-		doc = jam_with_member(doc, "receipt", receipt);
+	doc = jam_with_created_and_receipt(doc, created, receipt);
 	jam_metrics_end(metrics, created ? JAM_OUTCOME_CREATED : JAM_OUTCOME_EXISTING);
 	PG_RETURN_DATUM(doc);
 }
