@@ -76,8 +76,10 @@ ALTER TABLE jam_log_entries
 --     _pkey (service_id, seq)                    appends, proofs
 --     _hash_idx (hash)                           receipts by package id or report hash
 --   jam_attestations
---     _package_idx (package_id)                  attestations of a package, retention
---     _created_at_idx                            (read by no query): dropped
+--     _package_attester_idx (package_id, attester)  attestations of a package (one per
+--                                                attester), retention
+--     _service_idx (service_id, id)              jam_list_attestations of a service
+--     _package_idx, _created_at_idx              (replaced; read by no query): dropped
 --   jam_preimages
 --     _pkey (hash), _created_at_idx              get, references; retention
 --   jam_preimage_holders
@@ -103,6 +105,53 @@ FROM jam_work_packages p
 JOIN jam_services s ON s.service_id = p.service_id AND s.tenant IS NOT NULL
 CROSS JOIN LATERAL unnest(p.preimage_hashes) AS r(hash)
 JOIN jam_preimages i ON i.hash = r.hash;
+
+-- Signed attestations (attestation.c).  Each attestation is signed with
+-- Ed25519 over "jam/attestation/v1" || package id || report hash ||
+-- service_id || attester || the report's created_at; the node signs its
+-- own, registered external attesters add theirs.  Attestations written by
+-- 1.0 carry no signature.
+ALTER TABLE jam_attestations
+    ADD COLUMN service_id text COLLATE "C",
+    ADD COLUMN report_created_at timestamptz,
+    ADD COLUMN signature bytea CHECK (octet_length(signature) = 64);
+UPDATE jam_attestations a SET service_id = r.service_id, report_created_at = r.created_at
+FROM jam_work_reports r WHERE r.package_id = a.package_id;
+DROP INDEX jam_attestations_package_idx;
+CREATE UNIQUE INDEX jam_attestations_package_attester_idx ON jam_attestations (package_id, attester);
+CREATE INDEX jam_attestations_service_idx ON jam_attestations (service_id, id);
+
+CREATE TABLE jam_attesters (
+    name          text PRIMARY KEY,
+    verifier_key  text NOT NULL,
+    public_key    bytea NOT NULL CHECK (octet_length(public_key) = 32),
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('jam_attesters', '');
+GRANT SELECT ON jam_attesters TO jam_reader, jam_operator;
+
+CREATE FUNCTION jam_register_attester(name text, verifier_key text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_register_attester'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_attest(package_id text, attester text, signature text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_attest'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION jam_list_attestations(
+    service_id text DEFAULT NULL, attester text DEFAULT NULL, package_id text DEFAULT NULL,
+    "limit" integer DEFAULT 50, "offset" integer DEFAULT 0, after bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_list_attestations'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION jam_verify_attestation(attestation jsonb, verifier_key text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'jam_verify_attestation'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION jam_sign_attestation(attestation jsonb, attester text, seed bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_sign_attestation'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Batches (package.c: jam_submit_packages; process.c: jam_process_packages).
 
@@ -154,7 +203,8 @@ BEGIN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'jam'::regnamespace AND p.proname = ANY (ARRAY[
             'jam_submit_packages', 'jam_process_packages', 'jam_list_packages',
-            'jam_list_reports', 'jam_receipt_proof'])
+            'jam_list_reports', 'jam_receipt_proof', 'jam_register_attester', 'jam_attest',
+            'jam_list_attestations'])
     LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp', fn);
     END LOOP;
@@ -165,17 +215,23 @@ REVOKE ALL ON FUNCTION
     jam_submit_packages(text, bytea[], integer, integer), jam_submit_packages(text, jsonb),
     jam_process_packages(text, integer),
     jam_list_packages(text, text, integer, integer, bigint),
-    jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text)
+    jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text),
+    jam_register_attester(text, text), jam_attest(text, text, text),
+    jam_list_attestations(text, text, text, integer, integer, bigint)
 FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION jam_hex_array(bytea[]), jam_unhex_array(text[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_hex_array(bytea[]), jam_unhex_array(text[]),
+    jam_verify_attestation(jsonb, text), jam_sign_attestation(jsonb, text, bytea) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
     jam_list_packages(text, text, integer, integer, bigint),
-    jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text)
+    jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text),
+    jam_list_attestations(text, text, text, integer, integer, bigint)
 TO jam_api, jam_reader, jam_operator;
 
 GRANT EXECUTE ON FUNCTION
     jam_submit_packages(text, bytea[], integer, integer), jam_submit_packages(text, jsonb),
-    jam_process_packages(text, integer)
+    jam_process_packages(text, integer), jam_attest(text, text, text)
 TO jam_api, jam_operator;
+
+GRANT EXECUTE ON FUNCTION jam_register_attester(text, text) TO jam_operator;

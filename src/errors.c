@@ -48,6 +48,8 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"rate_limited", "JM028", 429, "the service's or token's rate limit is spent; retry after the seconds in the detail"},
 	{"token_not_found", "JM029", 404, "no token has this id"},
 	{"refine_reentry", "JM030", 409, "a refine function called jam's API, which refines may not do"},
+	{"invalid_signature", "JM031", 422, "an attestation's signature does not verify with its attester's key"},
+	{"attester_not_found", "JM032", 404, "no attester is registered under this name"},
 };
 
 /* Every jam error passes here, which counts it for jam_metrics(). */

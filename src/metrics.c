@@ -106,6 +106,7 @@ typedef struct MetricsShared
 	pg_atomic_uint64 cleanup_deleted[CLEANUP_KIND__COUNT];
 	pg_atomic_uint64 refcounts[REFCOUNT_DIRECTION__COUNT];
 	pg_atomic_uint64 refine_retries[REFINE_RETRY__COUNT];
+	pg_atomic_uint64 attestations[2];	/* by this node, by external attesters */
 	pg_atomic_uint64 reset_time;	/* TimestampTz of the last reset or of startup */
 	LWLock	   *lock;			/* the refusal table and n_services */
 	int			n_services;		/* entries of real services in the refusal table */
@@ -278,6 +279,8 @@ metrics_shmem_startup(void)
 			pg_atomic_init_u64(&shared->refcounts[i], 0);
 		for (int i = 0; i < REFINE_RETRY__COUNT; i++)
 			pg_atomic_init_u64(&shared->refine_retries[i], 0);
+		for (int i = 0; i < 2; i++)
+			pg_atomic_init_u64(&shared->attestations[i], 0);
 		pg_atomic_init_u64(&shared->reset_time, (uint64) GetCurrentTimestamp());
 		shared->lock = &(GetNamedLWLockTranche("jam_metrics"))->lock;
 		shared->n_services = 0;
@@ -445,6 +448,14 @@ jam_metrics_refcount_increments(int64 n)
 {
 	if (counting() && n > 0)
 		add(&shared->refcounts[REFCOUNT_INCREMENT], (uint64) n);
+}
+
+/* A signed attestation written: "node" (this node's, of a report it wrote) or "external". */
+void
+jam_metrics_attestation(const char *attester)
+{
+	if (counting())
+		add(&shared->attestations[strcmp(attester, "node") == 0 ? 0 : 1], 1);
 }
 
 /* A refine started again after an interruption; abandoned: its package failed for it. */
@@ -722,6 +733,10 @@ jam_metrics(PG_FUNCTION_ARGS)
 		emit1(out, "jam_refcount_adjustments_total", "counter",
 			  "Preimage refcount changes: raised by submits and processing, lowered by retention.",
 			  "direction", refcount_direction_label[d], read_counter(&shared->refcounts[d]));
+	for (int a = 0; a < 2; a++)
+		emit1(out, "jam_attestations_total", "counter",
+			  "Signed attestations written: by this node of its reports, or by external attesters.",
+			  "attester", a == 0 ? "node" : "external", read_counter(&shared->attestations[a]));
 	for (int r = 0; r < REFINE_RETRY__COUNT; r++)
 		emit1(out, "jam_refine_retries_total", "counter",
 			  "Claims of a package whose refine had been interrupted before: retried, or "
@@ -779,6 +794,8 @@ jam_metrics_reset(PG_FUNCTION_ARGS)
 		pg_atomic_write_u64(&shared->refcounts[i], 0);
 	for (int i = 0; i < REFINE_RETRY__COUNT; i++)
 		pg_atomic_write_u64(&shared->refine_retries[i], 0);
+	for (int i = 0; i < 2; i++)
+		pg_atomic_write_u64(&shared->attestations[i], 0);
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&scan, refusals);

@@ -90,6 +90,7 @@ extern void jam_metrics_error(JamError err);
 /* Refcounts raised (packages and reports referencing preimages). */
 extern void jam_metrics_refcount_increments(int64 n);
 extern void jam_metrics_refine_retry(bool abandoned);
+extern void jam_metrics_attestation(const char *attester);
 
 /* Retention: a completed cleanup, and each committed batch's deletions. */
 typedef enum JamCleanupMode

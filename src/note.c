@@ -226,6 +226,23 @@ parse_verifier(const char *text, Verifier *v)
 }
 
 /*
+ * Parses a signed-note verifier key into its name and Ed25519 public key;
+ * false when it is not a well-formed Ed25519 verifier key.
+ */
+bool
+jam_note_parse_verifier_key(const char *verifier_key, char **name,
+							uint8 public_key[JAM_NOTE_PUBLIC_KEY_BYTES])
+{
+	Verifier	v;
+
+	if (!parse_verifier(verifier_key, &v))
+		return false;
+	*name = v.name;
+	memcpy(public_key, v.public_key, JAM_NOTE_PUBLIC_KEY_BYTES);
+	return true;
+}
+
+/*
  * Is note signed by verifier_key?  True when at least one signature line
  * carries the key's name and id and every such line verifies: as
  * c2sp.org/signed-note says a client should, a failing signature from the

@@ -19,6 +19,8 @@ extern uint32 jam_note_key_id(const char *name, const uint8 public_key[JAM_NOTE_
 extern char *jam_note_verifier_key(const char *name, const uint8 public_key[JAM_NOTE_PUBLIC_KEY_BYTES]);
 extern char *jam_note_sign(const char *text, const char *name, const uint8 seed[JAM_NOTE_SEED_BYTES]);
 extern bool jam_note_verify(const char *note, const char *verifier_key);
+extern bool jam_note_parse_verifier_key(const char *verifier_key, char **name,
+										uint8 public_key[JAM_NOTE_PUBLIC_KEY_BYTES]);
 
 extern char *jam_note_checkpoint_body(const char *origin, uint64 size, const uint8 root[JAM_HASH_BYTES]);
 

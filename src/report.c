@@ -12,6 +12,7 @@
  * with status 1 for applied and 2 for failed.
  */
 #include "jam.h"
+#include "attestation.h"
 #include "auth.h"
 #include "errors.h"
 #include "metrics.h"
@@ -42,9 +43,12 @@ static JamStatement insert_report = {
 	TEXTARRAYOID}
 };
 
+/* Signed since 1.1 (attestation.c); a 1.0 catalog has no room for the signature. */
 static JamStatement insert_attestation = {
-	"INSERT INTO jam.jam_attestations (package_id, report_hash, attester) VALUES (@h($1), @h($2), $3)",
-	3, {TEXTOID, TEXTOID, TEXTOID}
+	"INSERT INTO jam.jam_attestations (package_id, report_hash, attester "
+	"@c(, service_id, report_created_at, signature)) "
+	"VALUES (@h($1), @h($2), $3 @c(, $4, now(), $5))",
+	5, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
 };
 
 static JamStatement select_report = {
@@ -60,7 +64,9 @@ static JamStatement package_exists = {
 static JamStatement select_attestations = {
 	"SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'package_id', @x(package_id), "
 	"'report_hash', @x(report_hash), 'attester', attester, 'attested_by', attested_by, "
-	"'created_at', created_at) ORDER BY id), '[]'::jsonb) "
+	"'created_at', created_at @c(, 'version', 1, 'service_id', service_id, "
+	"'report_created_at', report_created_at, "
+	"'signature', translate(encode(signature, 'base64'), E'\\n', ''))) ORDER BY id), '[]'::jsonb) "
 	"FROM jam.jam_attestations WHERE package_id = @h($1)",
 	1, {TEXTOID}
 };
@@ -139,7 +145,21 @@ jam_store_report(JamReport *r)
 
 	values[1] = values[2];
 	values[2] = CStringGetTextDatum(jam_node_name);
-	jam_spi_exec(&insert_attestation, values, NULL, false, 0);
+	values[3] = CStringGetTextDatum(r->service_id);
+	nulls[0] = nulls[1] = nulls[2] = nulls[3] = ' ';
+	nulls[4] = 'n';
+	if (jam_catalog() == JAM_CATALOG_COMPACT)
+	{
+		bytea	   *signature = jam_attestation_node_signature(r->package_id, r->report_hash,
+															   r->service_id);
+
+		if (signature != NULL)
+		{
+			values[4] = PointerGetDatum(signature);
+			nulls[4] = ' ';
+		}
+	}
+	jam_spi_exec(&insert_attestation, values, nulls, false, 0);
 	return doc;
 }
 
