@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "conns.h"
 #include "request.h"
 
 /* Bodies up to this size are copied behind the headers and sent in the same write. */
@@ -47,7 +48,8 @@ keep_alive(struct exchange *x)
 {
 	const char *c;
 
-	if (x->close || !x->shim->config.keep_alive || x->ri == NULL || x->ri->http_version == NULL)
+	if (x->close || !x->shim->config.keep_alive || x->ri == NULL || x->ri->http_version == NULL ||
+		atomic_load(&x->shim->stopping))
 		return 0;
 	c = mg_get_header(x->conn, "Connection");
 	if (c)
@@ -76,6 +78,7 @@ answer_sized(struct exchange *x, int status, const char *content_type,
 		return;
 	x->answered = 1;
 	x->status = status;
+	conns_answer_begin(x->conn_entry);
 	ka = keep_alive(x);
 	if (!ka)
 		mg_disable_connection_keep_alive(x->conn);
@@ -142,4 +145,15 @@ answer_error(struct exchange *x, int status, const char *code, const char *messa
 	answer(x, status, "application/json", body.data, body.len, headers.data);
 	buf_free(&body);
 	buf_free(&headers);
+}
+
+/*
+ * 503 shutting_down: the shim is stopping (and, for a request whose
+ * statement it cancelled, nothing was written).  The connection closes.
+ */
+void
+answer_shutting_down(struct exchange *x)
+{
+	x->close = 1;
+	answer_error(x, 503, "shutting_down", "the server is shutting down; retry", 1);
 }

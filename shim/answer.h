@@ -23,5 +23,6 @@ void		answer_sized(struct exchange *x, int status, const char *content_type,
 						 const char *extra_headers);
 void		answer_error(struct exchange *x, int status, const char *code, const char *message,
 						 int retry_after);
+void		answer_shutting_down(struct exchange *x);
 
 #endif

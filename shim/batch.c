@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "jsonkeys.h"
 
 /* Records why a body is refused; returns NULL so callers can return it. */
 static char *
@@ -148,6 +149,19 @@ from_json_array(struct json_tokener *tok, const char *body, size_t len, struct b
 	json_object_put(arr);
 	if (n == 0)
 		return fail(err, 400, "invalid_argument", "the batch is empty: the array holds no packages");
+	{
+		/* jsonb, like json-c, would keep the last of two equal names without a word. */
+		char		name[JSONKEYS_NAME_MAX + 1];
+		long		element;
+
+		int			dup = json_duplicate_key(text, tlen, name, sizeof(name), &element);
+
+		if (dup < 0)
+			return fail(err, 400, "invalid_json", "the body is not valid JSON");
+		if (dup > 0)
+			return fail(err, 400, "invalid_argument", "packages[%ld]: the package repeats the field \"%s\"",
+						element, name);
+	}
 	copy = xmalloc(tlen + 1);
 	memcpy(copy, text, tlen);
 	copy[tlen] = '\0';
@@ -195,6 +209,21 @@ from_ndjson(struct json_tokener *tok, const char *body, size_t len, struct batch
 			goto bad;
 		}
 		json_object_put(obj);
+		{
+			char		name[JSONKEYS_NAME_MAX + 1];
+
+			int			dup = json_duplicate_key(text, tlen, name, sizeof(name), NULL);
+
+			if (dup != 0)
+			{
+				if (dup < 0)
+					fail(err, 400, "invalid_argument", "line %zu: not valid JSON", line);
+				else
+					fail(err, 400, "invalid_argument", "line %zu: the package repeats the field \"%s\"",
+						 line, name);
+				goto bad;
+			}
+		}
 		if (count++ > 0)
 			buf_puts(&out, ",");
 		buf_append(&out, text, tlen);

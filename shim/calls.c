@@ -12,6 +12,7 @@
 
 #include "answer.h"
 #include "buf.h"
+#include "conns.h"
 #include "errors.h"
 #include "log.h"
 #include "metrics.h"
@@ -65,7 +66,11 @@ execute(struct exchange *x, struct plan *p)
 		if (c == NULL)
 		{
 			snprintf(x->detail, sizeof(x->detail), "%s", why);
-			answer_error(x, 503, "database_unavailable", "the database is unavailable; retry later", retry_after);
+			if (pool_closing(x->shim->pool))
+				answer_shutting_down(x);
+			else
+				answer_error(x, 503, "database_unavailable", "the database is unavailable; retry later",
+							 retry_after);
 			return NULL;
 		}
 		res = pool_exec(x->shim->pool, c, p->sql.data, p->nparams, p->types, p->values,
@@ -78,6 +83,16 @@ execute(struct exchange *x, struct plan *p)
 		error_from_result(res, pool_pg(c), &e);
 		PQclear(res);
 		pool_release(x->shim->pool, c);
+		/*
+		 * Shutdown cancelled the statement after the grace period (57014):
+		 * its transaction rolled back, which 503 shutting_down tells.
+		 */
+		if (pool_closing(x->shim->pool) && (strcmp(e.sqlstate, "57014") == 0 || e.connection_lost))
+		{
+			snprintf(x->detail, sizeof(x->detail), "%s: %s", e.sqlstate, e.detail);
+			answer_shutting_down(x);
+			return NULL;
+		}
 		if (e.connection_lost && attempt < attempts)
 			continue;
 		answer_sql_error(x, &e);
@@ -289,6 +304,7 @@ static void
 run_system_status(struct exchange *x)
 {
 	struct pool_stats ps;
+	struct conns_stats cs;
 	struct buf	b = BUF_INIT;
 	int			retry_after;
 	char		why[320] = "";
@@ -326,10 +342,17 @@ run_system_status(struct exchange *x)
 			   " \"connects\": %lld, \"connect_failures\": %lld, \"wait_timeouts\": %lld}",
 			   ps.size, ps.connected, ps.busy, ps.connected - ps.busy > 0 ? ps.connected - ps.busy : 0,
 			   ps.waiting, ps.connects, ps.connect_failures, ps.waits_timed_out);
+	conns_stats(&cs);
 	buf_printf(&b, ", \"http\": {\"threads\": %d, \"in_flight\": %d, \"max_body_bytes\": %lld,"
-			   " \"max_batch_body_bytes\": %lld, \"tls\": %s}}\n",
+			   " \"max_batch_body_bytes\": %lld, \"tls\": %s, \"request_timeout_ms\": %d,"
+			   " \"keep_alive_timeout_ms\": %d",
 			   x->shim->config.threads, metrics_get_in_flight(), x->shim->config.max_body_bytes,
-			   x->shim->config.max_batch_body_bytes, x->shim->config.tls_cert[0] ? "true" : "false");
+			   x->shim->config.max_batch_body_bytes, x->shim->config.tls_cert[0] ? "true" : "false",
+			   x->shim->config.request_timeout_ms, x->shim->config.keep_alive_timeout_ms);
+	buf_printf(&b, ", \"connections\": {\"open\": %d, \"capacity\": %d, \"max_per_client\": %d,"
+			   " \"refused_per_client\": %lld, \"refused_busy\": %lld, \"shed\": %lld, \"timed_out\": %lld}}}\n",
+			   cs.open, cs.capacity, cs.max_per_client, cs.refused_per_client, cs.refused_busy, cs.shed,
+			   cs.timed_out);
 	answer(x, 200, JSON_TYPE, b.data, b.len, NO_STORE);
 	buf_free(&b);
 }
@@ -371,6 +394,12 @@ run_metrics(struct exchange *x, struct plan *p)
 
 	pool_stats(x->shim->pool, &ps);
 	metrics_render_shim(&b, &ps, shim_now() - x->shim->started, SHIM_VERSION);
+	{
+		struct conns_stats cs;
+
+		conns_stats(&cs);
+		metrics_render_connections(&b, &cs);
+	}
 	metrics_render_extension_status(&b, up);
 	if (up)
 		metrics_render_extension(&b, res);

@@ -18,13 +18,22 @@ config_defaults(struct shim_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
 	c->pool_size = 8;
-	c->threads = 16;
+	/*
+	 * civetweb serves each connection on a thread of its own until it
+	 * closes, so the threads bound the connections open at once, slow and
+	 * idle ones included.  Its worker stacks are small (100 kB, little of it
+	 * touched): a thousand threads cost about 30 MB.
+	 */
+	c->threads = 1024;
 	c->max_body_bytes = 16 * 1024 * 1024;
 	/* A batch carries many packages: a cap of its own, above one package's. */
 	c->max_batch_body_bytes = 64 * 1024 * 1024;
 	c->pool_wait_ms = 5000;
 	c->request_timeout_ms = 30000;
 	c->keep_alive = 1;
+	c->keep_alive_timeout_ms = 5000;
+	c->max_connections_per_client = 64;
+	c->shutdown_grace_ms = 5000;
 }
 
 /* A decimal integer within [min, max]; -1 otherwise. */
@@ -64,13 +73,17 @@ static const struct
 	{"listen", "host:port to listen on (IPv4 address or localhost; default 127.0.0.1:8080)"},
 	{"dsn", "libpq connection string of the jam database (default: libpq's PG* variables)"},
 	{"pool_size", "Postgres connections (default 8)"},
-	{"threads", "HTTP worker threads (default 16)"},
+	{"threads", "HTTP worker threads: connections served at once (default 1024)"},
 	{"max_body_bytes", "largest request body accepted, in bytes (default 16777216)"},
 	{"max_batch_body_bytes", "largest body of POST /jam/packages/batch, in bytes (default 67108864)"},
+	{"max_body_memory_bytes", "request bodies held in memory at once, in bytes (default 4 x max_batch_body_bytes)"},
 	{"tls_cert", "PEM file with the certificate and private key: serve HTTPS (default: plain HTTP)"},
 	{"pool_wait_ms", "longest wait for a free Postgres connection before 503 (default 5000)"},
-	{"request_timeout_ms", "longest time to receive a request or send an answer (default 30000)"},
+	{"request_timeout_ms", "longest time to receive a whole request, or to send an answer (default 30000)"},
 	{"keep_alive", "HTTP keep-alive on or off (default on)"},
+	{"keep_alive_timeout_ms", "longest wait of an idle kept-alive connection for its next request (default 5000)"},
+	{"max_connections_per_client", "most connections open at once from one client address; 0: no limit (default 64)"},
+	{"shutdown_grace_ms", "on SIGTERM, how long requests in flight may finish before they are cancelled (default 5000)"},
 };
 
 /* Sets one setting from its text form. */
@@ -105,7 +118,7 @@ config_set(struct shim_config *c, const char *key, const char *value, char *err,
 	}
 	else if (!strcmp(key, "threads"))
 	{
-		if (parse_long(value, 1, 1000, &n) < 0)
+		if (parse_long(value, 1, 10000, &n) < 0)
 			goto bad;
 		c->threads = (int) n;
 	}
@@ -121,6 +134,12 @@ config_set(struct shim_config *c, const char *key, const char *value, char *err,
 		if (parse_long(value, 1, 1024LL * 1024 * 1024, &n) < 0)
 			goto bad;
 		c->max_batch_body_bytes = n;
+	}
+	else if (!strcmp(key, "max_body_memory_bytes"))
+	{
+		if (parse_long(value, 1, 1LL << 40, &n) < 0)
+			goto bad;
+		c->max_body_memory_bytes = n;
 	}
 	else if (!strcmp(key, "pool_wait_ms"))
 	{
@@ -138,6 +157,24 @@ config_set(struct shim_config *c, const char *key, const char *value, char *err,
 	{
 		if (parse_flag(value, &c->keep_alive) < 0)
 			goto bad;
+	}
+	else if (!strcmp(key, "keep_alive_timeout_ms"))
+	{
+		if (parse_long(value, 100, 3600000, &n) < 0)
+			goto bad;
+		c->keep_alive_timeout_ms = (int) n;
+	}
+	else if (!strcmp(key, "max_connections_per_client"))
+	{
+		if (parse_long(value, 0, 1000000, &n) < 0)
+			goto bad;
+		c->max_connections_per_client = (int) n;
+	}
+	else if (!strcmp(key, "shutdown_grace_ms"))
+	{
+		if (parse_long(value, 0, 3600000, &n) < 0)
+			goto bad;
+		c->shutdown_grace_ms = (int) n;
 	}
 	else
 	{
@@ -276,6 +313,14 @@ config_finish(struct shim_config *c, char *err, int err_size)
 		return -1;
 	}
 	c->listen_port = (int) port;
+	if (c->max_body_memory_bytes == 0)
+		c->max_body_memory_bytes = 4 * (c->max_batch_body_bytes > c->max_body_bytes ?
+										c->max_batch_body_bytes : c->max_body_bytes);
+	if (c->max_body_memory_bytes < c->max_body_bytes || c->max_body_memory_bytes < c->max_batch_body_bytes)
+	{
+		snprintf(err, err_size, "max_body_memory_bytes must be at least max_body_bytes and max_batch_body_bytes");
+		return -1;
+	}
 	if (c->threads < 2)
 	{
 		snprintf(err, err_size, "threads must be at least 2");
@@ -298,7 +343,8 @@ config_usage(const char *argv0)
 
 		for (size_t k = 0; settings[i].key[k] && k + 5 < sizeof(name); k++)
 			name[4 + k] = (char) toupper((unsigned char) settings[i].key[k]);
-		printf("  %-20s %-25s %s\n", settings[i].key, name, settings[i].help);
+		printf("  %-27s %-31s %s\n", settings[i].key, name, settings[i].help);
 	}
-	printf("\nSIGTERM or SIGINT stops accepting, finishes the requests in flight, and exits.\n");
+	printf("\nSIGTERM or SIGINT refuses new requests, lets those in flight finish for shutdown_grace_ms,\n"
+		   "then cancels what still runs in Postgres (answering 503 shutting_down) and exits.\n");
 }

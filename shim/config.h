@@ -15,10 +15,14 @@ struct shim_config
 	int			threads;
 	long long	max_body_bytes;
 	long long	max_batch_body_bytes;	/* POST /jam/packages/batch */
+	long long	max_body_memory_bytes;	/* bodies held at once; 0: 4 x max_batch_body_bytes */
 	char		tls_cert[1024];	/* PEM with certificate and key; "" = plain HTTP */
 	int			pool_wait_ms;	/* longest wait for a free connection */
-	int			request_timeout_ms;
+	int			request_timeout_ms;	/* a whole request (head and body), and an answer's writing */
 	int			keep_alive;
+	int			keep_alive_timeout_ms;	/* an idle kept-alive connection's wait for its next request */
+	int			max_connections_per_client;	/* per client address; 0: no limit */
+	int			shutdown_grace_ms;	/* SIGTERM: how long requests in flight may finish before cancelling */
 
 	/* Derived by config_finish(). */
 	char		listen_host[48];

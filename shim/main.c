@@ -2,8 +2,11 @@
  * main.c: jam-shim's entry point: settings, the HTTP server, signals.
  *
  * SIGTERM and SIGINT are blocked in every thread and taken here with
- * sigwait, so no handler runs inside civetweb or libpq; mg_stop() then
- * stops accepting and waits for the requests in flight to be answered.
+ * sigwait, so no handler runs inside civetweb or libpq.  Then new requests
+ * are refused (503 shutting_down), those in flight get shutdown_grace_ms
+ * to finish, what still runs in Postgres after that is cancelled (its
+ * requests answer 503 shutting_down, their transactions rolled back), and
+ * mg_stop() closes the rest.
  */
 #include <civetweb.h>
 #include <dlfcn.h>
@@ -13,10 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "accept.h"
+#include "budget.h"
 #include "config.h"
+#include "conns.h"
 #include "handler.h"
 #include "log.h"
 #include "metrics.h"
@@ -60,6 +67,53 @@ load_tls_compat(char *err, size_t err_size)
 	return 0;
 }
 
+/*
+ * Raises the soft limit on open descriptors to the hard one (every
+ * connection holds one), sets *max_fd to it, and returns how many
+ * connections fit in it, after a margin for the pool, the log and the
+ * listening socket.
+ */
+static int
+descriptor_budget(const struct shim_config *c, int *max_fd)
+{
+	struct rlimit rl;
+	long long	fit;
+
+	*max_fd = 1 << 20;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return c->threads;
+	if (rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+		(void) getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t) (1 << 20))
+		return c->threads;
+	*max_fd = (int) rl.rlim_cur;
+	fit = (long long) rl.rlim_cur - 2LL * c->pool_size - 64;
+	return fit < c->threads ? (int) (fit > 1 ? fit : 1) : c->threads;
+}
+
+/* Waits until no request is in flight, at most ms milliseconds; 1 when none is left. */
+static int
+wait_in_flight(int ms)
+{
+	for (int waited = 0; metrics_get_in_flight() > 0; waited += 10)
+	{
+		if (waited >= ms)
+			return 0;
+		usleep(10000);
+	}
+	return 1;
+}
+
+/* How much later civetweb's own timeouts come than the shim's (see below). */
+#define CIVETWEB_TIMEOUT_MARGIN_MS 1000
+
+/* How long shutdown waits, after cancelling, for the cancelled requests to be answered. */
+#define CANCEL_WAIT_MS 5000
+
 /* Reads the settings, serves until SIGTERM or SIGINT, then stops cleanly. */
 int
 main(int argc, char **argv)
@@ -71,7 +125,10 @@ main(int argc, char **argv)
 	char		err[600];
 	char		ports[96],
 				threads[16],
-				timeout[16];
+				timeout[16],
+				ka_timeout[16];
+	struct conns_settings admission;
+	int			max_fd;
 	const char *options[32];
 	int			n = 0;
 	sigset_t	stop_signals;
@@ -150,7 +207,13 @@ main(int argc, char **argv)
 	snprintf(ports, sizeof(ports), "%s:%d%s", shim.config.listen_host, shim.config.listen_port,
 			 shim.config.tls_cert[0] ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", shim.config.threads);
-	snprintf(timeout, sizeof(timeout), "%d", shim.config.request_timeout_ms);
+	/*
+	 * The shim's watchdog (conns.c) enforces request_timeout_ms and
+	 * keep_alive_timeout_ms precisely; civetweb's own timeouts, a second
+	 * later, are only a backstop, so that a cut request is always answered
+	 * as the shim's timeout (408) rather than as civetweb's "malformed".
+	 */
+	snprintf(timeout, sizeof(timeout), "%d", shim.config.request_timeout_ms + CIVETWEB_TIMEOUT_MARGIN_MS);
 	options[n++] = "listening_ports";
 	options[n++] = ports;
 	options[n++] = "num_threads";
@@ -161,16 +224,36 @@ main(int argc, char **argv)
 	options[n++] = shim.config.keep_alive ? "yes" : "no";
 	/*
 	 * civetweb gives each connection a worker thread until it closes: an
-	 * idle keep-alive connection holds one for at most this long.
+	 * idle keep-alive connection holds one for at most this long (and
+	 * less when the workers are needed: conns.c sheds idle connections).
 	 */
+	snprintf(ka_timeout, sizeof(ka_timeout), "%d", shim.config.keep_alive_timeout_ms + CIVETWEB_TIMEOUT_MARGIN_MS);
 	options[n++] = "keep_alive_timeout_ms";
-	options[n++] = "1000";
+	options[n++] = ka_timeout;
+	/*
+	 * civetweb checks that a target in absolute form names this server by
+	 * comparing its host with an "authentication domain" (by default
+	 * mydomain.com); the shim serves one origin whatever the host.
+	 */
+	options[n++] = "enable_auth_domain_check";
+	options[n++] = "no";
+	/*
+	 * civetweb answers a CORS preflight (OPTIONS with Origin and
+	 * Access-Control-Request-Method) itself, before any handler: off, so
+	 * that every request passes the shim's checks (framing first) and
+	 * OPTIONS answers as README says.
+	 */
+	options[n++] = "access_control_allow_methods";
+	options[n++] = "";
 	/* Answers go out in one write; nothing is gained by delaying the last segment. */
 	options[n++] = "tcp_nodelay";
 	options[n++] = "1";
 	/* Routing decodes path segments itself (an encoded '/' stays inside its segment). */
 	options[n++] = "decode_url";
 	options[n++] = "no";
+	/* The request head's buffer (civetweb's default, stated: handler.c relies on its size). */
+	options[n++] = "max_request_size";
+	options[n++] = "16384";
 	options[n++] = "connection_queue";
 	options[n++] = "256";
 	options[n++] = "listen_backlog";
@@ -183,36 +266,67 @@ main(int argc, char **argv)
 	options[n] = NULL;
 
 	log_start();
+	memset(&admission, 0, sizeof(admission));
+	admission.capacity = descriptor_budget(&shim.config, &max_fd);
+	admission.max_per_client = shim.config.max_connections_per_client;
+	admission.request_timeout_ms = shim.config.request_timeout_ms;
+	admission.keep_alive_timeout_ms = shim.config.keep_alive_timeout_ms;
+	if (admission.capacity < shim.config.threads)
+		log_event("warning", "the descriptor limit allows %d connections at once, fewer than threads (%d)",
+				  admission.capacity, shim.config.threads);
+	accept_reserve_fd();
+	budget_init(shim.config.max_body_memory_bytes);
+	conns_start(&admission, max_fd);
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.http_error = handle_http_error;
 	callbacks.log_message = civetweb_log;
+	callbacks.init_connection = handle_connection_init;
+	callbacks.connection_close = handle_connection_close;
 	ctx = mg_start(&callbacks, &shim, options);
 	if (ctx == NULL)
 	{
 		log_event("fatal", "cannot listen on %s (address in use, or a bad tls_cert?)", ports);
+		conns_stop();
 		log_stop();
 		pool_destroy(shim.pool);
 		return 1;
 	}
 	mg_set_request_handler(ctx, "**", handle_request, &shim);
 	log_event("info", "jam-shim %s listening on %s://%s:%d (pool %d, threads %d, max body %lld bytes,"
-			  " max batch body %lld bytes)",
+			  " max batch body %lld bytes, %d connections per client)",
 			  SHIM_VERSION, shim.config.tls_cert[0] ? "https" : "http", shim.config.listen_host,
 			  shim.config.listen_port, shim.config.pool_size, shim.config.threads,
-			  shim.config.max_body_bytes, shim.config.max_batch_body_bytes);
+			  shim.config.max_body_bytes, shim.config.max_batch_body_bytes,
+			  shim.config.max_connections_per_client);
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;
 	/*
 	 * civetweb stops writing answers as soon as mg_stop begins, so the
 	 * requests in flight finish first; requests that arrive meanwhile are
-	 * refused with 503 and Connection: close.
+	 * refused with 503 and Connection: close.  After the grace period,
+	 * what still runs in Postgres is cancelled: a statement waiting on a
+	 * lock could otherwise hold the shim up without limit, and the client
+	 * would get no answer while its transaction might still commit.  The
+	 * cancelled requests answer 503 shutting_down (their transactions
+	 * rolled back), unless the statement finished first and its answer
+	 * says so.
 	 */
 	log_event("info", "signal %d: finishing the requests in flight", sig);
 	atomic_store(&shim.stopping, 1);
-	for (double waited = 0; metrics_get_in_flight() > 0 && waited * 1000 < shim.config.request_timeout_ms;
-		 waited += 0.01)
-		usleep(10000);
+	if (!wait_in_flight(shim.config.shutdown_grace_ms))
+	{
+		int			cancelled,
+					cut;
+
+		pool_close(shim.pool);
+		cancelled = pool_cancel_busy(shim.pool);
+		cut = conns_shutdown_all();
+		log_event("info", "grace period over: cancelled %d statements, cut %d connections", cancelled, cut);
+		if (!wait_in_flight(CANCEL_WAIT_MS))
+			log_event("warning", "%d requests still unanswered; stopping anyway", metrics_get_in_flight());
+	}
+	conns_stop();
 	mg_stop(ctx);
 	log_stop();
 	pool_destroy(shim.pool);

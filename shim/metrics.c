@@ -352,3 +352,21 @@ metrics_render_extension_status(struct buf *out, int up)
 		   "1 when this scrape read the extension's jam_metrics().");
 	buf_printf(out, "jam_shim_extension_metrics_up %d\n", up ? 1 : 0);
 }
+
+/* The connection table's gauges and counters (conns.c). */
+void
+metrics_render_connections(struct buf *out, const struct conns_stats *cs)
+{
+	header(out, "jam_shim_http_connections_open", "gauge", "HTTP connections open (each holds a worker thread, or waits for one).");
+	buf_printf(out, "jam_shim_http_connections_open %d\n", cs->open);
+	header(out, "jam_shim_http_connections_capacity", "gauge", "HTTP connections the shim serves at once.");
+	buf_printf(out, "jam_shim_http_connections_capacity %d\n", cs->capacity);
+	header(out, "jam_shim_http_connections_refused_total", "counter",
+		   "HTTP connections refused when accepted: per_client (over max_connections_per_client), busy (no worker could be freed).");
+	buf_printf(out, "jam_shim_http_connections_refused_total{reason=\"per_client\"} %lld\n", cs->refused_per_client);
+	buf_printf(out, "jam_shim_http_connections_refused_total{reason=\"busy\"} %lld\n", cs->refused_busy);
+	header(out, "jam_shim_http_connections_cut_total", "counter",
+		   "HTTP connections the shim closed early: shed (idle or slow, to make room), timeout (a request or answer past its deadline).");
+	buf_printf(out, "jam_shim_http_connections_cut_total{reason=\"shed\"} %lld\n", cs->shed);
+	buf_printf(out, "jam_shim_http_connections_cut_total{reason=\"timeout\"} %lld\n", cs->timed_out);
+}

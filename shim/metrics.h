@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "conns.h"
 #include "pool.h"
 #include "routes.h"
 
@@ -19,5 +20,6 @@ void		metrics_render_shim(struct buf *out, const struct pool_stats *ps, double u
 								const char *version);
 int			metrics_render_extension(struct buf *out, const PGresult *rows);
 void		metrics_render_extension_status(struct buf *out, int up);
+void		metrics_render_connections(struct buf *out, const struct conns_stats *cs);
 
 #endif

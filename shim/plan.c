@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "jsonkeys.h"
 
 /*
  * The FROM clause every statement shares.  set_config(..., true) puts the
@@ -271,6 +272,22 @@ parse_json_object(struct plan *p, const char *body, size_t len)
 		json_object_put(obj);
 		refuse(p, 400, "invalid_json", "the body must be a JSON object");
 		return NULL;
+	}
+	/* json-c kept the last of two equal names: refuse rather than guess which was meant. */
+	{
+		char		name[JSONKEYS_NAME_MAX + 1];
+
+		int			dup = json_duplicate_key(body, len, name, sizeof(name), NULL);
+
+		if (dup != 0)
+		{
+			json_object_put(obj);
+			if (dup < 0)
+				refuse(p, 400, "invalid_json", "the body is not valid JSON");
+			else
+				refuse(p, 400, "invalid_argument", "the body repeats the field \"%s\"", name);
+			return NULL;
+		}
 	}
 	return obj;
 }
@@ -786,6 +803,16 @@ plan_request(const struct http_request *req, struct plan *p)
 					  p->method == METHOD_OTHER ? "this method" : method_label(p->method), p->allow);
 	if (bad)
 		return refuse(p, 400, "invalid_argument", "the path parameter is not valid percent-encoding or is too long");
+
+	/*
+	 * Two Authorization lines could name two callers (civetweb hands over
+	 * the first, a proxy may have checked the other), two Content-Type
+	 * lines two media types: neither is guessed at.
+	 */
+	if (req->authorization_count > 1)
+		return refuse(p, 400, "invalid_argument", "the Authorization header is given more than once");
+	if (req->content_type_count > 1)
+		return refuse(p, 400, "invalid_argument", "the Content-Type header is given more than once");
 
 	/* $1: application_name, set later by plan_set_application_name(). */
 	add_param(p, PLAN_OID_TEXT, NULL, 0, 0, NULL);

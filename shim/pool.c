@@ -31,6 +31,7 @@ struct prepared
 struct pool_conn
 {
 	PGconn	   *pg;
+	PGcancel   *cancel;			/* made with the connection; used and freed under the pool's lock */
 	int			busy;
 	double		last_used;		/* monotonic seconds, when last given back */
 	int			connected;		/* pg != NULL, kept under the pool's lock for others to read */
@@ -48,6 +49,7 @@ struct pool
 	struct pool_conn *conns;
 	int			waiting;
 	int			probing;		/* a thread is trying to reach a down database */
+	int			closing;		/* shutting down: no connection is handed out any more */
 	int			database_up;
 	double		down_until;		/* monotonic seconds; no connect attempt before */
 	double		backoff;
@@ -99,10 +101,22 @@ forget_prepared(struct pool_conn *c)
 	c->nprepared = 0;
 }
 
-/* Closes a connection; the slot reconnects on its next use. */
+/*
+ * Closes a connection; the slot reconnects on its next use.  Its cancel
+ * handle is taken out under the lock, so that pool_cancel_busy() never
+ * uses one being freed.
+ */
 static void
-close_conn(struct pool_conn *c)
+close_conn(struct pool *p, struct pool_conn *c)
 {
+	PGcancel   *cancel;
+
+	pthread_mutex_lock(&p->mu);
+	cancel = c->cancel;
+	c->cancel = NULL;
+	pthread_mutex_unlock(&p->mu);
+	if (cancel)
+		PQfreeCancel(cancel);
 	if (c->pg)
 		PQfinish(c->pg);
 	c->pg = NULL;
@@ -114,7 +128,7 @@ void
 pool_destroy(struct pool *p)
 {
 	for (int i = 0; i < p->size; i++)
-		close_conn(&p->conns[i]);
+		close_conn(p, &p->conns[i]);
 	free(p->conns);
 	free(p->dsn);
 	pthread_mutex_destroy(&p->mu);
@@ -218,6 +232,12 @@ pool_acquire(struct pool *p, int *retry_after, char *why, size_t why_size)
 	pthread_mutex_lock(&p->mu);
 	for (;;)
 	{
+		if (p->closing)
+		{
+			pthread_mutex_unlock(&p->mu);
+			snprintf(why, why_size, "the server is shutting down");
+			return NULL;
+		}
 		/* Prefer a connected idle connection, then any idle one. */
 		for (int i = 0; i < p->size && c == NULL; i++)
 			if (!p->conns[i].busy && p->conns[i].connected)
@@ -250,7 +270,7 @@ pool_acquire(struct pool *p, int *retry_after, char *why, size_t why_size)
 	 */
 	if (c->pg && (now_mono() - idle_since < POOL_TRUST_IDLE_S || conn_alive(c->pg)))
 		return c;
-	close_conn(c);
+	close_conn(p, c);
 
 	/* A reconnect: refuse at once while the database is known to be down. */
 	pthread_mutex_lock(&p->mu);
@@ -298,6 +318,7 @@ pool_acquire(struct pool *p, int *retry_after, char *why, size_t why_size)
 	p->backoff = 0.5;
 	p->last_error[0] = '\0';
 	c->pg = pg;
+	c->cancel = PQgetCancel(pg);
 	c->connected = 1;
 	pthread_mutex_unlock(&p->mu);
 	return c;
@@ -311,7 +332,7 @@ pool_release(struct pool *p, struct pool_conn *c)
 		PQtransactionStatus(c->pg) != PQTRANS_IDLE;
 
 	if (broken)
-		close_conn(c);
+		close_conn(p, c);
 	pthread_mutex_lock(&p->mu);
 	c->last_used = now_mono();
 	c->connected = c->pg != NULL;
@@ -397,4 +418,58 @@ pool_stats(struct pool *p, struct pool_stats *out)
 	out->waits_timed_out = p->waits_timed_out;
 	snprintf(out->last_error, sizeof(out->last_error), "%s", p->last_error);
 	pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * Shutting down: from now on pool_acquire() refuses at once ("the server
+ * is shutting down"), and requests waiting for a connection are woken to
+ * be refused.
+ */
+void
+pool_close(struct pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->closing = 1;
+	pthread_cond_broadcast(&p->freed);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Whether pool_close() ran. */
+int
+pool_closing(struct pool *p)
+{
+	int			closing;
+
+	pthread_mutex_lock(&p->mu);
+	closing = p->closing;
+	pthread_mutex_unlock(&p->mu);
+	return closing;
+}
+
+/*
+ * Asks Postgres to cancel what every busy connection is running (the
+ * statement then fails with SQLSTATE 57014 and its transaction rolls
+ * back, unless it had already committed).  Returns how many cancels were
+ * sent.  PQcancel opens a short connection of its own; it is done under
+ * the lock, which only shutdown takes this long.
+ */
+int
+pool_cancel_busy(struct pool *p)
+{
+	int			n = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->size; i++)
+	{
+		char		err[256];
+
+		if (!p->conns[i].busy || p->conns[i].cancel == NULL)
+			continue;
+		if (PQcancel(p->conns[i].cancel, err, sizeof(err)))
+			n++;
+		else
+			log_event("warning", "cannot cancel a statement: %s", err);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }

@@ -6,7 +6,9 @@
  * that the server closed is noticed before use and replaced.  When Postgres
  * cannot be reached, the pool says so at once (with how long to wait)
  * instead of letting every request wait on a connect: one request at a
- * time probes, with a backoff from 0.5 s up to 5 s.
+ * time probes, with a backoff from 0.5 s up to 5 s.  At shutdown the pool
+ * closes (no more connections handed out) and can cancel what its busy
+ * connections run.
  */
 #ifndef SHIM_POOL_H
 #define SHIM_POOL_H
@@ -38,5 +40,8 @@ PGresult   *pool_exec(struct pool *pool, struct pool_conn *c, const char *sql, i
 					  const unsigned int *types, const char *const *values,
 					  const int *lengths, const int *formats, int result_format);
 void		pool_stats(struct pool *pool, struct pool_stats *out);
+void		pool_close(struct pool *pool);
+int			pool_closing(struct pool *pool);
+int			pool_cancel_busy(struct pool *pool);
 
 #endif

@@ -369,3 +369,67 @@ parse_bool(const char *s, int *out)
 		return -1;
 	return 0;
 }
+
+/* How many of the header lines are named name (case-insensitive). */
+int
+header_count(const struct http_header *headers, int n, const char *name)
+{
+	int			count = 0;
+
+	for (int i = 0; i < n; i++)
+		if (headers[i].name && strcasecmp(headers[i].name, name) == 0)
+			count++;
+	return count;
+}
+
+/*
+ * Splits a request target in absolute form (RFC 9112 section 3.2.2,
+ * "http://host[:port]/path?query") into its authority, which stands in for
+ * Host, its path (copied into path, "/" when empty) and its query (a
+ * pointer into target after '?', or NULL).  Returns -1 for a target that is
+ * not an http or https URI, has no host, carries userinfo (which RFC 9110
+ * section 4.2.4 says to treat as an error) or a fragment, or does not fit.
+ */
+int
+split_absolute_target(const char *target, char *path, size_t path_size,
+					  const char **query, char *authority, size_t authority_size)
+{
+	const char *p;
+	size_t		alen,
+				plen;
+
+	*query = NULL;
+	if (target == NULL || path_size < 2 || authority_size < 1)
+		return -1;
+	if (strncasecmp(target, "http://", 7) == 0)
+		p = target + 7;
+	else if (strncasecmp(target, "https://", 8) == 0)
+		p = target + 8;
+	else
+		return -1;
+	/* A fragment is never part of a request target. */
+	if (strchr(p, '#') != NULL)
+		return -1;
+	alen = strcspn(p, "/?");
+	if (alen == 0 || alen >= authority_size || memchr(p, '@', alen) != NULL)
+		return -1;
+	memcpy(authority, p, alen);
+	authority[alen] = '\0';
+	p += alen;
+	plen = strcspn(p, "?");
+	if (plen == 0)
+	{
+		snprintf(path, path_size, "/");
+	}
+	else
+	{
+		if (plen >= path_size)
+			return -1;
+		memcpy(path, p, plen);
+		path[plen] = '\0';
+	}
+	p += plen;
+	if (*p == '?')
+		*query = p + 1;
+	return 0;
+}

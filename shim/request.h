@@ -18,6 +18,13 @@ enum
 	METHOD_OTHER = 1 << 4
 };
 
+/* One header line as civetweb parsed it. */
+struct http_header
+{
+	const char *name;
+	const char *value;
+};
+
 /* A request as civetweb hands it over; every string may be NULL. */
 struct http_request
 {
@@ -25,7 +32,9 @@ struct http_request
 	const char *path;			/* raw (still percent-encoded), without the query */
 	const char *query;			/* raw, without '?' */
 	const char *authorization;
+	int			authorization_count;	/* Authorization lines: more than one is refused */
 	const char *content_type;
+	int			content_type_count;	/* Content-Type lines: likewise */
 	const char *if_none_match;
 	const char *body;
 	size_t		body_len;
@@ -54,5 +63,8 @@ long		base64_decode(const char *src, size_t len, unsigned char *dst);
 int			parse_int64(const char *s, long long *out);
 int			parse_int32(const char *s, int *out);
 int			parse_bool(const char *s, int *out);
+int			header_count(const struct http_header *headers, int n, const char *name);
+int			split_absolute_target(const char *target, char *path, size_t path_size,
+								  const char **query, char *authority, size_t authority_size);
 
 #endif

@@ -27,10 +27,12 @@ struct shim
 
 struct mg_connection;
 struct mg_request_info;
+struct conn;
 
 struct exchange
 {
 	struct mg_connection *conn;
+	struct conn *conn_entry;	/* the connection's entry in conns.c's table; may be NULL */
 	struct shim *shim;
 	const struct mg_request_info *ri;
 	struct trace trace;
@@ -38,6 +40,7 @@ struct exchange
 	unsigned	method;
 	char		allow[64];
 	double		started;		/* monotonic seconds */
+	long long	body_reserved;	/* bytes of the body budget (budget.h) this request holds */
 
 	/* What the answer was, for the log line and the metrics. */
 	int			status;

@@ -1,11 +1,13 @@
 /*
  * fuzz_request.c: libFuzzer target for the shim's request parsing and
- * routing (plan.c, batch.c, request.c, routes.c, trace.c), which take
- * everything a client controls: method, path, query, headers and body.
+ * routing (plan.c, batch.c, request.c, routes.c, trace.c, framing.c,
+ * jsonkeys.c), which take everything a client controls: method, target,
+ * headers and body.
  *
  * Input format (so that the seed corpus is readable):
- *   METHOD SP TARGET LF          target = path[?query]
- *   (Name: value LF)*            Authorization, Content-Type, If-None-Match, traceparent
+ *   METHOD SP TARGET LF          target = path[?query], or absolute: http://host/path[?query]
+ *   (Name: value LF)*            any headers (at most 63); Authorization, Content-Type,
+ *                                If-None-Match and traceparent reach the plan
  *   LF
  *   body                         the rest, any bytes
  *
@@ -13,13 +15,19 @@
  * must hold for every input: a refusal has a 4xx/5xx status and a code; a
  * call's statement is built from fixed fragments only (no ';', parameters
  * numbered $1..$n each used, none beyond the count); and a 405 names the
- * methods that are allowed.
+ * methods that are allowed.  Framing: a refusal has a reason; a request
+ * let through has at most one Content-Length (a valid one) or one
+ * Transfer-Encoding, never both.  The duplicate-name scanner runs on the
+ * body as well, and must agree with itself on a second run.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "framing.h"
+#include "jsonkeys.h"
 #include "plan.h"
 #include "request.h"
 #include "routes.h"
@@ -71,6 +79,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   *qmark;
 	char	   *headers[4] = {NULL, NULL, NULL, NULL};
 	static const char *const names[4] = {"Authorization: ", "Content-Type: ", "If-None-Match: ", "traceparent: "};
+	struct http_header all[63];
+	char	   *all_copies[63];
+	int			nall = 0;
+	char		path_buf[1024],
+				authority[256],
+				why[160];
+	const char *abs_query = NULL;
 	struct http_request req;
 	struct plan plan;
 	const char *p;
@@ -104,17 +119,83 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (len >= nlen && memcmp(p, names[i], nlen) == 0 && headers[i] == NULL)
 				headers[i] = dup_range(p + nlen, len - nlen);
 		}
+		if (nall < 63)
+		{
+			char	   *copy = dup_range(p, len);
+			char	   *colon = strchr(copy, ':');
+
+			all_copies[nall] = copy;
+			all[nall].name = copy;
+			all[nall].value = "";
+			if (colon)
+			{
+				*colon = '\0';
+				for (all[nall].value = colon + 1; *all[nall].value == ' '; all[nall].value++)
+					;
+			}
+			nall++;
+		}
 		p += len + (e ? 1 : 0);
 	}
 	if (p < end && *p == '\n')
 		p++;
 
+	/* Framing: a refusal says why; what passes has one unambiguous length. */
+	why[0] = '\0';
+	if (framing_check(all, nall, "1.1", why, sizeof(why)) < 0)
+	{
+		if (why[0] == '\0')
+			abort();
+	}
+	else
+	{
+		int			cl = header_count(all, nall, "Content-Length");
+		int			te = header_count(all, nall, "Transfer-Encoding");
+		long long	length;
+
+		if (cl > 1 || te > 1 || (cl && te))
+			abort();
+		for (int i = 0; i < nall; i++)
+			if (strcasecmp(all[i].name, "Content-Length") == 0 &&
+				(parse_content_length(all[i].value, &length) < 0 || length < 0))
+				abort();
+	}
+
+	/* An absolute target is served by its path, as the handler does. */
+	if (target[0] != '/' && qmark)
+		*qmark = '?';
+	if (target[0] != '/' && split_absolute_target(target, path_buf, sizeof(path_buf), &abs_query,
+												  authority, sizeof(authority)) == 0)
+	{
+		if (path_buf[0] != '/' || authority[0] == '\0' || strchr(authority, '@') || strchr(authority, '/'))
+			abort();
+		target = path_buf;
+		qmark = NULL;
+	}
+	else if (target[0] != '/' && qmark)
+		*qmark = '\0';
+
+	/* The duplicate-name scanner on the raw body: total, and deterministic. */
+	{
+		char		n1[JSONKEYS_NAME_MAX + 1],
+					n2[JSONKEYS_NAME_MAX + 1];
+		long		e1,
+					e2;
+		int			r1 = json_duplicate_key(p, (size_t) (end - p), n1, sizeof(n1), &e1);
+		int			r2 = json_duplicate_key(p, (size_t) (end - p), n2, sizeof(n2), &e2);
+
+		if (r1 != r2 || e1 != e2 || (r1 == 1 && strcmp(n1, n2) != 0) || r1 < -1 || r1 > 1)
+			abort();
+	}
+
 	memset(&req, 0, sizeof(req));
 	req.method = line;
 	req.path = target;
-	req.query = qmark ? qmark + 1 : NULL;
+	req.query = abs_query ? abs_query : qmark ? qmark + 1 : NULL;
 	req.authorization = headers[0];
+	req.authorization_count = header_count(all, nall, "Authorization");
 	req.content_type = headers[1];
+	req.content_type_count = header_count(all, nall, "Content-Type");
 	req.if_none_match = headers[2];
 	req.body = p;
 	req.body_len = (size_t) (end - p);
@@ -157,5 +238,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(line);
 	for (int i = 0; i < 4; i++)
 		free(headers[i]);
+	for (int i = 0; i < nall; i++)
+		free(all_copies[i]);
 	return 0;
 }
