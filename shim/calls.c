@@ -285,9 +285,9 @@ run_process(struct exchange *x, PGresult *res)
 	answer_json_result(x, res, 200, NULL);
 }
 
-/* GET of a checkpoint: the signed note as text. */
+/* GET of a signed checkpoint or a tlog-proof: the function's text as text/plain. */
 static void
-run_checkpoint(struct exchange *x, PGresult *res)
+run_text(struct exchange *x, PGresult *res)
 {
 	const char *note = col(res, 0);
 
@@ -463,8 +463,8 @@ call_run(struct exchange *x, struct plan *p)
 		case CALL_PROCESS_BATCH:
 			run_process_batch(x, res);
 			break;
-		case CALL_CHECKPOINT:
-			run_checkpoint(x, res);
+		case CALL_TEXT:
+			run_text(x, res);
 			break;
 		default:
 			answer_json_result(x, res, 200, NULL);

@@ -119,27 +119,33 @@ query_value(const struct query *q, const char *name)
  */
 static int
 plan_list(struct plan *p, const struct query *q, const char *function,
-		  const char *first, const char *second)
+		  const char *const *filters)
 {
-	static const char *const allowed[] = {"status", "service_id", "limit", "offset", "after", NULL};
+	const char *allowed[8];
 	const char *after = query_value(q, "after");
 	long long	after_value;
-	const char *names[2] = {first, second};
 	int			nargs = 0;
+	int			n_allowed = 0;
 	int			value;
 	struct buf	args = BUF_INIT;
 
+	for (int i = 0; filters[i] != NULL; i++)
+		allowed[n_allowed++] = filters[i];
+	allowed[n_allowed++] = "limit";
+	allowed[n_allowed++] = "offset";
+	allowed[n_allowed++] = "after";
+	allowed[n_allowed] = NULL;
 	if (check_query_names(p, q, allowed) < 0)
 		return -1;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; filters[i] != NULL; i++)
 	{
-		const char *v = query_value(q, names[i]);
+		const char *v = query_value(q, filters[i]);
 
 		if (v)
 		{
 			int			n = add_text(p, v);
 
-			buf_printf(&args, "%s%s => $%d", nargs++ ? ", " : "", names[i], n);
+			buf_printf(&args, "%s%s => $%d", nargs++ ? ", " : "", filters[i], n);
 		}
 	}
 	static const char *const paging[] = {"limit", "offset"};
@@ -718,7 +724,8 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 		case ROUTE_PACKAGES:
 			if (p->method == METHOD_POST)
 				return plan_submit(p, req, q);
-			return plan_list(p, q, "jam.jam_list_packages", "status", "service_id");
+			return plan_list(p, q, "jam.jam_list_packages",
+							 (const char *const[]) {"status", "service_id", NULL});
 		case ROUTE_PACKAGES_BATCH:
 			return plan_submit_batch(p, req, q);
 		case ROUTE_PACKAGE:
@@ -734,11 +741,19 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 		case ROUTE_PROCESS:
 			return plan_process(p, req, q);
 		case ROUTE_REPORTS:
-			return plan_list(p, q, "jam.jam_list_reports", "service_id", "status");
+			return plan_list(p, q, "jam.jam_list_reports",
+							 (const char *const[]) {"service_id", "status", NULL});
+		case ROUTE_ATTESTATIONS:
+			return plan_list(p, q, "jam.jam_list_attestations",
+							 (const char *const[]) {"service_id", "attester", "package_id", NULL});
 		case ROUTE_RECEIPT:
 			if (check_query_names(p, q, none) < 0)
 				return -1;
 			return plan_param_call(p, CALL_JSON, "jam.jam_receipt");
+		case ROUTE_RECEIPT_PROOF:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			return plan_param_call(p, CALL_TEXT, "jam.jam_receipt_proof");
 		case ROUTE_ROOTS:
 			if (check_query_names(p, q, none) < 0)
 				return -1;
@@ -748,7 +763,7 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 			if (check_query_names(p, q, none) < 0)
 				return -1;
 			copy_log_field(p->log_service_id, sizeof(p->log_service_id), p->param);
-			return plan_param_call(p, CALL_CHECKPOINT, "jam.jam_checkpoint");
+			return plan_param_call(p, CALL_TEXT, "jam.jam_checkpoint");
 		case ROUTE_JAM_STATUS:
 			if (check_query_names(p, q, none) < 0)
 				return -1;

@@ -42,7 +42,7 @@ typedef enum call_kind
 	CALL_SUBMIT_BATCH,			/* body, any created, service_id */
 	CALL_PROCESS,				/* body (NULL: nothing pending), package_id, service_id */
 	CALL_PROCESS_BATCH,			/* body, processed (0: nothing pending) */
-	CALL_CHECKPOINT,			/* text/plain note */
+	CALL_TEXT,				/* text/plain: a signed checkpoint, a tlog-proof */
 	CALL_SYSTEM_STATUS,			/* the shim's own status */
 	CALL_METRICS				/* Prometheus text: the shim's and jam_metrics() */
 } call_kind;

@@ -342,6 +342,30 @@ while (defined $after && @report_sizes < 10)
 is_deeply(\@report_sizes, [ 5, 5, 2 ], 'three pages of reports');
 is_deeply([ map { $_->{package_id} } @reports ], \@proc_ids, 'each report once, in order');
 
+# --- Receipts as tlog-proofs, and the list of attestations.
+
+$r = $shim->request('GET', "/jam/receipts/$proc_ids[0]/proof");
+is($r->{status}, 200, 'a receipt as a tlog-proof: 200');
+like($r->{headers}{'content-type'} // '', qr{^text/plain}, 'as text/plain');
+is($r->{content}, $node->safe_psql('postgres', "SELECT jam.jam_receipt_proof('$proc_ids[0]')"),
+	'exactly what jam_receipt_proof returns');
+like($r->{content}, qr/\Ac2sp\.org\/tlog-proof\@v1\nindex \d+\n/, 'a c2sp.org/tlog-proof@v1');
+is_error($shim->request('GET', '/jam/receipts/' . ('0' x 64) . '/proof'), 404, 'receipt_not_found',
+	'the proof of an unknown hash: 404');
+is_error($shim->request('GET', '/jam/receipts/zz/proof'), 400, 'invalid_hash', 'of a malformed hash: 400');
+
+$r = $shim->request('GET', "/jam/attestations?package_id=$proc_ids[0]");
+is($r->{status}, 200, 'the attestations of a package: 200');
+is(scalar @{ $r->{json}{items} }, 1, 'one, the node\'s');
+ok(length($r->{json}{items}[0]{signature} // '') == 88, 'signed');
+$r = $shim->request('GET', '/jam/attestations?service_id=svc-proc&limit=5');
+is(scalar @{ $r->{json}{items} }, 5, 'the attestations of a service, a page of 5');
+my $next = $r->{json}{next_after};
+$r = $shim->request('GET', "/jam/attestations?service_id=svc-proc&limit=5&after=$next");
+is($r->{status}, 200, 'and the next page by after');
+is_error($shim->request('GET', '/jam/attestations?colour=red'), 400, 'invalid_argument',
+	'an unknown parameter: 400');
+
 # --- The request log names the route and the service.
 
 # A line is written once its answer is sent; the first batch's is long written.
