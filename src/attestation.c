@@ -139,20 +139,16 @@ bytea *
 jam_attestation_node_signature(const char *package_hex, const char *report_hex,
 							   const char *service_id)
 {
-	JamNodeKey	key;
-	uint8		public_key[crypto_sign_PUBLICKEYBYTES];
 	uint8		secret[crypto_sign_SECRETKEYBYTES];
 	uint8		sig[crypto_sign_BYTES];
 	StringInfoData m;
 
-	if (!jam_node_key(&key))
+	if (!jam_node_secret_key(secret))
 		return NULL;
-	attestation_message(package_hex, report_hex, service_id, key.name,
+	attestation_message(package_hex, report_hex, service_id, jam_node_name,
 						GetCurrentTransactionStartTimestamp(), &m);
-	crypto_sign_seed_keypair(public_key, secret, key.seed);
 	crypto_sign_detached(sig, NULL, (const uint8 *) m.data, m.len, secret);
 	sodium_memzero(secret, sizeof(secret));
-	sodium_memzero(key.seed, sizeof(key.seed));
 	jam_metrics_attestation("node");
 	return bytes_bytea(sig, sizeof(sig));
 }

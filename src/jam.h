@@ -198,6 +198,7 @@ typedef struct JamNodeKey
 } JamNodeKey;
 
 extern bool jam_node_key(JamNodeKey *key);
+extern bool jam_node_secret_key(uint8 secret[64]);
 
 /* checkpoint.c: a service log's head as a signed note. */
 extern char *jam_checkpoint_note(const char *service_id, int64 size,

@@ -13,7 +13,32 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+
+/*
+ * The key as read in the current transaction: a batch signs one
+ * attestation per package, and reading the row and deriving the key pair
+ * each time would cost more than signing.  Wiped when the transaction ends.
+ */
+static struct
+{
+	LocalTransactionId lxid;	/* InvalidLocalTransactionId: nothing held */
+	char		name[NAMEDATALEN];
+	JamNodeKey	key;
+	uint8		secret[crypto_sign_SECRETKEYBYTES];
+} held = {InvalidLocalTransactionId};
+static bool callback_registered = false;
+
+static void
+forget_key(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+	{
+		sodium_memzero(&held, sizeof(held));
+		held.lxid = InvalidLocalTransactionId;
+	}
+}
 
 static JamStatement select_key = {
 	"SELECT seed FROM jam.jam_node_keys WHERE name = $1",
@@ -46,14 +71,26 @@ bytes_to_bytea(const uint8 *bytes, Size len)
 bool
 jam_node_key(JamNodeKey *key)
 {
-	Datum		name = CStringGetTextDatum(jam_node_name);
+	Datum		name;
 	uint8		secret[crypto_sign_SECRETKEYBYTES];
 	bool		isnull;
 	bytea	   *seed;
+	bool		created = false;
+
+	if (held.lxid == MyProc->lxid && strcmp(held.name, jam_node_name) == 0)
+	{
+		*key = held.key;
+		key->name = jam_node_name;
+		return true;
+	}
+	name = CStringGetTextDatum(jam_node_name);
 
 	if (jam_spi_exec(&select_key, &name, NULL, false, 1) == 0)
 	{
 		Datum		values[3];
+
+		/* Not held: a key made in a subtransaction that rolls back is gone. */
+		created = true;
 
 		if (XactReadOnly || RecoveryInProgress())
 			return false;
@@ -75,7 +112,35 @@ jam_node_key(JamNodeKey *key)
 				 errmsg("jam node key \"%s\" is corrupt", jam_node_name)));
 	memcpy(key->seed, VARDATA_ANY(seed), sizeof(key->seed));
 	crypto_sign_seed_keypair(key->public_key, secret, key->seed);
-	sodium_memzero(secret, sizeof(secret));
 	key->name = jam_node_name;
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(forget_key, NULL);
+		callback_registered = true;
+	}
+	memcpy(held.secret, secret, sizeof(secret));
+	sodium_memzero(secret, sizeof(secret));
+	if (created)
+		return true;
+	held.lxid = MyProc->lxid;
+	strlcpy(held.name, jam_node_name, sizeof(held.name));
+	held.key = *key;
+	return true;
+}
+
+/*
+ * The node key's Ed25519 secret key (seed and public key), for signing
+ * many things in one transaction; false as jam_node_key.  Needs SPI.
+ */
+bool
+jam_node_secret_key(uint8 secret[crypto_sign_SECRETKEYBYTES])
+{
+	JamNodeKey	key;
+
+	if (!jam_node_key(&key))
+		return false;
+	memcpy(secret, held.secret, crypto_sign_SECRETKEYBYTES);
+	sodium_memzero(key.seed, sizeof(key.seed));
 	return true;
 }
