@@ -153,6 +153,15 @@ CREATE FUNCTION jam_sign_attestation(attestation jsonb, attester text, seed byte
 AS 'MODULE_PATHNAME', 'jam_sign_attestation'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- Replay (replay.c): a report records the definition hash of the refine
+-- that ran; jam_replay runs it again and compares.
+ALTER TABLE jam_work_reports
+    ADD COLUMN refine_hash bytea CHECK (octet_length(refine_hash) = 32);
+
+CREATE FUNCTION jam_replay(package_id text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_replay'
+LANGUAGE C VOLATILE;
+
 -- Batches (package.c: jam_submit_packages; process.c: jam_process_packages).
 
 CREATE FUNCTION jam_submit_packages(
@@ -204,7 +213,7 @@ BEGIN
         WHERE p.pronamespace = 'jam'::regnamespace AND p.proname = ANY (ARRAY[
             'jam_submit_packages', 'jam_process_packages', 'jam_list_packages',
             'jam_list_reports', 'jam_receipt_proof', 'jam_register_attester', 'jam_attest',
-            'jam_list_attestations'])
+            'jam_list_attestations', 'jam_replay'])
     LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp', fn);
     END LOOP;
@@ -217,7 +226,7 @@ REVOKE ALL ON FUNCTION
     jam_list_packages(text, text, integer, integer, bigint),
     jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text),
     jam_register_attester(text, text), jam_attest(text, text, text),
-    jam_list_attestations(text, text, text, integer, integer, bigint)
+    jam_list_attestations(text, text, text, integer, integer, bigint), jam_replay(text)
 FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION jam_hex_array(bytea[]), jam_unhex_array(text[]),
@@ -226,7 +235,7 @@ GRANT EXECUTE ON FUNCTION jam_hex_array(bytea[]), jam_unhex_array(text[]),
 GRANT EXECUTE ON FUNCTION
     jam_list_packages(text, text, integer, integer, bigint),
     jam_list_reports(text, text, integer, integer, bigint), jam_receipt_proof(text),
-    jam_list_attestations(text, text, text, integer, integer, bigint)
+    jam_list_attestations(text, text, text, integer, integer, bigint), jam_replay(text)
 TO jam_api, jam_reader, jam_operator;
 
 GRANT EXECUTE ON FUNCTION

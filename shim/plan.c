@@ -731,13 +731,15 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 		case ROUTE_PACKAGE:
 		case ROUTE_PACKAGE_REPORT:
 		case ROUTE_PACKAGE_ATTESTATIONS:
+		case ROUTE_PACKAGE_REPLAY:
 			if (check_query_names(p, q, none) < 0)
 				return -1;
 			copy_log_field(p->log_package_id, sizeof(p->log_package_id), p->param);
 			return plan_param_call(p, CALL_JSON,
 								   p->route == ROUTE_PACKAGE ? "jam.jam_get_package" :
 								   p->route == ROUTE_PACKAGE_REPORT ? "jam.jam_get_report" :
-								   "jam.jam_attestations");
+								   p->route == ROUTE_PACKAGE_ATTESTATIONS ? "jam.jam_attestations" :
+								   "jam.jam_replay");
 		case ROUTE_PROCESS:
 			return plan_process(p, req, q);
 		case ROUTE_REPORTS:

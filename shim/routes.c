@@ -24,6 +24,7 @@ const struct route_def shim_routes[ROUTE__COUNT] = {
 	[ROUTE_PACKAGE] = {"/jam/packages/{id}", GET_HEAD},
 	[ROUTE_PACKAGE_REPORT] = {"/jam/packages/{id}/report", GET_HEAD},
 	[ROUTE_PACKAGE_ATTESTATIONS] = {"/jam/packages/{id}/attestations", GET_HEAD},
+	[ROUTE_PACKAGE_REPLAY] = {"/jam/packages/{id}/replay", GET_HEAD},
 	[ROUTE_PROCESS] = {"/jam/process", METHOD_POST},
 	[ROUTE_REPORTS] = {"/jam/reports", GET_HEAD},
 	[ROUTE_RECEIPT] = {"/jam/receipts/{hash}", GET_HEAD},

@@ -137,6 +137,7 @@ typedef struct JamReport
 	const char *failure_reason; /* failed only */
 	ArrayType  *preimage_hashes;	/* distinct, each already referenced */
 	char		report_hash[JAM_HASH_HEX_CHARS + 1];	/* set by jam_store_report */
+	char		refine_hash[JAM_HASH_HEX_CHARS + 1];	/* the refine's definition (replay.c) */
 } JamReport;
 
 extern Datum jam_store_report(JamReport *report);
@@ -229,6 +230,9 @@ typedef struct JamRefineResult
 extern JamRefineResult jam_refine(int32 contract_version, Oid refine_fn,
 								  bytea *payload, int n_inputs, bytea **inputs);
 extern bool jam_refine_running(void);
+
+/* replay.c: the definition hash of a refine. */
+extern bool jam_refine_definition_hash(Oid fn, const char *name, uint8 out[JAM_HASH_BYTES]);
 
 /* attempts.c: refines started but not returned, per package. */
 extern int	jam_max_refine_attempts;

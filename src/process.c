@@ -162,6 +162,13 @@ process_claimed(ClaimedPackage *pkg, bool *applied)
 	report.refine = OidIsValid(refine_function)
 		? format_procedure_qualified(refine_function)
 		: psprintf("builtin:v%d", pkg->contract_version);
+	{
+		uint8		definition[JAM_HASH_BYTES];
+
+		if (!jam_refine_definition_hash(refine_function, report.refine, definition))
+			memset(definition, 0, sizeof(definition));
+		jam_hex_encode(definition, JAM_HASH_BYTES, report.refine_hash);
+	}
 	report.applied = result.ok;
 	report.output = result.output;
 	report.failure_reason = result.failure_reason;

@@ -29,7 +29,7 @@
 	"'status', status, 'report_hash', @x(report_hash), 'contract_version', contract_version, " \
 	"'refine', refine, 'output_size', octet_length(output), 'output_hash', @x(output_hash), " \
 	"'failure_reason', failure_reason, 'preimage_hashes', to_jsonb(@xa(preimage_hashes)), " \
-	"'created_at', created_at)"
+	"'created_at', created_at @c(, 'refine_hash', @x(refine_hash)))"
 
 #define REPORT_JSON \
 	REPORT_SUMMARY_JSON " || jsonb_build_object('output', " \
@@ -37,10 +37,12 @@
 
 static JamStatement insert_report = {
 	"INSERT INTO jam.jam_work_reports (package_id, service_id, report_hash, status, "
-	"contract_version, refine, output, output_hash, failure_reason, preimage_hashes) "
-	"VALUES (@h($1), $2, @h($3), $4, $5, $6, $7, @h($8), $9, @ha($10)) RETURNING " REPORT_JSON,
-	10, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID,
-	TEXTARRAYOID}
+	"contract_version, refine, output, output_hash, failure_reason, preimage_hashes "
+	"@c(, refine_hash)) "
+	"VALUES (@h($1), $2, @h($3), $4, $5, $6, $7, @h($8), $9, @ha($10) @c(, @h($11))) "
+	"RETURNING " REPORT_JSON,
+	11, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID,
+	TEXTARRAYOID, TEXTOID}
 };
 
 /* Signed since 1.1 (attestation.c); a 1.0 catalog has no room for the signature. */
@@ -111,8 +113,8 @@ jam_store_report(JamReport *r)
 {
 	uint8		output_hash[JAM_HASH_BYTES];
 	uint8		hash[JAM_HASH_BYTES];
-	Datum		values[10];
-	char		nulls[10];
+	Datum		values[11];
+	char		nulls[11];
 	Datum		doc;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -139,6 +141,7 @@ jam_store_report(JamReport *r)
 		values[8] = CStringGetTextDatum(r->failure_reason);
 	}
 	values[9] = PointerGetDatum(r->preimage_hashes);
+	values[10] = CStringGetTextDatum(r->refine_hash);
 
 	jam_spi_exec(&insert_report, values, nulls, false, 0);
 	doc = jam_spi_copy_jsonb(1);

@@ -132,9 +132,9 @@ SELECT s.* FROM pg_temp.summary(pg_temp.process('refine-concat', 'refine:c3', AR
 RESET jam.max_payload_bytes;
 
 -- A SQL-language function works the same.
-CREATE FUNCTION public.refine_upper(payload bytea, preimages bytea[]) RETURNS bytea
+CREATE FUNCTION public.refine_shout(payload bytea, preimages bytea[]) RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$ SELECT convert_to(upper(convert_from(payload, 'UTF8')), 'UTF8') $$;
-SELECT jam_register_service('refine-sql', 'public.refine_upper(bytea,bytea[])')->'refine_function' AS registered;
+SELECT jam_register_service('refine-sql', 'public.refine_shout(bytea,bytea[])')->'refine_function' AS registered;
 SELECT s.* FROM pg_temp.summary(pg_temp.process('refine-sql', 'refine:lower case')) AS s;
 
 -- Changing the registration changes the refine of later packages; NULL
@@ -294,6 +294,36 @@ RESET statement_timeout;
 RESET jam.max_refine_attempts;
 SELECT labels->>'outcome' AS outcome, value FROM jam_metrics()
 WHERE name = 'jam_refine_retries_total' ORDER BY 1;
+
+-- Replay: the package's refine runs again, and nothing of it stays; the
+-- answer compares it with the report, and tells a redefined refine apart.
+CREATE FUNCTION public.refine_shout(payload bytea, preimages bytea[]) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$ SELECT pg_catalog.convert_to(pg_catalog.upper(pg_catalog.convert_from(payload, 'UTF8')), 'UTF8') $$;
+SELECT jam_register_service('refine-replay', 'public.refine_shout(bytea,bytea[])')->'refine_function' AS registered;
+SELECT pg_temp.process('refine-replay', 'refine:again')->>'status' AS processed;
+SELECT jam_package_id('refine-replay', 'refine:again') AS again \gset
+SELECT pg_temp.process('refine-builtin', 'refine:replay me')->>'status' AS processed;
+SELECT (SELECT count(*) FROM jam_work_reports) AS reports, (SELECT count(*) FROM jam_log_entries) AS entries \gset
+SELECT r->>'result' AS result, r->'stored'->>'output_hash' = r->'replayed'->>'output_hash' AS same_output,
+       r->'stored'->>'refine_hash' = r->>'current_refine_hash' AS same_refine
+FROM jam_replay(:'again') AS r;
+SELECT jam_replay(jam_package_id('refine-builtin', 'refine:replay me'))->>'result' AS builtin;
+SELECT (SELECT count(*) FROM jam_work_reports) = :reports AS no_report_written,
+       (SELECT count(*) FROM jam_log_entries) = :entries AS no_log_entry;
+-- A failed report replays to the same failure.
+SELECT jam_replay(encode(package_id, 'hex'))->>'result' AS failed_report_replays
+FROM jam_work_reports WHERE service_id = 'refine-raise' AND status = 'failed' ORDER BY seq LIMIT 1;
+-- A stored output that differs from what the refine gives: mismatch.
+UPDATE jam_work_reports SET output_hash = decode(repeat('ab', 32), 'hex') WHERE package_id = decode(:'again', 'hex');
+SELECT r->>'result' AS result, r->'stored'->>'output_hash' AS stored FROM jam_replay(:'again') AS r;
+-- The function redefined: contract_changed, with both definition hashes.
+CREATE OR REPLACE FUNCTION public.refine_shout(payload bytea, preimages bytea[]) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$ SELECT pg_catalog.convert_to(pg_catalog.lower(pg_catalog.convert_from(payload, 'UTF8')), 'UTF8') $$;
+SELECT r->>'result' AS result, r ? 'replayed' AS ran,
+       r->'stored'->>'refine_hash' <> r->>'current_refine_hash' AS hashes_differ
+FROM jam_replay(:'again') AS r;
+SELECT expect_error(format('SELECT jam.jam_replay(%L)', repeat('0', 64))) AS unknown,
+       expect_error($$SELECT jam.jam_replay('nope')$$) AS malformed;
 
 -- What each report recorded as its refine.
 SELECT r.refine, r.status, count(*) FROM jam_work_reports r

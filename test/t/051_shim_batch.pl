@@ -366,6 +366,10 @@ is($r->{status}, 200, 'and the next page by after');
 is_error($shim->request('GET', '/jam/attestations?colour=red'), 400, 'invalid_argument',
 	'an unknown parameter: 400');
 
+$r = $shim->request('GET', "/jam/packages/$proc_ids[0]/replay");
+is($r->{status}, 200, 'a replay: 200');
+is($r->{json}{result}, 'match', 'the builtin refine gives the stored output again');
+
 # --- The request log names the route and the service.
 
 # A line is written once its answer is sent; the first batch's is long written.
