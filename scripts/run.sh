@@ -75,6 +75,8 @@ port = $port
 unix_socket_directories = '$state'
 shared_preload_libraries = 'jam,pg_cron'
 cron.database_name = 'jam'
+jam.processor_workers = 2
+jam.processor_databases = 'jam'
 CONF
 
 so_sum=$(sha256sum "$pkglibdir/jam.so" | cut -d' ' -f1)

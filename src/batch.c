@@ -18,6 +18,7 @@
 #include "holders.h"
 #include "metrics.h"
 #include "package.h"
+#include "processor.h"
 #include "quota.h"
 #include "xact_rows.h"
 
@@ -463,6 +464,7 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 				new_ids[k++] = items[i].id_hex;
 		jam_log_meta_hash(service_id, GetUserNameFromId(GetSessionUserId(), false), "", meta);
 		jam_log_append_many(svc, JAM_LOG_PACKAGE, created, new_ids, meta, "pending", receipts);
+		jam_processor_wake_at_commit();
 		k = 0;
 		for (int i = 0; i < n; i++)
 			if (items[i].created)

@@ -48,6 +48,7 @@
 #define ATT_PAYLOAD 6
 #define ATT_PREIMAGE_HASHES 7
 #define ATT_STATUS 8
+#define ATT_SUBMITTED_AT 12
 
 #define ANY_SERVICE_KEY ""
 
@@ -158,6 +159,7 @@ read_claimed(TupleTableSlot *slot, ClaimedPackage *pkg)
 	pkg->service_id = TextDatumGetCString(slot_getattr(slot, ATT_SERVICE_ID, &isnull));
 	pkg->contract_version = DatumGetInt32(slot_getattr(slot, ATT_CONTRACT_VERSION, &isnull));
 	pkg->payload = DatumGetByteaPCopy(slot_getattr(slot, ATT_PAYLOAD, &isnull));
+	pkg->submitted_at = DatumGetTimestampTz(slot_getattr(slot, ATT_SUBMITTED_AT, &isnull));
 }
 
 /*

@@ -6,6 +6,8 @@
 
 #include "jam.h"
 
+#include "datatype/timestamp.h"
+
 typedef struct ClaimedPackage
 {
 	char	   *id;				/* hex */
@@ -14,8 +16,10 @@ typedef struct ClaimedPackage
 	bytea	   *payload;
 	int32		contract_version;
 	ArrayType  *preimage_hashes;	/* text[] of hex hashes */
+	TimestampTz submitted_at;
 } ClaimedPackage;
 
 extern bool jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg);
+extern bool jam_process_one(bool *applied, TimestampTz *submitted_at);
 
 #endif							/* JAM_CLAIM_H */

@@ -9,6 +9,7 @@
 #include "jam.h"
 #include "auth.h"
 #include "metrics.h"
+#include "processor.h"
 #include "ratelimit.h"
 
 #include <sodium.h>
@@ -27,6 +28,7 @@ _PG_init(void)
 
 	/* Before jam_define_gucs(), which reserves the jam.* prefix. */
 	jam_define_retention_gucs();
+	jam_processor_init();
 	jam_metrics_init();
 	jam_define_auth_gucs();
 	jam_rate_limit_init();

@@ -26,6 +26,7 @@
 #include "jam.h"
 #include "errors.h"
 #include "metrics.h"
+#include "processor.h"
 #include "retention.h"
 
 #include "access/xact.h"
@@ -614,6 +615,33 @@ emit1(ReturnSetInfo *out, const char *name, const char *kind, const char *help,
 	emit(out, name, kind, help, 1, &key, &value, v);
 }
 
+/*
+ * Each processor worker's counters (processor.c), labelled by database/n;
+ * each name's rows together, as jam_metrics() promises.
+ */
+static void
+emit_processors(ReturnSetInfo *out)
+{
+	static const struct
+	{
+		const char *name;
+		const char *help;
+	}			series[] = {
+		{"jam_processor_applied_total", "Packages a processor worker processed whose refine succeeded."},
+		{"jam_processor_failed_total", "Packages a processor worker processed whose refine failed."},
+		{"jam_processor_busy_seconds_total", "Time a processor worker spent processing packages."},
+		{"jam_processor_queue_wait_seconds_total",
+		"Time the packages a processor worker processed had waited since their submit."},
+	};
+	JamProcessorStats st;
+
+	for (int m = 0; m < lengthof(series); m++)
+		for (int i = 0; jam_processor_stats(i, &st); i++)
+			emit1(out, series[m].name, "counter", series[m].help, "worker", st.worker,
+				  m == 0 ? (double) st.processed : m == 1 ? (double) st.failed :
+				  m == 2 ? st.busy_seconds : st.wait_seconds);
+}
+
 static double
 read_counter(pg_atomic_uint64 *counter)
 {
@@ -734,6 +762,7 @@ jam_metrics(PG_FUNCTION_ARGS)
 		emit1(out, "jam_refcount_adjustments_total", "counter",
 			  "Preimage refcount changes: raised by submits and processing, lowered by retention.",
 			  "direction", refcount_direction_label[d], read_counter(&shared->refcounts[d]));
+	emit_processors(out);
 	for (int a = 0; a < 2; a++)
 		emit1(out, "jam_attestations_total", "counter",
 			  "Signed attestations written: by this node of its reports, or by external attesters.",

@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "holders.h"
 #include "package.h"
+#include "processor.h"
 #include "quota.h"
 #include "xact_rows.h"
 
@@ -287,6 +288,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 						  GetUserNameFromId(GetSessionUserId(), false), "", meta);
 		receipt = jam_log_append(svc, JAM_LOG_PACKAGE, text_to_cstring(id_text), meta,
 								 "pending");
+		jam_processor_wake_at_commit();
 	}
 	else
 	{

@@ -237,6 +237,31 @@ jam_process_next(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(doc);
 }
 
+/*
+ * Processes the oldest pending package of any service, as jam_process_next()
+ * does, for the processor workers (processor.c); false when none is
+ * pending.  *applied and *submitted_at describe the package processed.
+ */
+bool
+jam_process_one(bool *applied, TimestampTz *submitted_at)
+{
+	ClaimedPackage pkg;
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
+
+	SPI_connect();
+	if (!jam_claim_next(NULL, NULL, &pkg))
+	{
+		SPI_finish();
+		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
+		return false;
+	}
+	*submitted_at = pkg.submitted_at;
+	(void) process_claimed(&pkg, applied);
+	SPI_finish();
+	jam_metrics_end(metrics, *applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
+	return true;
+}
+
 /* A call processes at most this many packages: a bound on one transaction's work. */
 #define JAM_MAX_PROCESS_BATCH 10000
 

@@ -1,0 +1,128 @@
+# Processor workers (src/processor.c): packages are processed by background
+# workers, woken when a submit commits; each exactly once, also when a
+# worker is killed in the middle of a refine or told to stop; on a standby
+# the workers wait, and start once it is promoted.
+use strict;
+use warnings;
+
+use JamTest;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(sleep);
+
+# A primary that a standby can stream from (jam_node makes one that cannot).
+my $node = PostgreSQL::Test::Cluster->new('proc');
+$node->init(allows_streaming => 1);
+$node->append_conf('postgresql.conf', join("\n", "shared_preload_libraries = 'jam'",
+	"jam.processor_workers = 2", "jam.processor_databases = 'postgres'") . "\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION jam');
+$node->backup('base');
+
+# The workers are up, and idle on their latch.
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'jam processor'"),
+	'two processor workers run');
+
+sub pending
+{
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM jam.jam_work_packages WHERE status = 'pending'");
+}
+
+# A batch is processed by the workers alone, each package once.  They are
+# woken by the commit: far sooner than their idle wake-up of a minute.
+my $t0 = time;
+$node->safe_psql('postgres',
+	"SELECT jam.jam_submit_packages('w', (SELECT array_agg(convert_to('w' || g, 'UTF8')) FROM generate_series(1, 200) g))");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM jam.jam_work_packages WHERE status = 'pending'"),
+	'the workers process every package');
+ok(time - $t0 < 30, 'woken by the submit, not by their idle wake-up');
+is($node->safe_psql('postgres',
+		"SELECT count(*), count(DISTINCT package_id) FROM jam.jam_work_reports WHERE service_id = 'w'"),
+	'200|200', 'one report per package');
+is($node->safe_psql('postgres', "SELECT jam.jam_verify_log('w')->>'ok'"), 'true', 'the log verifies');
+is($node->safe_psql('postgres', "SELECT jam.jam_fsck()->>'drift_count'"), '0', 'no count drifted');
+is($node->safe_psql('postgres',
+		"SELECT sum(value)::int FROM jam.jam_metrics() WHERE name = 'jam_processor_applied_total'"),
+	'200', 'the workers\' metrics count them');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM jam.jam_metrics() WHERE name = 'jam_processor_queue_wait_seconds_total'"),
+	'2', 'and their queue wait, per worker');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'jam processor' AND wait_event = 'Extension'"),
+	'idle again, they wait on their latch');
+
+# A refine that takes a while, to catch a worker in the middle of it.
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION public.slow_refine(payload bytea, preimages bytea[]) RETURNS bytea
+	LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM pg_catalog.pg_sleep(2); RETURN payload; END $$;
+	SELECT jam.jam_register_service('slow', 'public.slow_refine(bytea,bytea[])');
+});
+
+sub busy_worker
+{
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'jam processor' AND wait_event = 'PgSleep'")
+	  or return undef;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'jam processor' AND wait_event = 'PgSleep'");
+}
+
+# SIGTERM: the worker finishes the package in hand, then stops (and is
+# started again).
+$node->safe_psql('postgres', "SELECT jam.jam_submit_package('slow', 'in hand')");
+my $pid = busy_worker();
+ok($pid, 'a worker is in the middle of a refine');
+kill 'TERM', $pid;
+ok($node->poll_query_until('postgres',
+		"SELECT status = 'applied' FROM jam.jam_work_packages WHERE service_id = 'slow' AND payload = 'in hand'"),
+	'after SIGTERM it finishes the package in hand');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"), 'then stops');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'jam processor'"),
+	'and the postmaster starts it again');
+
+# kill -9 in the middle of a refine: the server restarts, the package is
+# still pending, and is then processed once.
+$node->safe_psql('postgres', "SELECT jam.jam_submit_package('slow', 'killed')");
+$pid = busy_worker();
+ok($pid, 'a worker is in the middle of another refine');
+kill 'KILL', $pid;
+# The test cluster does not restart after a crash by itself: wait for the
+# postmaster to shut down, then start it, as an operator (or
+# restart_after_crash) would.
+my $postmaster = $node->{_pid};
+for (1 .. 300) { last unless kill 0, $postmaster; sleep 0.1; }
+ok(!kill(0, $postmaster), 'the killed worker took the server down');
+$node->_update_pid(0);
+$node->start;
+ok($node->poll_query_until('postgres',
+		"SELECT status = 'applied' FROM jam.jam_work_packages WHERE service_id = 'slow' AND payload = 'killed'"),
+	'after the crash the package is processed');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM jam.jam_work_reports r JOIN jam.jam_work_packages p ON p.id = r.package_id WHERE p.service_id = 'slow'"),
+	'2', 'each slow package has one report');
+is($node->safe_psql('postgres', "SELECT jam.jam_verify_log('slow')->>'ok'"), 'true', 'the log verifies');
+
+# A standby: its workers wait; promoted, it processes.
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'base', has_streaming => 1);
+$standby->start;
+$node->wait_for_catchup($standby);
+ok($standby->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'jam processor'"),
+	'the standby runs its workers');
+ok(scalar(slurp_file($standby->logfile) =~ /jam processor \d waits: this server is a standby/),
+	'which wait while it is a standby');
+$node->stop;
+$standby->promote;
+$standby->safe_psql('postgres', "SELECT jam.jam_submit_package('after', 'promotion')");
+ok($standby->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM jam.jam_work_packages WHERE status = 'pending'"),
+	'promoted, its workers process');
+
+$standby->stop;
+done_testing();
