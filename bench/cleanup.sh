@@ -71,14 +71,27 @@ fill() {
 	psql_q -v n="$packages" <<'SQL'
 TRUNCATE jam.jam_work_packages, jam.jam_preimages, jam.jam_services,
          jam.jam_work_reports, jam.jam_attestations;
+-- hashes the way the installed version stores them: hex (1.0) or bytes (1.1)
+DO $$
+BEGIN
+    IF (SELECT atttypid FROM pg_attribute
+        WHERE attrelid = 'jam.jam_preimages'::regclass AND attname = 'hash') = 'bytea'::regtype THEN
+        CREATE FUNCTION pg_temp.stored(hex text) RETURNS bytea
+        LANGUAGE sql IMMUTABLE AS $f$SELECT decode(hex, 'hex')$f$;
+    ELSE
+        CREATE FUNCTION pg_temp.stored(hex text) RETURNS text
+        LANGUAGE sql IMMUTABLE AS 'SELECT hex';
+    END IF;
+END
+$$;
 -- package g references preimage g and the shared preimage of its service g % 16
 INSERT INTO jam.jam_preimages (hash, data, size, media_type, refcount, created_at)
-SELECT md5('pre' || i) || md5('pre:' || i), convert_to('preimage ' || i, 'UTF8'),
+SELECT pg_temp.stored(md5('pre' || i) || md5('pre:' || i)), convert_to('preimage ' || i, 'UTF8'),
        octet_length(convert_to('preimage ' || i, 'UTF8')), 'application/octet-stream', 1,
        now() - interval '400 days' + i * interval '1 ms'
 FROM generate_series(1, :n) AS i;
 INSERT INTO jam.jam_preimages (hash, data, size, media_type, refcount, created_at)
-SELECT md5('shared' || s) || md5('shared:' || s), convert_to('shared ' || s, 'UTF8'),
+SELECT pg_temp.stored(md5('shared' || s) || md5('shared:' || s)), convert_to('shared ' || s, 'UTF8'),
        octet_length(convert_to('shared ' || s, 'UTF8')), 'application/octet-stream', count(*),
        now() - interval '400 days'
 FROM generate_series(1, :n) AS g, LATERAL (SELECT g % 16) AS x(s) GROUP BY s;
@@ -87,10 +100,10 @@ SELECT 'bench-' || s, count(*) FILTER (WHERE g % 2 = 0)
 FROM generate_series(1, :n) AS g, LATERAL (SELECT g % 16) AS x(s) GROUP BY s;
 INSERT INTO jam.jam_work_packages (id, service_id, contract_version, weight_hint, payload,
                                    preimage_hashes, status, submitted_at)
-SELECT md5('pkg' || g) || md5('pkg:' || g), 'bench-' || (g % 16), 1, 1,
+SELECT pg_temp.stored(md5('pkg' || g) || md5('pkg:' || g)), 'bench-' || (g % 16), 1, 1,
        convert_to('payload ' || g, 'UTF8'),
-       ARRAY[md5('pre' || g) || md5('pre:' || g),
-             md5('shared' || (g % 16)) || md5('shared:' || (g % 16))],
+       ARRAY[pg_temp.stored(md5('pre' || g) || md5('pre:' || g)),
+             pg_temp.stored(md5('shared' || (g % 16)) || md5('shared:' || (g % 16)))],
        CASE WHEN g % 2 = 0 THEN 'pending' ELSE 'applied' END,
        now() - interval '300 days' + g * interval '1 ms'
 FROM generate_series(1, :n) AS g;

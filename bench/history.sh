@@ -1,0 +1,155 @@
+# Sourced by run.sh (its cluster, psql_q, run_pgbench, record): claims and
+# drains of one service's backlog behind a long history.
+# shellcheck shell=bash disable=SC2154  # the variables and helpers of run.sh
+#
+# Two databases, jam_hist_1k and jam_hist_1m, each with its own jam:
+# a history of 10^3 or BENCH_HISTORY (default 10^6) processed packages of
+# 16 other services (history_setup.sql), and the same backlog of
+# BENCH_BACKLOG (default 100,000) pending packages of the service 'drain',
+# submitted through the API.  Then, alternately round after round:
+#
+#   claim   jam_process_next('drain'), one client, in jam_hist_1k against
+#           jam_hist_1m: what one claim costs with 10^6 packages of history
+#           against 10^3 (claim_1m_vs_1k_ratio = time per claim 1m / 1k;
+#           the claim's processing, the same in both, is part of the time)
+#   drain   in jam_hist_1m, $clients clients for $seconds: jam_process_next
+#           per transaction against a plain queue table (bench_queue, no
+#           history, the same backlog) popped with DELETE ... SKIP LOCKED
+#           RETURNING, and pgmq pop where pgmq is installed
+#   batch   jam_process_packages('drain', 100) against the plain queue
+#           deleting 100 a statement: a fixed BENCH_DRAIN_ROWS (default
+#           20,000) rows each run, $clients clients
+#
+# Backlogs are topped up to BENCH_BACKLOG before each drain run.
+history_rows=${BENCH_HISTORY:-1000000}
+backlog=${BENCH_BACKLOG:-100000}
+drain_rows=${BENCH_DRAIN_ROWS:-20000}
+
+echo "-- history: $history_rows and 1000 processed packages of 16 services, a backlog of $backlog packages of 'drain' in each"
+# hist_db DB N: a database with jam, N packages of history and the backlog.
+hist_db() {
+	psql_q -c "CREATE DATABASE $1"
+	psql_db "$1" -c 'CREATE EXTENSION jam'
+	psql_db "$1" -v n="$2" -f "$here/history_setup.sql" >/dev/null
+	psql_db "$1" -c "CALL bench_fill('drain', $backlog)"
+	psql_db "$1" -c 'VACUUM ANALYZE'
+}
+# The two databases load side by side, one core each.
+hist_db jam_hist_1k 1000 &
+small_pid=$!
+hist_db jam_hist_1m "$history_rows"
+wait "$small_pid"
+pending() { psql_db "$1" -c "SELECT count(*) FROM jam.jam_work_packages WHERE service_id = 'drain' AND status = 'pending'"; }
+echo "   jam_hist_1k: $(psql_db jam_hist_1k -c 'SELECT count(*) FROM jam.jam_work_packages') packages, jam_hist_1m: $(psql_db jam_hist_1m -c 'SELECT count(*) FROM jam.jam_work_packages') packages"
+
+# A run that emptied a backlog would have timed empty claims.
+check_backlog() {
+	if [ "$1" -le 0 ]; then
+		echo "bench: $2 ran out of backlog; raise BENCH_BACKLOG" >&2
+		exit 1
+	fi
+}
+
+# One claim, 10^3 against 10^6 packages of history: one client, so that the
+# rate is the inverse of the time per claim.
+one=(-c 1 -j 1)
+pgbench_db=jam_hist_1k run_pgbench process_next.sql 3 "${one[@]}" >/dev/null
+pgbench_db=jam_hist_1m run_pgbench process_next.sql 3 "${one[@]}" >/dev/null
+claim_1k=()
+claim_1m=()
+for round in $(seq 1 "$rounds"); do
+	tps=$(pgbench_db=jam_hist_1k run_pgbench process_next.sql "$seconds" "${one[@]}")
+	claim_1k+=("$tps")
+	printf '   round %d  claim, 10^3 history   per s=%s (%s pending left)\n' "$round" "$tps" "$(pending jam_hist_1k)"
+	tps=$(pgbench_db=jam_hist_1m run_pgbench process_next.sql "$seconds" "${one[@]}")
+	claim_1m+=("$tps")
+	printf '   round %d  claim, 10^6 history   per s=%s (%s pending left)\n' "$round" "$tps" "$(pending jam_hist_1m)"
+done
+check_backlog "$(pending jam_hist_1k)" jam_hist_1k
+check_backlog "$(pending jam_hist_1m)" jam_hist_1m
+claim_ms_1k=$(awk -v t="$(rate "${claim_1k[@]}")" 'BEGIN { printf "%.2f", 1000 / t }')
+claim_ms_1m=$(awk -v t="$(rate "${claim_1m[@]}")" 'BEGIN { printf "%.2f", 1000 / t }')
+echo "claim_ms_1k=$claim_ms_1k"
+echo "claim_ms_1m=$claim_ms_1m"
+echo "claim_1m_vs_1k_ratio=$(ratio "$claim_ms_1m" "$claim_ms_1k")"
+record claim_1m_vs_1k_ratio "$(ratio "$claim_ms_1m" "$claim_ms_1k")" '<=' 1.2
+
+# Draining one per transaction.
+psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
+if [ -z "$pgmq_skip" ]; then
+	psql_db jam_hist_1m -c 'CREATE EXTENSION IF NOT EXISTS pgmq' -c "SELECT pgmq.create('drain')" >/dev/null
+	pgmq_fill() {
+		psql_db jam_hist_1m -c "SELECT count(*) FROM pgmq.send_batch('drain', ARRAY(
+		                          SELECT jsonb_build_object('payload', encode(decode(repeat(md5(random()::text), 64), 'hex'), 'base64'))
+		                          FROM generate_series(1, $backlog - (SELECT count(*) FROM pgmq.q_drain))))" >/dev/null
+	}
+	pgmq_fill
+fi
+pgbench_db=jam_hist_1m run_pgbench queue_pop.sql 3 >/dev/null
+pgbench_db=jam_hist_1m run_pgbench process_next.sql 3 >/dev/null
+queue_tps=()
+drain_tps=()
+pgmq_pop_tps=()
+for round in $(seq 1 "$rounds"); do
+	psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
+	tps=$(pgbench_db=jam_hist_1m run_pgbench queue_pop.sql "$seconds")
+	queue_tps+=("$tps")
+	left=$(psql_db jam_hist_1m -c 'SELECT count(*) FROM bench_queue')
+	check_backlog "$left" bench_queue
+	printf '   round %d  plain queue DELETE     rows/s=%s (%s left)\n' "$round" "$tps" "$left"
+	psql_db jam_hist_1m -c "CALL bench_fill('drain', $backlog)"
+	tps=$(pgbench_db=jam_hist_1m run_pgbench process_next.sql "$seconds")
+	drain_tps+=("$tps")
+	left=$(pending jam_hist_1m)
+	check_backlog "$left" jam_hist_1m
+	printf '   round %d  jam_process_next       rows/s=%s (%s left)\n' "$round" "$tps" "$left"
+	if [ -z "$pgmq_skip" ]; then
+		pgmq_fill
+		tps=$(pgbench_db=jam_hist_1m run_pgbench pgmq_pop.sql "$seconds")
+		pgmq_pop_tps+=("$tps")
+		printf '   round %d  pgmq pop               rows/s=%s\n' "$round" "$tps"
+	fi
+done
+queue_rate=$(rate "${queue_tps[@]}")
+drain_rate=$(rate "${drain_tps[@]}")
+echo "drain_queue_rows_per_s=$queue_rate"
+echo "drain_jam_rows_per_s=$drain_rate"
+echo "drain_jam_vs_queue_ratio=$(ratio "$drain_rate" "$queue_rate")"
+record drain_jam_vs_queue_ratio "$(ratio "$drain_rate" "$queue_rate")" '>=' 1.0
+if [ -z "$pgmq_skip" ]; then
+	echo "drain_pgmq_pop_rows_per_s=$(rate "${pgmq_pop_tps[@]}")"
+	echo "drain_jam_vs_pgmq_pop_ratio=$(ratio "$drain_rate" "$(rate "${pgmq_pop_tps[@]}")")"
+	record drain_jam_vs_pgmq_pop_ratio "$(ratio "$drain_rate" "$(rate "${pgmq_pop_tps[@]}")")" '>=' 1.0
+else
+	echo "drain_jam_vs_pgmq_pop_ratio: $pgmq_skip"
+	record drain_jam_vs_pgmq_pop_ratio "$pgmq_skip" '>=' 1.0
+fi
+
+# Draining 100 per call, a fixed number of rows per run; rows per second
+# from what each run actually took off its backlog.
+if have_function 'jam.jam_process_packages(text,integer)' jam_hist_1m; then
+	per_client=$((drain_rows / 100 / clients))
+	# rows_per_s TPS BEFORE AFTER: the run's rate in rows.
+	rows_per_s() { awk -v t="$1" -v d="$(($2 - $3))" -v n="$((per_client * clients))" 'BEGIN { printf "%.0f", t * d / n }'; }
+	queue_rows=()
+	jam_rows=()
+	for round in $(seq 1 "$rounds"); do
+		psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
+		tps=$(pgbench_db=jam_hist_1m run_pgbench queue_pop_batch.sql "x$per_client")
+		queue_rows+=("$(rows_per_s "$tps" "$backlog" "$(psql_db jam_hist_1m -c 'SELECT count(*) FROM bench_queue')")")
+		printf '   round %d  plain queue DELETE 100 rows/s=%s\n' "$round" "${queue_rows[-1]}"
+		psql_db jam_hist_1m -c "CALL bench_fill('drain', $backlog)"
+		tps=$(pgbench_db=jam_hist_1m run_pgbench process_batch.sql "x$per_client")
+		jam_rows+=("$(rows_per_s "$tps" "$backlog" "$(pending jam_hist_1m)")")
+		printf '   round %d  jam_process_packages   rows/s=%s\n' "$round" "${jam_rows[-1]}"
+	done
+	queue_rate=$(rate "${queue_rows[@]}")
+	jam_rate=$(rate "${jam_rows[@]}")
+	echo "drain_queue_100_rows_per_s=$queue_rate"
+	echo "drain_jam_100_rows_per_s=$jam_rate"
+	echo "drain_100_jam_vs_queue_ratio=$(ratio "$jam_rate" "$queue_rate")"
+	record drain_100_jam_vs_queue_ratio "$(ratio "$jam_rate" "$queue_rate")" '>=' 1.0
+else
+	echo "drain_100_jam_vs_queue_ratio: skipped: jam.jam_process_packages not installed"
+	record drain_100_jam_vs_queue_ratio "skipped: jam.jam_process_packages not installed" '>=' 1.0
+fi

@@ -1,0 +1,63 @@
+-- A history of :n processed packages of 16 other services, written straight
+-- into jam_work_packages (through the API it would take far longer): ids
+-- are the real ones (jam_package_id of the row's fields), stored the way
+-- the installed version stores them (64 hex characters in 1.0, 32 bytes
+-- in 1.1), with 256-byte payloads, one millisecond apart, all applied.
+SELECT count(jam.jam_register_service('hist-' || s)) FROM generate_series(0, 15) AS s;
+SELECT atttypid = 'bytea'::regtype AS compact FROM pg_attribute
+WHERE attrelid = 'jam.jam_work_packages'::regclass AND attname = 'id' \gset
+\if :compact
+\set id_of 'decode(jam.jam_package_id(svc, p), ''hex'')'
+\else
+\set id_of 'jam.jam_package_id(svc, p)'
+\endif
+INSERT INTO jam.jam_work_packages (id, service_id, contract_version, weight_hint, payload,
+                                   status, submitted_at, processed_at)
+SELECT :id_of, svc, 1, 1, p, 'applied', t, t
+FROM generate_series(1, :n) AS g,
+     LATERAL (SELECT 'hist-' || g % 16, convert_to(repeat(md5(g::text), 8), 'UTF8'),
+                     now() - (:n - g) * interval '1 ms') AS x(svc, p, t);
+
+-- What tops the backlogs up between rounds.
+--
+-- bench_fill: the service's pending packages up to target, submitted
+-- through the API (batches where the version has them), 100 or 1,000 per
+-- transaction, so that the backlog is what jam itself would hold.
+CREATE PROCEDURE bench_fill(svc text, target bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    batched boolean := to_regprocedure('jam.jam_submit_packages(text,bytea[],integer,integer)') IS NOT NULL;
+    chunk integer := CASE WHEN batched THEN 1000 ELSE 100 END;
+    missing bigint;
+BEGIN
+    SELECT target - count(*) INTO missing FROM jam.jam_work_packages
+    WHERE service_id = svc AND status = 'pending';
+    WHILE missing > 0 LOOP
+        IF batched THEN
+            PERFORM jam.jam_submit_packages(svc, ARRAY(
+                SELECT decode(repeat(md5(random()::text), 64), 'hex')
+                FROM generate_series(1, least(chunk, missing))));
+        ELSE
+            PERFORM count(jam.jam_submit_package(svc, decode(repeat(md5(random()::text), 64), 'hex')))
+            FROM generate_series(1, least(chunk, missing));
+        END IF;
+        COMMIT;
+        missing := missing - chunk;
+    END LOOP;
+END
+$$;
+
+-- The baseline: a plain queue table, consumed by deleting, so it keeps no
+-- history; topped up at its tail like the backlog.
+CREATE TABLE bench_queue (
+    id          bigserial PRIMARY KEY,
+    service_id  text NOT NULL,
+    payload     bytea NOT NULL,
+    enqueued_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE PROCEDURE bench_queue_fill(target bigint)
+LANGUAGE sql AS $$
+    INSERT INTO bench_queue (service_id, payload)
+    SELECT 'drain', decode(repeat(md5(random()::text), 64), 'hex')
+    FROM generate_series(1, target - (SELECT count(*) FROM bench_queue));
+$$;

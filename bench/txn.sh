@@ -1,0 +1,110 @@
+# Sourced by run.sh (its cluster, psql_q, record): the time per package of N
+# submits in one transaction, N = BENCH_TXN_BIG (default 10^5) against
+# N = BENCH_TXN_SMALL (default 10^3), two ways:
+#
+#   statement   SELECT count(jam_submit_package('s', ...)) FROM
+#               generate_series(1, N): one statement
+#   statements  BEGIN; N x SELECT jam_submit_package(...); COMMIT; as a
+#               psql script: N statements in one transaction
+#
+# Each run submits to a service of its own, so that no run meets the
+# packages of another (resubmits cost less).  The small N runs before and
+# after the big one, best of them counted.  A big run stops at a time cap:
+# three times what the small runs' rate predicts (so a stopped run shows a
+# ratio above 3), at most BENCH_TXN_CAP seconds (default 180), and is then
+# reported as a lower bound; when the statements run stops, they run again
+# with N = 10^4.
+# shellcheck shell=bash disable=SC2154  # the variables and helpers of run.sh
+small=${BENCH_TXN_SMALL:-1000}
+big=${BENCH_TXN_BIG:-100000}
+max_cap=${BENCH_TXN_CAP:-180}
+
+# stmt_ms SERVICE N CAP_S: milliseconds of the one statement, or "capped".
+stmt_ms() {
+	local out
+	if out=$(psql_q -c "SET statement_timeout = '${3}s'" -c '\timing on' \
+		-c "SELECT count(jam.jam_submit_package('$1', convert_to(repeat(md5(g::text), 32), 'UTF8')))
+		    FROM generate_series(1, $2) g" 2>&1); then
+		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | tail -n 1
+	elif grep -q 'statement timeout' <<<"$out"; then
+		echo capped
+	else
+		echo "$out" >&2
+		return 1
+	fi
+}
+
+# stmts_ms SERVICE N CAP_S: milliseconds of the psql script of N statements
+# in one transaction, or "capped".  The server checks every second that
+# psql is still there, so a capped run ends at the cap.
+stmts_ms() {
+	local file=$work/txn_$1.sql start rc=0
+	{
+		echo 'BEGIN;'
+		seq 1 "$2" | awk -v s="$1" '{
+			printf "SELECT jam.jam_submit_package(\047%s\047, convert_to(repeat(md5(%d::text), 32), \047UTF8\047));\n", s, $1 }'
+		echo 'COMMIT;'
+	} >"$file"
+	start=$(date +%s%N)
+	PGOPTIONS='-c client_connection_check_interval=1000' \
+		timeout "$3" "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 "${conn[@]}" -f "$file" >/dev/null || rc=$?
+	rm -f "$file"
+	case $rc in
+	0) awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }' ;;
+	124) echo capped ;;
+	*) return 1 ;;
+	esac
+}
+
+# cap N SMALL_MS: seconds a run of N may take, from the small runs' rate.
+cap() { awk -v n="$1" -v s="$small" -v ms="$2" -v m="$max_cap" 'BEGIN {
+	c = 3 * ms * n / s / 1000; if (c < 30) c = 30; if (c > m) c = m; printf "%d", c }'; }
+
+# short N: 1000 as 1k, 100000 as 100k, for figure names.
+short() { awk -v n="$1" 'BEGIN { if (n % 1000000 == 0) print n / 1000000 "m"; else if (n % 1000 == 0) print n / 1000 "k"; else print n }'; }
+
+# txn_figure NAME N SMALL_MS BIG_MS CAP_S: prints and records the ratio of
+# the time per package, N against $small.
+txn_figure() {
+	local value
+	if [ "$4" = capped ]; then
+		value=">$(awk -v c="$5" -v n="$2" -v s="$small" -v ms="$3" 'BEGIN { printf "%.2f", c * 1000 / n / (ms / s) }')"
+		echo "$1=$value (lower bound: N=$2 did not finish in $5 s)"
+	else
+		value=$(awk -v b="$4" -v n="$2" -v s="$small" -v ms="$3" 'BEGIN { printf "%.2f", (b / n) / (ms / s) }')
+		echo "$1=$value"
+	fi
+	record "$1" "$value" '<=' 1.2
+}
+
+echo "-- $big and $small submits in one transaction (1 KiB payloads, one service a run)"
+small_a=$(stmt_ms txn-s-a "$small" "$max_cap")
+big_cap=$(cap "$big" "$small_a")
+big_ms=$(stmt_ms txn-s-big "$big" "$big_cap")
+small_b=$(stmt_ms txn-s-b "$small" "$max_cap")
+small_c=$(stmt_ms txn-s-c "$small" "$max_cap")
+small_ms=$(best "$small_a" "$small_b" "$small_c")
+echo "   one statement: N=$small ${small_a}, ${small_b}, ${small_c} ms; N=$big ${big_ms/capped/stopped at the cap,} ms (cap ${big_cap} s)"
+echo "txn_statement_us_per_package_${small}=$(awk -v t="$small_ms" -v n="$small" 'BEGIN { printf "%.1f", t * 1000 / n }')"
+[ "$big_ms" = capped ] ||
+	echo "txn_statement_us_per_package_${big}=$(awk -v t="$big_ms" -v n="$big" 'BEGIN { printf "%.1f", t * 1000 / n }')"
+txn_figure "txn_statement_$(short "$big")_vs_$(short "$small")_ratio" "$big" "$small_ms" "$big_ms" "$big_cap"
+
+small_a=$(stmts_ms txn-m-a "$small" "$max_cap")
+big_cap=$(cap "$big" "$small_a")
+big_ms=$(stmts_ms txn-m-big "$big" "$big_cap")
+small_b=$(stmts_ms txn-m-b "$small" "$max_cap")
+small_c=$(stmts_ms txn-m-c "$small" "$max_cap")
+small_ms=$(best "$small_a" "$small_b" "$small_c")
+echo "   separate statements: N=$small ${small_a}, ${small_b}, ${small_c} ms; N=$big ${big_ms/capped/stopped at the cap,} ms (cap ${big_cap} s)"
+echo "txn_statements_us_per_package_${small}=$(awk -v t="$small_ms" -v n="$small" 'BEGIN { printf "%.1f", t * 1000 / n }')"
+[ "$big_ms" = capped ] ||
+	echo "txn_statements_us_per_package_${big}=$(awk -v t="$big_ms" -v n="$big" 'BEGIN { printf "%.1f", t * 1000 / n }')"
+txn_figure "txn_statements_$(short "$big")_vs_$(short "$small")_ratio" "$big" "$small_ms" "$big_ms" "$big_cap"
+if [ "$big_ms" = capped ]; then
+	mid=$((big / 10))
+	mid_cap=$(cap "$mid" "$small_ms")
+	mid_ms=$(stmts_ms txn-m-mid "$mid" "$mid_cap")
+	echo "   separate statements: N=$mid ${mid_ms/capped/stopped at the cap,} ms (cap ${mid_cap} s), since N=$big did not finish"
+	txn_figure "txn_statements_$(short "$mid")_vs_$(short "$small")_ratio" "$mid" "$small_ms" "$mid_ms" "$mid_cap"
+fi
