@@ -611,14 +611,50 @@ is(sql(q{SELECT string_agg(i.indexrelid::regclass::text, ', ') FROM pg_index i
 	     JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'jam'::regnamespace
 	       AND NOT (i.indisvalid AND i.indisready)}), '', 'every index of jam is valid');
 
-# Every answer of the API, verbatim.
+# Every answer of the API, verbatim, but for the members 1.1 adds to the
+# documents 1.0 returned (a report's refine_hash; an attestation's version,
+# service_id, report_created_at and signature): their values on what 1.0
+# wrote are checked after this.
+my %added_in_1_1 = (
+	jam_get_report => [qw(refine_hash)],
+	jam_list_reports => [qw(refine_hash)],
+	jam_attestations => [qw(version service_id report_created_at signature)]);
+
+sub without_members
+{
+	my ($doc, $names) = @_;
+	if (ref $doc eq 'HASH')
+	{
+		delete @{$doc}{@$names};
+		without_members($_, $names) for values %$doc;
+	}
+	elsif (ref $doc eq 'ARRAY')
+	{
+		without_members($_, $names) for @$doc;
+	}
+	return $doc;
+}
+
+sub as_1_0
+{
+	my ($function, $text) = @_;
+	my $names = $added_in_1_1{$function} or return $text;
+	return $json->encode(without_members($json->decode($text), $names));
+}
+
 my $api_after = api_snapshot($db);
 for my $f (sort { $a cmp $b } keys %{ { map { (split / /)[0] => 1 } keys %$api_before } })
 {
-	my %want = map { $_ => $api_before->{$_} } grep { (split / /)[0] eq $f } keys %$api_before;
-	my %got = map { $_ => $api_after->{$_} } grep { (split / /)[0] eq $f } keys %$api_after;
+	my %want = map { $_ => as_1_0($f, $api_before->{$_}) } grep { (split / /)[0] eq $f } keys %$api_before;
+	my %got = map { $_ => as_1_0($f, $api_after->{$_}) } grep { (split / /)[0] eq $f } keys %$api_after;
 	same_map(\%got, \%want, "$f answers as before the update");
 }
+is(sql(q{SELECT count(*) FILTER (WHERE refine_hash IS NOT NULL) FROM jam.jam_work_reports}), '0',
+	'reports written by 1.0 record no refine definition');
+is(sql(q{SELECT count(*) FILTER (WHERE a.signature IS NOT NULL OR a.service_id IS DISTINCT FROM r.service_id
+	                                  OR a.report_created_at IS DISTINCT FROM r.created_at)
+	     FROM jam.jam_attestations a JOIN jam.jam_work_reports r USING (package_id)}), '0',
+	'attestations written by 1.0 are unsigned, and take their report\'s service and time');
 
 # The functions keep their privileges, SECURITY DEFINER and pinned
 # search_path (by name: an overload the update adds counts with its name).
