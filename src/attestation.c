@@ -120,16 +120,6 @@ attestation_message(const char *package_hex, const char *report_hex, const char 
 	appendBinaryStringInfo(m, (const char *) b, 8);
 }
 
-static bytea *
-bytes_bytea(const uint8 *bytes, Size len)
-{
-	bytea	   *out = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
-	return out;
-}
-
 /*
  * This node's signature of its attestation of a report written now (the
  * report's created_at is the transaction's start), or NULL on a node
@@ -150,7 +140,7 @@ jam_attestation_node_signature(const char *package_hex, const char *report_hex,
 	crypto_sign_detached(sig, NULL, (const uint8 *) m.data, m.len, secret);
 	sodium_memzero(secret, sizeof(secret));
 	jam_metrics_attestation("node");
-	return bytes_bytea(sig, sizeof(sig));
+	return jam_bytes_to_bytea(sig, sizeof(sig));
 }
 
 static char *
@@ -332,7 +322,7 @@ jam_register_attester(PG_FUNCTION_ARGS)
 				 errmsg("\"%s\" is this node's name; its attestations are its own", name)));
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(key);
-	values[2] = PointerGetDatum(bytes_bytea(public_key, sizeof(public_key)));
+	values[2] = PointerGetDatum(jam_bytes_to_bytea(public_key, sizeof(public_key)));
 	SPI_connect();
 	jam_spi_exec(&upsert_attester, values, NULL, false, 1);
 	doc = jam_spi_copy_jsonb(1);
@@ -412,7 +402,7 @@ jam_attest(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(attester);
 	values[3] = CStringGetTextDatum(service);
 	values[4] = TimestampTzGetDatum(created_at);
-	values[5] = PointerGetDatum(bytes_bytea(sig, sizeof(sig)));
+	values[5] = PointerGetDatum(jam_bytes_to_bytea(sig, sizeof(sig)));
 	if (jam_spi_exec(&insert_external, values, NULL, false, 1) == 1)
 		jam_metrics_attestation("external");
 	else

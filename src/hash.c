@@ -33,6 +33,17 @@ jam_hex_encode(const uint8 *bytes, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+/* A bytea holding a copy of bytes[0..len). */
+bytea *
+jam_bytes_to_bytea(const uint8 *bytes, Size len)
+{
+	bytea	   *out = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(VARDATA(out), bytes, len);
+	return out;
+}
+
 text *
 jam_hash_to_text(const uint8 hash[JAM_HASH_BYTES])
 {

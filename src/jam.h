@@ -42,6 +42,7 @@ extern void jam_retention_worker_register(void);
 extern void jam_blake2b256(const void *data, size_t len, uint8 out[JAM_HASH_BYTES]);
 extern void jam_hex_encode(const uint8 *bytes, size_t len, char *out);
 extern text *jam_hash_to_text(const uint8 hash[JAM_HASH_BYTES]);
+extern bytea *jam_bytes_to_bytea(const uint8 *bytes, Size len);
 extern void jam_parse_hash(text *hash, const char *what, uint8 out[JAM_HASH_BYTES]);
 extern char *jam_normalize_hash(text *hash, const char *what);
 extern Datum jam_hex_array(PG_FUNCTION_ARGS);

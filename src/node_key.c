@@ -51,16 +51,6 @@ static JamStatement insert_key = {
 	3, {TEXTOID, BYTEAOID, BYTEAOID}
 };
 
-static bytea *
-bytes_to_bytea(const uint8 *bytes, Size len)
-{
-	bytea	   *out = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
-	return out;
-}
-
 /*
  * Fills in the node key's seed and public key and returns true; when the
  * node has no key yet, creates it, unless the transaction cannot write (a
@@ -98,8 +88,8 @@ jam_node_key(JamNodeKey *key)
 		randombytes_buf(key->seed, sizeof(key->seed));
 		crypto_sign_seed_keypair(key->public_key, secret, key->seed);
 		values[0] = name;
-		values[1] = PointerGetDatum(bytes_to_bytea(key->seed, sizeof(key->seed)));
-		values[2] = PointerGetDatum(bytes_to_bytea(key->public_key, sizeof(key->public_key)));
+		values[1] = PointerGetDatum(jam_bytes_to_bytea(key->seed, sizeof(key->seed)));
+		values[2] = PointerGetDatum(jam_bytes_to_bytea(key->public_key, sizeof(key->public_key)));
 		jam_spi_exec(&insert_key, values, NULL, false, 0);
 		if (jam_spi_exec(&select_key, &name, NULL, false, 1) == 0)
 			elog(ERROR, "jam could not store the node key");

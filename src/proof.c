@@ -418,6 +418,27 @@ jam_roots(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(doc);
 }
 
+/*
+ * Finds the log entry of a package id or report hash (SPI's first row then
+ * holds its service, seq and receipt); another service's entry is not
+ * found, as if it did not exist.  Needs SPI.
+ */
+static void
+locate_entry(const char *hash, char **service_id, int64 *seq)
+{
+	Datum		values[1] = {CStringGetTextDatum(hash)};
+	bool		isnull;
+
+	if (jam_spi_exec(&select_entry_by_hash, values, NULL, reads_read_only, 1) == 0 ||
+		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)))
+		ereport(ERROR,
+				(jam_errcode(JAM_ERR_RECEIPT_NOT_FOUND),
+				 errmsg("no log entry has hash %s", hash),
+				 errhint("Receipts exist for package ids and report hashes.")));
+	*service_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	*seq = DatumGetInt64(jam_spi_result_datum(2, &isnull));
+}
+
 PG_FUNCTION_INFO_V1(jam_receipt);
 
 /*
@@ -430,10 +451,8 @@ jam_receipt(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_RECEIPT);
 	char	   *hash;
-	Datum		values[1];
 	char	   *service_id;
 	int64		seq;
-	bool		isnull;
 	Datum		receipt;
 	Datum		doc;
 
@@ -441,18 +460,9 @@ jam_receipt(PG_FUNCTION_ARGS)
 	jam_auth_require(JAM_SCOPE_READ, "jam_receipt");
 	jam_require_arg(fcinfo, 0, "hash");
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
-	values[0] = CStringGetTextDatum(hash);
 
 	open_log();
-	/* Another service's entry is not found, as if it did not exist. */
-	if (jam_spi_exec(&select_entry_by_hash, values, NULL, reads_read_only, 1) == 0 ||
-		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)))
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_RECEIPT_NOT_FOUND),
-				 errmsg("no log entry has hash %s", hash),
-				 errhint("Receipts exist for package ids and report hashes.")));
-	service_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	seq = DatumGetInt64(jam_spi_result_datum(2, &isnull));
+	locate_entry(hash, &service_id, &seq);
 	receipt = jam_spi_copy_jsonb(3);
 	doc = jam_with_member(receipt, "inclusion",
 						  inclusion_document(service_id, seq, log_size(service_id)));
@@ -477,11 +487,9 @@ jam_receipt_proof(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_RECEIPT);
 	char	   *hash;
-	Datum		values[1];
 	char	   *service_id;
 	int64		seq;
 	int64		size;
-	bool		isnull;
 	uint8		proof[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES];
 	uint8		leaf[JAM_HASH_BYTES];
 	uint8		root[JAM_HASH_BYTES];
@@ -492,17 +500,9 @@ jam_receipt_proof(PG_FUNCTION_ARGS)
 	jam_auth_require(JAM_SCOPE_READ, "jam_receipt_proof");
 	jam_require_arg(fcinfo, 0, "hash");
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
-	values[0] = CStringGetTextDatum(hash);
 
 	open_log();
-	if (jam_spi_exec(&select_entry_by_hash, values, NULL, reads_read_only, 1) == 0 ||
-		!jam_auth_sees_service(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)))
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_RECEIPT_NOT_FOUND),
-				 errmsg("no log entry has hash %s", hash),
-				 errhint("Receipts exist for package ids and report hashes.")));
-	service_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	seq = DatumGetInt64(jam_spi_result_datum(2, &isnull));
+	locate_entry(hash, &service_id, &seq);
 	size = log_size(service_id);
 	n = inclusion_path(service_id, seq, size, proof, leaf, root);
 

@@ -62,11 +62,27 @@ static JamStatement select_status = {
 	TEXTARRAYOID, BOOLOID, INT4OID, INT4OID}
 };
 
+/*
+ * The node key's signed-note verifier key as a statement parameter; none on
+ * a standby that has not yet received the key.  Needs SPI.
+ */
+static void
+verifier_key(Datum *value, char *null)
+{
+	JamNodeKey	key;
+
+	*null = 'n';
+	if (!jam_node_key(&key))
+		return;
+	*value = CStringGetTextDatum(jam_note_verifier_key(key.name, key.public_key));
+	*null = ' ';
+	sodium_memzero(key.seed, sizeof(key.seed));
+}
+
 /* {enabled, version, node_name, verifier_key, auth: {auth_required, authenticated: false}} */
 static Datum
 health_summary(void)
 {
-	JamNodeKey	key;
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
 	Datum		doc;
@@ -74,13 +90,7 @@ health_summary(void)
 	SPI_connect();
 	values[0] = BoolGetDatum(jam_enabled);
 	values[1] = CStringGetTextDatum(jam_node_name);
-	if (jam_node_key(&key))
-	{
-		values[2] = CStringGetTextDatum(jam_note_verifier_key(key.name, key.public_key));
-		sodium_memzero(key.seed, sizeof(key.seed));
-	}
-	else
-		nulls[2] = 'n';
+	verifier_key(&values[2], &nulls[2]);
 	jam_spi_exec(&select_health, values, nulls, true, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
@@ -100,7 +110,6 @@ Datum
 jam_status(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_STATUS);
-	JamNodeKey	key;
 	Datum		values[12];
 	char		nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	ArrayType  *visible = jam_auth_visible_services();
@@ -120,14 +129,7 @@ jam_status(PG_FUNCTION_ARGS)
 	SPI_connect();
 	values[0] = BoolGetDatum(jam_enabled);
 	values[1] = CStringGetTextDatum(jam_node_name);
-	/* A standby that has not yet received the key reports none. */
-	if (jam_node_key(&key))
-	{
-		values[2] = CStringGetTextDatum(jam_note_verifier_key(key.name, key.public_key));
-		sodium_memzero(key.seed, sizeof(key.seed));
-	}
-	else
-		nulls[2] = 'n';
+	verifier_key(&values[2], &nulls[2]);
 	values[3] = Int32GetDatum(jam_max_preimage_bytes);
 	values[4] = Int32GetDatum(jam_max_payload_bytes);
 	values[5] = CStringGetTextDatum(jam_allowed_media_types ? jam_allowed_media_types : "");
