@@ -27,6 +27,23 @@ SHIM_CFLAGS = -O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-co
 SHIM_LIBS = -lcivetweb $(shell pkg-config --libs $(SHIM_PKGS) 2>/dev/null) -lpthread -lm
 EXTRA_CLEAN = $(SHIM) $(SHIM_OBJS) $(SHIM_TLS_COMPAT) $(SHIM_FUZZ)
 
+# jamctl, the command-line client of the shim (cli/): a plain C program on
+# libcurl, json-c and libsodium, with the shim's warning flags.  make
+# install puts it and its man page under JAM_PREFIX (not PGXS's bindir,
+# which is the server's and not on PATH); DESTDIR is honoured.
+CLI = cli/jamctl
+CLI_SRCS = $(wildcard cli/*.c)
+CLI_OBJS = $(CLI_SRCS:.c=.o)
+CLI_MAN = cli/jamctl.1
+CLI_PKGS = libcurl json-c libsodium
+CLI_CFLAGS = -O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+	$(if $(filter 1,$(WERROR)),-Werror) $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
+CLI_LIBS = $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
+JAM_PREFIX ?= /usr/local
+JAM_BINDIR ?= $(JAM_PREFIX)/bin
+JAM_MANDIR ?= $(JAM_PREFIX)/share/man
+EXTRA_CLEAN += $(CLI) $(CLI_OBJS)
+
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
@@ -37,7 +54,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 ifneq ($(PGXS),)
 include $(PGXS)
-all: $(SHIM) $(SHIM_TLS_COMPAT)
+all: $(SHIM) $(SHIM_TLS_COMPAT) $(CLI)
+install: install-cli
+uninstall: uninstall-cli
 else
 # No server headers yet (fresh machine): only the targets that install them work.
 all install installcheck:
@@ -61,6 +80,20 @@ $(SHIM_FUZZ): $(SHIM_FUZZ_SRCS) $(wildcard shim/*.h)
 	clang -g -O1 -std=gnu11 -Wall $(if $(filter 1,$(WERROR)),-Werror) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		$(shell pkg-config --cflags json-c) -Ishim -o $@ $(SHIM_FUZZ_SRCS) $(shell pkg-config --libs json-c)
+
+$(CLI): $(CLI_OBJS)
+	$(CC) -o $@ $(CLI_OBJS) $(CLI_LIBS)
+
+cli/%.o: cli/%.c $(wildcard cli/*.h)
+	$(CC) $(CLI_CFLAGS) -c -o $@ $<
+
+.PHONY: install-cli uninstall-cli
+install-cli: $(CLI) $(CLI_MAN)
+	install -d '$(DESTDIR)$(JAM_BINDIR)' '$(DESTDIR)$(JAM_MANDIR)/man1'
+	install -m 755 $(CLI) '$(DESTDIR)$(JAM_BINDIR)/jamctl'
+	install -m 644 $(CLI_MAN) '$(DESTDIR)$(JAM_MANDIR)/man1/jamctl.1'
+uninstall-cli:
+	rm -f '$(DESTDIR)$(JAM_BINDIR)/jamctl' '$(DESTDIR)$(JAM_MANDIR)/man1/jamctl.1'
 
 # Every object depends on the shared headers, so a changed error table or
 # struct never leaves a stale object behind.

@@ -207,7 +207,9 @@ Token (all scopes; also in $run_dir/shim.token):
 
   curl -s -H 'Authorization: Bearer $token' http://127.0.0.1:$http_port/jam/status
   curl -s -H 'Authorization: Bearer $token' -H 'Content-Type: text/plain' --data-binary 'hello' http://127.0.0.1:$http_port/jam/preimages
-  curl -s http://127.0.0.1:$http_port/metrics"
+  curl -s http://127.0.0.1:$http_port/metrics
+
+  JAM_URL=http://127.0.0.1:$http_port JAM_TOKEN_FILE=$run_dir/shim.token $root/cli/jamctl status"
 fi
 
 cat <<MSG
