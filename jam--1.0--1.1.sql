@@ -244,3 +244,11 @@ GRANT EXECUTE ON FUNCTION
 TO jam_api, jam_operator;
 
 GRANT EXECUTE ON FUNCTION jam_register_attester(text, text) TO jam_operator;
+
+-- Token administration over HTTP (GET and POST /jam/tokens): the functions
+-- themselves require a token with jam:admin (of the same tenant, for a
+-- tenant's admin) from jam_api callers.
+GRANT EXECUTE ON FUNCTION
+    jam_create_token(text, text[], text[], text, timestamptz), jam_revoke_token(text),
+    jam_list_tokens()
+TO jam_api;

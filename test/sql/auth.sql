@@ -135,9 +135,11 @@ FROM unnest(ARRAY[
     $$SELECT jam.jam_checkpoint('auth-b')$$,
     $$SELECT jam.jam_verify_log('auth-b')$$,
     $$SELECT jam.jam_quota_usage('auth-b')$$]) AS sql;
--- jam_status needs no token (health checks); the shim's role may not manage tokens.
+-- jam_status needs no token (health checks); the shim's role manages tokens
+-- only for a token with jam:admin (GET and POST /jam/tokens), never without.
 SELECT jam.jam_status()->'auth'->'auth_required' AS auth_required;
-SELECT expect_error($$SELECT jam.jam_create_token('x', '{jam:read}')$$) AS shim_makes_token;
+SELECT expect_error($$SELECT jam.jam_create_token('x', '{jam:read}')$$) AS shim_makes_token,
+       expect_error($$SELECT jam.jam_list_tokens()$$) AS shim_lists_tokens;
 SELECT expect_error($$SELECT count(*) FROM jam.jam_work_packages$$) AS shim_reads_table;
 
 -- Scopes: a read token cannot write, a process token cannot read.
@@ -148,6 +150,12 @@ SELECT call(:'proc_a', format('jam.jam_get_package(%L)', :'pkg_b')) AS process_r
        call(:'sub_a', 'jam.jam_process_next()') AS submit_processes;
 -- An admin token has every scope.
 SELECT call(:'admin', format('jam.jam_get_package(%L)->>%L', :'pkg_b', 'status')) AS admin_reads;
+-- Through the shim's role, tokens are managed with jam:admin only.
+SELECT call(:'reader', $$jam.jam_create_token('x', '{jam:read}')$$) AS reader_makes_token,
+       call(:'reader', $$jam.jam_list_tokens()$$) AS reader_lists_tokens,
+       call(:'admin', $$jam.jam_create_token('made over http', '{jam:read}') LIKE 'jam_%'$$) AS admin_makes_token,
+       call(:'admin', $$jam.jam_revoke_token((SELECT t->>'id' FROM jsonb_array_elements(jam.jam_list_tokens()) t
+                                               WHERE t->>'name' = 'made over http'))$$) AS admin_revokes_it;
 
 -- Service isolation: a token of auth-a is refused auth-b by name, and
 -- finds nothing of auth-b by id.
