@@ -17,7 +17,9 @@ PG_CFLAGS += -Wall $(if $(filter 1,$(WERROR)),-Werror)
 # The fuzz target for its request parsing needs clang's libFuzzer.
 SHIM = shim/jam-shim
 SHIM_SRCS = $(wildcard shim/*.c)
-SHIM_OBJS = $(SHIM_SRCS:.c=.o)
+# docs/openapi.json, compiled in (see shim/openapi.h); made by its own rule below.
+SHIM_OPENAPI_OBJ = shim/openapi_doc.o
+SHIM_OBJS = $(SHIM_SRCS:.c=.o) $(SHIM_OPENAPI_OBJ)
 SHIM_TLS_COMPAT = shim/libjam-tls-compat.so
 SHIM_FUZZ = shim/fuzz/fuzz-request
 SHIM_FUZZ_SRCS = shim/fuzz/fuzz_request.c shim/plan.c shim/request.c shim/routes.c shim/buf.c shim/trace.c shim/batch.c shim/framing.c shim/jsonkeys.c
@@ -73,6 +75,17 @@ $(SHIM_TLS_COMPAT): shim/tls/compat.c
 
 shim/%.o: shim/%.c $(wildcard shim/*.h)
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+# The OpenAPI document served at GET /jam/openapi.json: docs/openapi.json is
+# its source of truth, and its bytes become the array shim_openapi_json
+# (od and sed write the C source, which goes straight to the compiler), so
+# the shim reads no file at run time, wherever it is copied to.
+$(SHIM_OPENAPI_OBJ): docs/openapi.json shim/openapi.h
+	test -s docs/openapi.json
+	{ printf '#include "openapi.h"\nconst unsigned char shim_openapi_json[] = {\n'; \
+	  od -An -v -tx1 docs/openapi.json | sed 's/[0-9a-f][0-9a-f]/0x&,/g'; \
+	  printf '};\nconst size_t shim_openapi_json_len = sizeof(shim_openapi_json);\n'; } | \
+	$(CC) $(SHIM_CFLAGS) -Ishim -x c -c -o $@ -
 
 # The fuzz target: the pure request parsing and routing under libFuzzer,
 # AddressSanitizer and UBSan.

@@ -14,10 +14,13 @@ packages=(
 	wrk curl openssl                    # make bench (the shim under load), TLS tests
 	libipc-run-perl                     # PostgreSQL::Test::Cluster (TAP tests)
 	golang-go golang-golang-x-mod-dev   # x/mod's note and tlog check jam's proofs (TAP)
+	nodejs npm                          # the OpenAPI validators of TAP 053 (npm packages, see scripts/test.sh)
 )
 
 missing=()
 for p in "${packages[@]}"; do
+	# NodeSource's nodejs bundles npm (and conflicts with Debian's npm).
+	[ "$p" = npm ] && command -v npm >/dev/null && continue
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	[ "$status" = installed ] || missing+=("$p")
 done

@@ -114,11 +114,42 @@ if [ ${#specs[@]} -gt 0 ]; then
 		"$work/test/isolation" "${specs[@]}"
 fi
 
+# The npm packages test/t/053_openapi.pl checks docs/openapi.json and the
+# shim's answers with (test/openapi/package.json, every version pinned by its
+# package-lock.json), installed outside the project where the postgres user
+# can read them: as root in /var/lib/jam-test-tools (JAM_TEST_TOOLS picks
+# another folder), as another user in ~/.cache/jam-test-tools.  npm ci runs
+# (and needs the registry) only when the lock file changed since the last
+# install; the tests themselves never touch the network.  Prints where the
+# modules are.
+openapi_tools() {
+	local dir lock=$root/test/openapi/package-lock.json stamp
+	if [ "$(id -u)" = 0 ]; then
+		dir=${JAM_TEST_TOOLS:-/var/lib/jam-test-tools}/openapi
+	else
+		dir=${JAM_TEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/jam-test-tools}/openapi
+	fi
+	echo "$dir/node_modules"
+	stamp=$(sha256sum <"$lock" | cut -c1-64)
+	[ "$(cat "$dir/.installed" 2>/dev/null)" = "$stamp" ] && return 0
+	echo "TAP: installing the OpenAPI validators into $dir" >&2
+	if ! command -v npm >/dev/null; then
+		echo "TAP: npm is missing; run make deps (053_openapi.pl will fail)" >&2
+		return 1
+	fi
+	rm -rf "$dir" && mkdir -p "$dir" && cp "$root/test/openapi/package.json" "$lock" "$dir/" &&
+		(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 &&
+		chmod -R a+rX "$dir" && echo "$stamp" >"$dir/.installed" && return 0
+	echo "TAP: could not install the OpenAPI validators (053_openapi.pl will fail)" >&2
+	return 1
+}
+
 mapfile -t tap < <(names test/t .pl)
 if [ ${#tap[@]} -gt 0 ]; then
 	tap=("${tap[@]/#/test/t/}")
 	tap=("${tap[@]/%/.pl}")
 	echo "== TAP"
+	openapi_modules=$(openapi_tools)
 	# The public test vectors sit next to the project; tests skip without them.
 	[ -n "$vectors" ] || echo "TAP: no ../shared/vectors; the tests that need it skip"
 	# PostgreSQL::Test::Utils puts its clusters and logs under $TESTDIR/tmp_check.
@@ -129,6 +160,7 @@ if [ ${#tap[@]} -gt 0 ]; then
 	as_pg env PATH="$bindir:$PATH" PG_REGRESS="$pgxs_dir/src/test/regress/pg_regress" \
 		TESTDIR="$work/tap" TESTDATADIR="$work/tap/data" \
 		JAM_VECTORS_DIR="$vectors" JAM_SRC_DIR="$work/src" JAM_PROJECT_DIR="$root" \
+		JAM_OPENAPI_NODE_MODULES="$openapi_modules" \
 		JAM_PROJECT_HIDDEN="${JAM_PROJECT_HIDDEN:-}" \
 		prove -v -I "$pgxs_dir/src/test/perl" -I test/perl "${tap[@]}" \
 		| tee "$work/tap.log" | grep --line-buffered -vE '^ *(ok [0-9]|#)'

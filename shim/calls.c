@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "request.h"
 
 #define JSON_TYPE "application/json"
@@ -429,6 +430,9 @@ call_run(struct exchange *x, struct plan *p)
 			return;
 		case CALL_METRICS:
 			run_metrics(x, p);
+			return;
+		case CALL_OPENAPI:
+			answer(x, 200, JSON_TYPE, (const char *) shim_openapi_json, shim_openapi_json_len, NO_STORE);
 			return;
 		case CALL_NONE:
 			answer_error(x, p->status, p->code, p->message, 0);

@@ -784,6 +784,11 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 					 "SELECT (s.m).name, (s.m).kind, (s.m).help, (s.m).labels::text, (s.m).value"
 					 " FROM (SELECT jam.jam_metrics() AS m" AUTH_FROM " OFFSET 0) s ORDER BY 1");
 			return 0;
+		case ROUTE_OPENAPI:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			p->kind = CALL_OPENAPI;
+			return 0;
 		default:
 			return refuse(p, 404, "not_found", "no such route");
 	}

@@ -44,7 +44,8 @@ typedef enum call_kind
 	CALL_PROCESS_BATCH,			/* body, processed (0: nothing pending) */
 	CALL_TEXT,				/* text/plain: a signed checkpoint, a tlog-proof */
 	CALL_SYSTEM_STATUS,			/* the shim's own status */
-	CALL_METRICS				/* Prometheus text: the shim's and jam_metrics() */
+	CALL_METRICS,				/* Prometheus text: the shim's and jam_metrics() */
+	CALL_OPENAPI				/* the OpenAPI document compiled into the shim */
 } call_kind;
 
 #define PLAN_MAX_PARAMS 10

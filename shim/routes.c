@@ -35,6 +35,7 @@ const struct route_def shim_routes[ROUTE__COUNT] = {
 	[ROUTE_JAM_STATUS] = {"/jam/status", GET_HEAD},
 	[ROUTE_SYSTEM_STATUS] = {"/system/status", GET_HEAD},
 	[ROUTE_METRICS] = {"/metrics", GET_HEAD},
+	[ROUTE_OPENAPI] = {"/jam/openapi.json", GET_HEAD},
 };
 
 /*

@@ -30,6 +30,7 @@ typedef enum route_id
 	ROUTE_JAM_STATUS,
 	ROUTE_SYSTEM_STATUS,
 	ROUTE_METRICS,
+	ROUTE_OPENAPI,
 	ROUTE__COUNT
 } route_id;
 
