@@ -470,6 +470,9 @@ call_run(struct exchange *x, struct plan *p)
 		case CALL_TEXT:
 			run_text(x, res);
 			break;
+		case CALL_CREATED:
+			answer_json_result(x, res, 201, NULL);
+			break;
 		default:
 			answer_json_result(x, res, 200, NULL);
 			break;

@@ -685,6 +685,108 @@ plan_param_call(struct plan *p, call_kind kind, const char *function)
 	return 0;
 }
 
+/*
+ * POST /jam/tokens {name, scopes, services, tenant, expires_at}: a new
+ * token, shown this once ({"token": ...}, 201).  jam_create_token checks
+ * the caller's jam:admin and every field.
+ */
+static int
+plan_create_token(struct plan *p, const struct http_request *req, const struct query *q)
+{
+	static const char *const none[] = {NULL};
+	static const char *const allowed_keys[] = {"name", "scopes", "services", "tenant", "expires_at", NULL};
+	static const char *const strings[] = {"tenant", "expires_at"};
+	struct json_object *obj;
+	struct json_object *arr;
+	const char *s;
+	size_t		len;
+	int			n,
+				rc = -1;
+	struct buf	args = BUF_INIT;
+
+	if (check_query_names(p, q, none) < 0)
+		return -1;
+	obj = parse_json_object(p, req->body, req->body_len);
+	if (obj == NULL)
+		return -1;
+	if (check_json_keys(p, obj, allowed_keys) < 0)
+		goto done;
+	n = json_string_field(obj, "name", &s, &len);
+	if (n <= 0)
+	{
+		refuse(p, 400, "invalid_argument", n < 0 ? "name must be a string" : "name is required");
+		goto done;
+	}
+	buf_printf(&args, "name => $%d", add_text(p, s));
+	for (int i = 0; i < 2; i++)
+	{
+		static const char *const arrays[] = {"scopes", "services"};
+		char	   *lit;
+
+		if (!json_object_object_get_ex(obj, arrays[i], &arr) || arr == NULL)
+		{
+			if (i == 0)
+			{
+				refuse(p, 400, "invalid_argument", "scopes is required");
+				goto done;
+			}
+			continue;
+		}
+		if (!json_object_is_type(arr, json_type_array))
+		{
+			refuse(p, 400, "invalid_argument", "%s must be an array of strings", arrays[i]);
+			goto done;
+		}
+		lit = text_array_literal(p, arr);
+		if (lit == NULL)
+			goto done;
+		buf_printf(&args, ", %s => $%d", arrays[i], add_param(p, PLAN_OID_TEXT_ARRAY, lit, 0, 0, lit));
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		n = json_string_field(obj, strings[i], &s, &len);
+		if (n < 0)
+		{
+			refuse(p, 400, "invalid_argument", "%s must be a string", strings[i]);
+			goto done;
+		}
+		if (n > 0)
+			buf_printf(&args, ", %s => $%d%s", strings[i], add_text(p, s),
+					   i == 1 ? "::timestamptz" : "");
+	}
+	p->kind = CALL_CREATED;
+	buf_printf(&p->sql, "SELECT jsonb_build_object('token', jam.jam_create_token(%s))" AUTH_FROM,
+			   args.data);
+	rc = 0;
+done:
+	buf_free(&args);
+	json_object_put(obj);
+	return rc;
+}
+
+/* GET /jam/quota[?service_id=|token_id=]: jam_quota_usage, of the caller's token without either. */
+static int
+plan_quota(struct plan *p, const struct query *q)
+{
+	static const char *const allowed[] = {"service_id", "token_id", NULL};
+	struct buf	args = BUF_INIT;
+	int			nargs = 0;
+
+	if (check_query_names(p, q, allowed) < 0)
+		return -1;
+	for (int i = 0; allowed[i] != NULL; i++)
+	{
+		const char *v = query_value(q, allowed[i]);
+
+		if (v)
+			buf_printf(&args, "%s%s => $%d", nargs++ ? ", " : "", allowed[i], add_text(p, v));
+	}
+	copy_log_field(p->log_service_id, sizeof(p->log_service_id), query_value(q, "service_id"));
+	simple_call(p, CALL_JSON, "jam.jam_quota_usage", args.data ? args.data : "");
+	buf_free(&args);
+	return 0;
+}
+
 /* The call of a matched route and method. */
 static int
 plan_route(struct plan *p, const struct http_request *req, const struct query *q)
@@ -752,6 +854,22 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 			if (check_query_names(p, q, none) < 0)
 				return -1;
 			return plan_param_call(p, CALL_JSON, "jam.jam_receipt");
+		case ROUTE_TOKENS:
+			if (p->method == METHOD_POST)
+				return plan_create_token(p, req, q);
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			simple_call(p, CALL_JSON, "jam.jam_list_tokens", "");
+			return 0;
+		case ROUTE_TOKEN_REVOKE:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			p->kind = CALL_JSON;
+			buf_printf(&p->sql, "SELECT jsonb_build_object('revoked', jam.jam_revoke_token($%d))" AUTH_FROM,
+					   add_text(p, p->param));
+			return 0;
+		case ROUTE_QUOTA:
+			return plan_quota(p, q);
 		case ROUTE_RECEIPT_PROOF:
 			if (check_query_names(p, q, none) < 0)
 				return -1;

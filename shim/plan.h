@@ -43,6 +43,7 @@ typedef enum call_kind
 	CALL_PROCESS,				/* body (NULL: nothing pending), package_id, service_id */
 	CALL_PROCESS_BATCH,			/* body, processed (0: nothing pending) */
 	CALL_TEXT,				/* text/plain: a signed checkpoint, a tlog-proof */
+	CALL_CREATED,				/* one jsonb column: the body of a 201 */
 	CALL_SYSTEM_STATUS,			/* the shim's own status */
 	CALL_METRICS,				/* Prometheus text: the shim's and jam_metrics() */
 	CALL_OPENAPI				/* the OpenAPI document compiled into the shim */

@@ -383,6 +383,32 @@ read_route('/jam/attestations', "/jam/attestations?package_id=$pid&after=0", 200
 read_route('/jam/attestations', '/jam/attestations?limit=0', 400, 'limit 0');
 options_of('/jam/attestations', '/jam/attestations');
 
+# Token administration (jam:admin) and quota usage.
+read_route('/jam/tokens', '/jam/tokens', 200, 'the tokens');
+is_code(call('/jam/tokens', 'GET', '/jam/tokens', token => $reader), 403, 'forbidden', 'a reader lists no tokens');
+$r = call('/jam/tokens', 'POST', '/jam/tokens', body => $json->encode({ name => 'over http', scopes => ['jam:read'],
+	services => ['svc-1'], expires_at => '2100-01-01T00:00:00Z' }));
+is($r->{status}, 201, 'POST /jam/tokens: 201');
+my ($made_id) = ($r->{json}{token} // '') =~ /^jam_([0-9a-f]{16})_/;
+ok($made_id, 'with the new token, shown once');
+is_code(call('/jam/tokens', 'POST', '/jam/tokens', body => '{"name": "no scopes"}'), 400, 'invalid_argument',
+	'a token needs scopes');
+is_code(call('/jam/tokens', 'POST', '/jam/tokens', body => '{"name": "x", "scopes": ["jam:write"]}'), 400,
+	'invalid_argument', 'an unknown scope');
+is_code(call('/jam/tokens', 'POST', '/jam/tokens', body => $json->encode({ name => 'x', scopes => ['jam:read'] }),
+	token => $reader), 403, 'forbidden', 'a reader makes no token');
+$r = call('/jam/tokens/{id}/revoke', 'POST', "/jam/tokens/$made_id/revoke");
+is($r->{status}, 200, 'POST /jam/tokens/{id}/revoke: 200');
+ok($r->{json}{revoked}, 'the token is revoked');
+is_code(call('/jam/tokens/{id}/revoke', 'POST', '/jam/tokens/0123456789abcdef/revoke'), 404, 'token_not_found',
+	'an unknown token');
+options_of('/jam/tokens', '/jam/tokens');
+options_of('/jam/tokens/{id}/revoke', "/jam/tokens/$made_id/revoke");
+read_route('/jam/quota', '/jam/quota?service_id=svc-1', 200, 'a service\'s quota usage');
+read_route('/jam/quota', "/jam/quota?token_id=$made_id", 200, 'a token\'s quota usage');
+read_route('/jam/quota', '/jam/quota?service_id=svc-1&token_id=' . $made_id, 400, 'not both');
+options_of('/jam/quota', '/jam/quota');
+
 # The verifiable log.
 read_route('/jam/receipts/{hash}', "/jam/receipts/$pid", 200, 'a receipt');
 read_route('/jam/receipts/{hash}', '/jam/receipts/' . ('ab' x 32), 404, 'no such entry');
