@@ -808,6 +808,22 @@ sub fake_stop
 		'create sends name, scopes, services, expires_at');
 	ok(!grep({ ($_->{headers}{authorization} // '') ne "Bearer $admin" } @seen), 'every request with the token');
 	fake_stop($fake);
+
+	# The same verbs against the live shim, now that it serves the routes.
+	if ($shim_has)
+	{
+		$r = succeeds(jc([ 'tokens', 'list' ]), 'tokens list, live');
+		ok((grep { $_->{name} eq 'admin' } @{ $r->{json} }), 'the real tokens');
+		$r = succeeds(jc([ '--human', 'tokens', 'create', 'live', '--scope', 'jam:read' ]), 'tokens create, live');
+		my ($id) = $r->{out} =~ /^jam_([0-9a-f]{16})_/;
+		ok($id, 'a real token, printed alone');
+		$r = succeeds(jc([ 'tokens', 'revoke', $id ]), 'tokens revoke, live');
+		is($r->{json}{revoked}, JSON::PP::true, 'revoked');
+		is($node->safe_psql('postgres', "SELECT revoked_at IS NOT NULL FROM jam.jam_tokens WHERE id = '$id'"),
+			't', 'in jam_tokens too');
+		$r = succeeds(jc([ 'quota', '--service', 'svc-rate' ]), 'quota --service, live');
+		is($r->{json}{rate}{limit_per_minute}, 60, 'the service\'s rate, live');
+	}
 }
 
 # --- Server unavailable: exit 5
