@@ -44,6 +44,10 @@ CLI_LIBS = $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
 JAM_PREFIX ?= /usr/local
 JAM_BINDIR ?= $(JAM_PREFIX)/bin
 JAM_MANDIR ?= $(JAM_PREFIX)/share/man
+# The shim loads libjam-tls-compat.so from its executable's own folder
+# (/proc/self/exe, links resolved), so both live in JAM_LIBEXECDIR and the
+# bin folder holds a link to the shim.
+JAM_LIBEXECDIR ?= $(JAM_PREFIX)/lib/jam
 EXTRA_CLEAN += $(CLI) $(CLI_OBJS)
 
 TESTS = $(sort $(wildcard test/sql/*.sql))
@@ -57,8 +61,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
 all: $(SHIM) $(SHIM_TLS_COMPAT) $(CLI)
-install: install-cli
-uninstall: uninstall-cli
+install: install-cli install-shim
+uninstall: uninstall-cli uninstall-shim
 else
 # No server headers yet (fresh machine): only the targets that install them work.
 all install installcheck:
@@ -107,6 +111,17 @@ install-cli: $(CLI) $(CLI_MAN)
 	install -m 644 $(CLI_MAN) '$(DESTDIR)$(JAM_MANDIR)/man1/jamctl.1'
 uninstall-cli:
 	rm -f '$(DESTDIR)$(JAM_BINDIR)/jamctl' '$(DESTDIR)$(JAM_MANDIR)/man1/jamctl.1'
+
+.PHONY: install-shim uninstall-shim
+install-shim: $(SHIM) $(SHIM_TLS_COMPAT)
+	install -d '$(DESTDIR)$(JAM_BINDIR)' '$(DESTDIR)$(JAM_LIBEXECDIR)'
+	install -m 755 $(SHIM) '$(DESTDIR)$(JAM_LIBEXECDIR)/jam-shim'
+	install -m 644 $(SHIM_TLS_COMPAT) '$(DESTDIR)$(JAM_LIBEXECDIR)/libjam-tls-compat.so'
+	ln -sf '$(JAM_LIBEXECDIR)/jam-shim' '$(DESTDIR)$(JAM_BINDIR)/jam-shim'
+uninstall-shim:
+	rm -f '$(DESTDIR)$(JAM_BINDIR)/jam-shim' '$(DESTDIR)$(JAM_LIBEXECDIR)/jam-shim' \
+		'$(DESTDIR)$(JAM_LIBEXECDIR)/libjam-tls-compat.so'
+	-rmdir '$(DESTDIR)$(JAM_LIBEXECDIR)' 2>/dev/null
 
 # Every object depends on the shared headers, so a changed error table or
 # struct never leaves a stale object behind.
