@@ -158,7 +158,6 @@ package_id(struct opts *o)
 static int
 get(struct opts *o)
 {
-	char	   *path;
 	json_object *doc;
 
 	for (const struct opt_spec *s = specs; s->name; s++)
@@ -166,14 +165,12 @@ get(struct opts *o)
 	opts_positionals(o, 2, 2, "the package ID");
 	if (!is_hash_hex(o->pos[1]))
 		jc_usage(o->verb, "\"%s\" is not a package id: 64 lowercase hex characters", o->pos[1]);
-	path = xasprintf("/jam/packages/%s", o->pos[1]);
-	doc = api_get(path);
+	doc = api_getf("/jam/packages/%s", o->pos[1]);
 	if (jc_json())
 		out_json(doc);
 	else
 		out_kv(doc, package_order);
 	json_object_put(doc);
-	free(path);
 	return JC_OK;
 }
 

@@ -223,20 +223,17 @@ get(struct opts *o)
 static int
 stat_meta(struct opts *o, const char *hash)
 {
-	char	   *path;
 	json_object *doc;
 
 	opts_refuse(o, "media-type");
 	opts_refuse(o, "output");
 	check_hash_arg("preimage stat", hash);
-	path = xasprintf("/jam/preimages/%s/meta", hash);
-	doc = api_get(path);
+	doc = api_getf("/jam/preimages/%s/meta", hash);
 	if (jc_json())
 		out_json(doc);
 	else
 		out_kv(doc, meta_order);
 	json_object_put(doc);
-	free(path);
 	return JC_OK;
 }
 

@@ -109,8 +109,7 @@ member_string(json_object *doc, const char *name)
 static int
 entry(const char *hash, const char *package, const char *out)
 {
-	char	   *path = xasprintf("/jam/receipts/%s", hash);
-	json_object *receipt = api_get(path),
+	json_object *receipt = api_getf("/jam/receipts/%s", hash),
 			   *item = NULL;
 	const char *kind = member_string(receipt, "kind");
 	const char *principal,
@@ -121,15 +120,13 @@ entry(const char *hash, const char *package, const char *out)
 				want[JC_HASH_BYTES];
 	char		leaf_hex[JC_HASH_HEX + 1];
 
-	free(path);
 	memset(&e, 0, sizeof(e));
 	if (strcmp(kind, "package") == 0)
 	{
 		/* A package's entry names the role that submitted it, and no detail. */
 		if (package && strcmp(package, hash) != 0)
 			jc_usage("receipt", "--package names another package than the receipt's");
-		path = xasprintf("/jam/packages/%s", hash);
-		item = api_get(path);
+		item = api_getf("/jam/packages/%s", hash);
 		principal = member_string(item, "submitted_by");
 		detail = "";
 		e.kind = 1;
@@ -145,14 +142,11 @@ entry(const char *hash, const char *package, const char *out)
 			jc_usage("receipt", "--entry of a report's receipt needs its --package ID");
 		if (!is_hash_hex(package))
 			jc_usage("receipt", "--package takes a package id: 64 lowercase hex characters");
-		path = xasprintf("/jam/packages/%s/report", package);
-		item = api_get(path);
-		free(path);
+		item = api_getf("/jam/packages/%s/report", package);
 		if (strcmp(member_string(item, "report_hash"), hash) != 0)
 			jc_die(JC_VERIFY, "verification_failed", "the report of package %s is not %s", package, hash);
 		detail = member_string(item, "refine");
-		path = xasprintf("/jam/packages/%s/attestations", package);
-		attestations = api_get(path);
+		attestations = api_getf("/jam/packages/%s/attestations", package);
 		principal = NULL;
 		for (size_t i = 0; json_object_is_type(attestations, json_type_array) &&
 			 i < json_object_array_length(attestations); i++)
@@ -173,7 +167,6 @@ entry(const char *hash, const char *package, const char *out)
 	}
 	else
 		jc_die(JC_ERROR, "bad_response", "the receipt is of an unknown kind \"%s\"", kind);
-	free(path);
 
 	from_hex(hash, e.item, JC_HASH_BYTES);
 	entry_meta_hash(member_string(receipt, "service_id"), principal, detail, e.meta);
@@ -202,7 +195,6 @@ cmd_receipt(int argc, char **argv)
 {
 	struct opts o;
 	const char *hash;
-	char	   *path;
 	json_object *doc;
 
 	opts_parse(&o, "receipt", specs, argc, argv, 1);
@@ -223,13 +215,11 @@ cmd_receipt(int argc, char **argv)
 		return entry(hash, opt_value(&o, "package"), opt_value(&o, "output"));
 	opts_refuse(&o, "output");
 	opts_refuse(&o, "package");
-	path = xasprintf("/jam/receipts/%s", hash);
-	doc = api_get(path);
+	doc = api_getf("/jam/receipts/%s", hash);
 	if (jc_json())
 		out_json(doc);
 	else
 		out_kv(doc, receipt_order);
 	json_object_put(doc);
-	free(path);
 	return JC_OK;
 }

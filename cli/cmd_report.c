@@ -30,7 +30,6 @@ cmd_report(int argc, char **argv)
 {
 	struct opts o;
 	const char *id;
-	char	   *path;
 	json_object *doc,
 			   *hash;
 
@@ -47,16 +46,12 @@ cmd_report(int argc, char **argv)
 		jc_usage("report", "missing the package id (--package ID)");
 	if (!is_hash_hex(id))
 		jc_usage("report", "\"%s\" is not a package id: 64 lowercase hex characters", id);
-	path = xasprintf("/jam/packages/%s/report", id);
-	doc = api_get(path);
-	free(path);
+	doc = api_getf("/jam/packages/%s/report", id);
 	if (opt_flag(&o, "with-receipt"))
 	{
 		if (!json_object_object_get_ex(doc, "report_hash", &hash) || !is_hash_hex(json_object_get_string(hash)))
 			jc_die(JC_ERROR, "bad_response", "the report has no report_hash");
-		path = xasprintf("/jam/receipts/%s", json_object_get_string(hash));
-		json_object_object_add(doc, "receipt", api_get(path));
-		free(path);
+		json_object_object_add(doc, "receipt", api_getf("/jam/receipts/%s", json_object_get_string(hash)));
 	}
 	if (jc_json())
 		out_json(doc);

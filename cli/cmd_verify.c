@@ -52,7 +52,7 @@ struct result
 };
 
 /* A failed check: the JSON answer (when JSON), the error line, exit 6. */
-static _Noreturn void
+static void __attribute__((noreturn))
 failed(struct result *r, const char *check, const char *why)
 {
 	if (jc_json())

@@ -6,12 +6,12 @@
 #define JAMCTL_ERRORS_H
 
 /* "jamctl: CODE: message" on stderr, then exit(exit_code). */
-_Noreturn void jc_die(int exit_code, const char *code, const char *fmt,...)
-			__attribute__((format(printf, 3, 4)));
+void		jc_die(int exit_code, const char *code, const char *fmt,...)
+			__attribute__((noreturn, format(printf, 3, 4)));
 
 /* A usage error: "jamctl: usage: message (see jamctl VERB --help)", exit 1. */
-_Noreturn void jc_usage(const char *verb, const char *fmt,...)
-			__attribute__((format(printf, 2, 3)));
+void		jc_usage(const char *verb, const char *fmt,...)
+			__attribute__((noreturn, format(printf, 2, 3)));
 
 /* "jamctl: message" on stderr, unless -q. */
 void		jc_note(const char *fmt,...) __attribute__((format(printf, 1, 2)));

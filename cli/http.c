@@ -16,6 +16,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,21 @@ api_get(const char *path)
 		http_fail(&resp);
 	doc = http_json(&resp);
 	http_resp_free(&resp);
+	return doc;
+}
+
+json_object *
+api_getf(const char *fmt,...)
+{
+	va_list		ap;
+	char	   *path;
+	json_object *doc;
+
+	va_start(ap, fmt);
+	path = xvasprintf(fmt, ap);
+	va_end(ap);
+	doc = api_get(path);
+	free(path);
 	return doc;
 }
 

@@ -42,7 +42,7 @@ struct http_resp
 void		http_do(const struct http_req *req, struct http_resp *resp);
 
 /* Ends jamctl with the answer's error: "jamctl: CODE: message", its exit code. */
-_Noreturn void http_fail(const struct http_resp *resp);
+void		http_fail(const struct http_resp *resp) __attribute__((noreturn));
 
 /* The answer's body as a JSON value, or exit 8 (bad_response) when it is not JSON. */
 json_object *http_json(const struct http_resp *resp);
@@ -51,6 +51,9 @@ void		http_resp_free(struct http_resp *resp);
 
 /* GET path; a 2xx JSON answer, or the error ends jamctl. */
 json_object *api_get(const char *path);
+
+/* api_get of a path built from a format (its parts already escaped or checked). */
+json_object *api_getf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 /* method path with a JSON body (NULL: none); the status, and the JSON answer or NULL (204). */
 json_object *api_send(const char *method, const char *path, json_object *body, long *status);

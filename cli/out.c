@@ -26,11 +26,49 @@ out_json_line(json_object *v)
 	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-const char *
-out_text(json_object *v, char *buf, size_t size)
+/* An array on one line: "a, b, c", or "-" when empty. */
+static const char *
+join_array(json_object *v, char *buf, size_t size)
 {
 	size_t		len = 0;
 
+	buf[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+	{
+		char		item[512];
+		int			n = snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+								 out_text(json_object_array_get_idx(v, i), item, sizeof(item)));
+
+		if (n < 0 || (size_t) n >= size - len)
+			break;
+		len += (size_t) n;
+	}
+	return len ? buf : "-";
+}
+
+/* A small nested object on one line: "k=v, k=v". */
+static const char *
+join_object(json_object *v, char *buf, size_t size)
+{
+	size_t		len = 0;
+
+	buf[0] = '\0';
+	json_object_object_foreach(v, key, val)
+	{
+		char		item[512];
+		int			n = snprintf(buf + len, size - len, "%s%s=%s", len ? ", " : "", key,
+								 out_text(val, item, sizeof(item)));
+
+		if (n < 0 || (size_t) n >= size - len)
+			break;
+		len += (size_t) n;
+	}
+	return buf;
+}
+
+const char *
+out_text(json_object *v, char *buf, size_t size)
+{
 	if (!v)
 		return "-";
 	switch (json_object_get_type(v))
@@ -39,36 +77,12 @@ out_text(json_object *v, char *buf, size_t size)
 			return "-";
 		case json_type_boolean:
 			return json_object_get_boolean(v) ? "yes" : "no";
-		case json_type_string:
-			return json_object_get_string(v);
 		case json_type_array:
-			buf[0] = '\0';
-			for (size_t i = 0; i < json_object_array_length(v); i++)
-			{
-				char		item[512];
-				int			n = snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
-										 out_text(json_object_array_get_idx(v, i), item, sizeof(item)));
-
-				if (n < 0 || (size_t) n >= size - len)
-					break;
-				len += (size_t) n;
-			}
-			return len ? buf : "-";
+			return join_array(v, buf, size);
 		case json_type_object:
-			/* A small nested object on one line: "k=v, k=v". */
-			buf[0] = '\0';
-			json_object_object_foreach(v, key, val)
-			{
-				char		item[512];
-				int			n = snprintf(buf + len, size - len, "%s%s=%s", len ? ", " : "", key,
-										 out_text(val, item, sizeof(item)));
-
-				if (n < 0 || (size_t) n >= size - len)
-					break;
-				len += (size_t) n;
-			}
-			return buf;
+			return join_object(v, buf, size);
 		default:
+			/* strings as they are; numbers as json-c writes them */
 			return json_object_get_string(v);
 	}
 }

@@ -49,18 +49,28 @@ xstrdup(const char *s)
 }
 
 char *
-xasprintf(const char *fmt,...)
+xvasprintf(const char *fmt, va_list ap)
 {
-	va_list		ap;
+	va_list		again;
 	int			n;
 	char	   *out;
 
-	va_start(ap, fmt);
+	va_copy(again, ap);
 	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
 	out = xmalloc((size_t) n + 1);
+	vsnprintf(out, (size_t) n + 1, fmt, again);
+	va_end(again);
+	return out;
+}
+
+char *
+xasprintf(const char *fmt,...)
+{
+	va_list		ap;
+	char	   *out;
+
 	va_start(ap, fmt);
-	vsnprintf(out, (size_t) n + 1, fmt, ap);
+	out = xvasprintf(fmt, ap);
 	va_end(ap);
 	return out;
 }

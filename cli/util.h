@@ -4,6 +4,7 @@
 #ifndef JAMCTL_UTIL_H
 #define JAMCTL_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,7 @@ void	   *xmalloc(size_t n);
 void	   *xrealloc(void *p, size_t n);
 char	   *xstrdup(const char *s);
 char	   *xasprintf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+char	   *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /*
  * The whole of a file, or of stdin for "-", NUL-terminated (not counted in
