@@ -1,2 +1,25 @@
 -- jam 1.1 to 1.2: fair scheduling and the event stream.
 \echo Use "ALTER EXTENSION jam UPDATE TO '1.2'" to load this file. \quit
+
+-- Fair scheduling (issue 13) -------------------------------------------------
+
+-- A service's share of processing when several have packages pending
+-- (fair.c): over a busy interval, processing cost (weight_hint) goes to
+-- backlogged services in proportion to their shares.  Adding a column
+-- with a constant default rewrites nothing.
+ALTER TABLE jam_services
+    ADD COLUMN share integer NOT NULL DEFAULT 1,
+    ADD CONSTRAINT jam_services_share_check CHECK (share BETWEEN 1 AND 1000000);
+
+-- jam_register_service gains share (NULL: 1 for a new service, unchanged
+-- for an existing one).  A new signature is a new function: the old one
+-- goes, so that a call naming three arguments still resolves to one.
+DROP FUNCTION jam_register_service(text, regprocedure, text);
+CREATE FUNCTION jam_register_service(service_id text, refine_function regprocedure DEFAULT NULL,
+                                     tenant text DEFAULT NULL, share integer DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_register_service'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+REVOKE ALL ON FUNCTION jam_register_service(text, regprocedure, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_register_service(text, regprocedure, text, integer) TO jam_operator;

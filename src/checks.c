@@ -9,7 +9,6 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#define JAM_SERVICE_ID_MAX 64
 #define JAM_LIST_LIMIT_MAX 1000
 
 /*

@@ -45,6 +45,7 @@
 #define ATT_SEQ 2
 #define ATT_SERVICE_ID 3
 #define ATT_CONTRACT_VERSION 4
+#define ATT_WEIGHT_HINT 5
 #define ATT_PAYLOAD 6
 #define ATT_PREIMAGE_HASHES 7
 #define ATT_STATUS 8
@@ -158,6 +159,7 @@ read_claimed(TupleTableSlot *slot, ClaimedPackage *pkg)
 	pkg->seq = DatumGetInt64(slot_getattr(slot, ATT_SEQ, &isnull));
 	pkg->service_id = TextDatumGetCString(slot_getattr(slot, ATT_SERVICE_ID, &isnull));
 	pkg->contract_version = DatumGetInt32(slot_getattr(slot, ATT_CONTRACT_VERSION, &isnull));
+	pkg->weight_hint = DatumGetInt32(slot_getattr(slot, ATT_WEIGHT_HINT, &isnull));
 	pkg->payload = DatumGetByteaPCopy(slot_getattr(slot, ATT_PAYLOAD, &isnull));
 	pkg->submitted_at = DatumGetTimestampTz(slot_getattr(slot, ATT_SUBMITTED_AT, &isnull));
 }

@@ -15,6 +15,7 @@ typedef struct ClaimedPackage
 	char	   *service_id;
 	bytea	   *payload;
 	int32		contract_version;
+	int32		weight_hint;	/* the package's cost to fair scheduling */
 	ArrayType  *preimage_hashes;	/* text[] of hex hashes */
 	TimestampTz submitted_at;
 } ClaimedPackage;

@@ -48,6 +48,7 @@ extern char *jam_normalize_hash(text *hash, const char *what);
 extern Datum jam_hex_array(PG_FUNCTION_ARGS);
 
 /* checks.c: argument checks shared by the API functions. */
+#define JAM_SERVICE_ID_MAX 64		/* bytes in a service id */
 extern void jam_check_enabled(void);
 extern void jam_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *jam_check_service_id(text *service_id);

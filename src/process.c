@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "claim.h"
+#include "fair.h"
 #include "metrics.h"
 #include "xact_rows.h"
 
@@ -190,6 +191,19 @@ process_claimed(ClaimedPackage *pkg, bool *applied)
 	return jam_with_member(doc, "receipt", receipt);
 }
 
+/*
+ * Claims the oldest pending package of service_id, or, when that is NULL,
+ * the package fair scheduling picks among the services in visible (NULL:
+ * all).  Needs SPI.
+ */
+static bool
+claim(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
+{
+	if (service_id != NULL)
+		return jam_claim_next(service_id, NULL, pkg);
+	return jam_fair_claim(visible, pkg);
+}
+
 /* The service argument at argno checked against the token, or NULL for any service. */
 static char *
 service_filter(FunctionCallInfo fcinfo, int argno)
@@ -224,7 +238,7 @@ jam_process_next(PG_FUNCTION_ARGS)
 	service_id = service_filter(fcinfo, 0);
 
 	SPI_connect();
-	if (!jam_claim_next(service_id, service_id ? NULL : jam_auth_visible_services(), &pkg))
+	if (!claim(service_id, service_id ? NULL : jam_auth_visible_services(), &pkg))
 	{
 		SPI_finish();
 		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
@@ -249,7 +263,7 @@ jam_process_one(bool *applied, TimestampTz *submitted_at)
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
 
 	SPI_connect();
-	if (!jam_claim_next(NULL, NULL, &pkg))
+	if (!claim(NULL, NULL, &pkg))
 	{
 		SPI_finish();
 		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
@@ -305,7 +319,7 @@ jam_process_packages(PG_FUNCTION_ARGS)
 		Jsonb	   *report;
 		JamMetricsCall one;
 
-		if (!jam_claim_next(service_id, visible, &pkg))
+		if (!claim(service_id, visible, &pkg))
 			break;
 		/* Each package counts as a process call too, as if processed alone. */
 		one = jam_metrics_begin(JAM_OP_PROCESS);

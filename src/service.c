@@ -11,6 +11,7 @@
 #include "jam.h"
 #include "auth.h"
 #include "errors.h"
+#include "fair.h"
 #include "metrics.h"
 #include "xact_rows.h"
 
@@ -37,6 +38,16 @@ static JamStatement upsert_service = {
 	"tenant = coalesce(EXCLUDED.tenant, s.tenant) "
 	"RETURNING " SERVICE_JSON ", refine_function, tenant",
 	3, {TEXTOID, REGPROCEDUREOID, TEXTOID}
+};
+
+/* From 1.2 on: with the service's share of fair scheduling ($4 NULL: 1, or unchanged). */
+static JamStatement upsert_service_with_share = {
+	"INSERT INTO jam.jam_services AS s (service_id, refine_function, tenant, share) "
+	"VALUES ($1, $2, $3, coalesce($4, 1)) "
+	"ON CONFLICT (service_id) DO UPDATE SET refine_function = EXCLUDED.refine_function, "
+	"tenant = coalesce(EXCLUDED.tenant, s.tenant), share = coalesce($4, s.share) "
+	"RETURNING " SERVICE_JSON " || jsonb_build_object('share', share), refine_function, tenant",
+	4, {TEXTOID, REGPROCEDUREOID, TEXTOID, INT4OID}
 };
 
 /* The service's registered refine function, or InvalidOid for the built-in one. Needs SPI. */
@@ -90,17 +101,20 @@ check_refine_function(Oid fn)
 PG_FUNCTION_INFO_V1(jam_register_service);
 
 /*
- * jam_register_service(service_id, refine_function, tenant) creates the
- * service or changes its refine function (NULL: the built-in refine), and
+ * jam_register_service(service_id, refine_function, tenant, share) creates
+ * the service or changes its refine function (NULL: the built-in refine),
  * gives it to a tenant (NULL leaves its tenant as it is; a tenant's admin
- * token registers services of its own tenant).
+ * token registers services of its own tenant), and sets its share of fair
+ * scheduling (fair.c; NULL: 1 for a new service, unchanged otherwise).  A
+ * 1.0 or 1.1 catalog's function has no share argument.
  */
 Datum
 jam_register_service(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_REGISTER_SERVICE);
-	Datum		values[3];
-	char		nulls[3] = {' ', 'n', 'n'};
+	Datum		values[4];
+	char		nulls[4] = {' ', 'n', 'n', 'n'};
+	bool		with_share = PG_NARGS() > 3 && jam_services_have_share();
 	char	   *service_id;
 	const char *own_tenant = jam_auth_tenant();
 	Datum		doc;
@@ -135,10 +149,24 @@ jam_register_service(PG_FUNCTION_ARGS)
 		nulls[1] = ' ';
 	}
 
+	values[3] = (Datum) 0;
+	if (with_share && !PG_ARGISNULL(3))
+	{
+		int32		share = PG_GETARG_INT32(3);
+
+		if (share < 1 || share > JAM_SHARE_MAX)
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
+					 errmsg("share must be between 1 and %d", JAM_SHARE_MAX),
+					 errdetail("The share given was %d.", share)));
+		values[3] = Int32GetDatum(share);
+		nulls[3] = ' ';
+	}
+
 	/* The document shows the row as this transaction has changed it. */
 	(void) jam_xact_rows_flush();
 	SPI_connect();
-	jam_spi_exec(&upsert_service, values, nulls, false, 0);
+	jam_spi_exec(with_share ? &upsert_service_with_share : &upsert_service, values, nulls, false, 0);
 	doc = jam_spi_copy_jsonb(1);
 	{
 		bool		refine_null;

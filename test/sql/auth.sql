@@ -45,7 +45,7 @@ FROM unnest(ARRAY[
     'jam.jam_submit_package(text,bytea,text,integer,integer,text[])', 'jam.jam_process_next(text)',
     'jam.jam_put_preimage(bytea,text)', 'jam.jam_create_token(text,text[],text[],text,timestamptz)',
     'jam.jam_set_quota(text,text,integer,bigint,integer)', 'jam.jam_quota_usage(text,text)',
-    'jam.jam_cleanup(boolean)', 'jam.jam_register_service(text,regprocedure,text)']) AS f;
+    'jam.jam_cleanup(boolean)', 'jam.jam_register_service(text,regprocedure,text,integer)']) AS f;
 
 -- Every SECURITY DEFINER function pins its search_path.
 SELECT count(*) AS definers,

@@ -1,0 +1,363 @@
+/*
+ * fair.c: which service's package is processed next when the caller names
+ * no service (jam_process_next(NULL), jam_process_packages(NULL, n), the
+ * processor workers).
+ *
+ * Start-time fair queuing (Goyal, Vin and Cheng's SFQ) over services: a
+ * package's cost is its weight_hint, and a service with share s is charged
+ * cost / s of virtual time for it.  Each service carries a finish tag, the
+ * virtual time its processing so far has reached; the database has a
+ * virtual clock V, the start tag of the package taken last.  The next
+ * package is the oldest pending one of the backlogged service with the
+ * smallest start tag, max(finish, V), ties going to the smaller service id.
+ * A service that was idle starts at V: it neither banks credit while idle
+ * nor waits behind what a flooding service has queued; its first package
+ * goes no later than after one package of each other backlogged service.
+ * Over any busy interval backlogged services receive processing cost in
+ * proportion to their shares, within one package's cost of each.
+ *
+ * "Backlogged" is read from jam_services.pending_count, which submit and
+ * processing keep; when no backlogged service yields a package (all of
+ * them held by other transactions, or a count that drifted), the claim
+ * falls back to the oldest pending package of any service, so nothing is
+ * left behind.  Choosing costs one read of jam_services' backlogged rows
+ * and one probe of a service's pending index: it depends on how many
+ * services have a backlog, never on how many packages exist.
+ *
+ * The tags live in shared memory, shared by every backend and worker of a
+ * database, and are lost (every service back at V) when the server
+ * restarts; without preloading they are the backend's own.  Concurrent
+ * processors each choose before the others have charged their choice, so
+ * with k of them a service can receive up to k packages out of turn.
+ * jam.scheduling = 'fifo' turns all this off: oldest pending package first.
+ */
+#include "jam.h"
+#include "claim.h"
+#include "fair.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#define FAIR_ENTRIES 8192
+
+/* The key of a database's virtual clock: no service id is empty. */
+#define CLOCK_KEY ""
+
+typedef struct FairKey
+{
+	Oid			database;
+	char		service_id[JAM_SERVICE_ID_MAX + 1];
+} FairKey;
+
+typedef struct FairEntry
+{
+	FairKey		key;
+	double		tag;			/* a service's finish tag; the clock's V */
+} FairEntry;
+
+typedef struct Candidate
+{
+	char	   *service_id;
+	int32		share;
+	double		start;
+} Candidate;
+
+int			jam_scheduling = JAM_SCHEDULING_FAIR;
+
+static const struct config_enum_entry scheduling_options[] = {
+	{"fair", JAM_SCHEDULING_FAIR, false},
+	{"fifo", JAM_SCHEDULING_FIFO, false},
+	{NULL, 0, false}
+};
+
+static LWLock *fair_lock = NULL;
+static HTAB *fair_tags = NULL;	/* shared, or the backend's own */
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Whether jam_services has the share column (1.2 on): -1 until read, and after any relcache flush. */
+static int	has_share = -1;
+static bool share_callback_registered = false;
+
+static JamStatement backlogged_with_share = {
+	"SELECT service_id, share FROM jam.jam_services WHERE pending_count > 0", 0, {0}
+};
+
+/* Before 1.2 every service has share 1. */
+static JamStatement backlogged_without_share = {
+	"SELECT service_id, 1 FROM jam.jam_services WHERE pending_count > 0", 0, {0}
+};
+
+static void
+fair_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(hash_estimate_size(FAIR_ENTRIES, sizeof(FairEntry)));
+	RequestNamedLWLockTranche("jam_fair_scheduling", 1);
+}
+
+static void
+fair_shmem_startup(void)
+{
+	HASHCTL		ctl;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	fair_lock = &(GetNamedLWLockTranche("jam_fair_scheduling"))->lock;
+	ctl.keysize = sizeof(FairKey);
+	ctl.entrysize = sizeof(FairEntry);
+	fair_tags = ShmemInitHash("jam fair scheduling tags", FAIR_ENTRIES, FAIR_ENTRIES,
+							  &ctl, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Defines jam.scheduling and, when preloading, claims the shared tags. */
+void
+jam_fair_init(void)
+{
+	DefineCustomEnumVariable("jam.scheduling",
+							 "How the next package is chosen when no service is named: fair or fifo.",
+							 "fair: weighted fair queuing across services by weight_hint and share; "
+							 "fifo: the oldest pending package of any service.",
+							 &jam_scheduling, JAM_SCHEDULING_FAIR, scheduling_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = fair_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = fair_shmem_startup;
+}
+
+/* Without preloading, the tags are the backend's own. */
+static void
+ensure_tags(void)
+{
+	HASHCTL		ctl;
+
+	if (fair_tags != NULL)
+		return;
+	ctl.keysize = sizeof(FairKey);
+	ctl.entrysize = sizeof(FairEntry);
+	ctl.hcxt = TopMemoryContext;
+	fair_tags = hash_create("jam fair scheduling tags (local)", 256, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+lock_tags(LWLockMode mode)
+{
+	if (fair_lock)
+		LWLockAcquire(fair_lock, mode);
+}
+
+static void
+unlock_tags(void)
+{
+	if (fair_lock)
+		LWLockRelease(fair_lock);
+}
+
+static void
+make_key(const char *service_id, FairKey *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->database = MyDatabaseId;
+	strlcpy(key->service_id, service_id, sizeof(key->service_id));
+}
+
+/* The tag under service_id (CLOCK_KEY: the clock), or absent when there is none.  Lock held. */
+static double
+tag_of(const char *service_id, double absent)
+{
+	FairKey		key;
+	FairEntry  *e;
+
+	make_key(service_id, &key);
+	e = hash_search(fair_tags, &key, HASH_FIND, NULL);
+	return e ? e->tag : absent;
+}
+
+/*
+ * Drops this database's service entries at or behind the clock: their
+ * start would be V anyway, so they carry nothing.  Lock held exclusively.
+ */
+static void
+forget_caught_up(double clock)
+{
+	HASH_SEQ_STATUS seq;
+	FairEntry  *e;
+
+	hash_seq_init(&seq, fair_tags);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (e->key.database == MyDatabaseId && e->key.service_id[0] != '\0' && e->tag <= clock)
+			hash_search(fair_tags, &e->key, HASH_REMOVE, NULL);
+}
+
+/* Sets the tag under service_id; a full table first forgets what it can, then drops the tag. */
+static void
+set_tag(const char *service_id, double tag, double clock)
+{
+	FairKey		key;
+	FairEntry  *e;
+
+	make_key(service_id, &key);
+	e = hash_search(fair_tags, &key, HASH_ENTER_NULL, NULL);
+	if (e == NULL)
+	{
+		forget_caught_up(clock);
+		e = hash_search(fair_tags, &key, HASH_ENTER_NULL, NULL);
+	}
+	if (e != NULL)
+		e->tag = tag;
+}
+
+/*
+ * Charges a package of cost weight to service_id (share share): the clock
+ * moves to the package's start tag, the service's finish tag past it.
+ */
+static void
+charge_package(const char *service_id, int32 share, int32 weight)
+{
+	double		clock;
+	double		start;
+
+	lock_tags(LW_EXCLUSIVE);
+	clock = tag_of(CLOCK_KEY, 0.0);
+	start = Max(tag_of(service_id, clock), clock);
+	set_tag(CLOCK_KEY, start, start);
+	set_tag(service_id, start + (double) weight / (double) Max(share, 1), start);
+	unlock_tags();
+}
+
+static void
+forget_share_column(Datum arg, Oid relid)
+{
+	has_share = -1;
+}
+
+/* Whether jam_services has the share column that 1.2 adds. */
+bool
+jam_services_have_share(void)
+{
+	if (has_share < 0)
+	{
+		Oid			ns = get_namespace_oid("jam", true);
+		Oid			rel = OidIsValid(ns) ? get_relname_relid("jam_services", ns) : InvalidOid;
+
+		if (!share_callback_registered)
+		{
+			CacheRegisterRelcacheCallback(forget_share_column, (Datum) 0);
+			share_callback_registered = true;
+		}
+		has_share = OidIsValid(rel) && get_attnum(rel, "share") != InvalidAttrNumber;
+	}
+	return has_share == 1;
+}
+
+static bool
+visible_to(const char *service_id, Datum *visible, int n_visible)
+{
+	for (int i = 0; i < n_visible; i++)
+		if (strcmp(service_id, TextDatumGetCString(visible[i])) == 0)
+			return true;
+	return false;
+}
+
+static int
+by_start(const void *a, const void *b)
+{
+	const Candidate *x = a;
+	const Candidate *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return strcmp(x->service_id, y->service_id);
+}
+
+/*
+ * The backlogged services the caller may process (visible: NULL for all),
+ * each with its start tag, in the order they are due.  Needs SPI.
+ */
+static Candidate *
+due_services(ArrayType *visible, int *n_out)
+{
+	Datum	   *visible_ids = NULL;
+	int			n_visible = 0;
+	int			rows;
+	int			n = 0;
+	Candidate  *c;
+	double		clock;
+
+	if (visible != NULL)
+		deconstruct_array(visible, TEXTOID, -1, false, TYPALIGN_INT, &visible_ids, NULL, &n_visible);
+	rows = jam_spi_exec(jam_services_have_share() ? &backlogged_with_share : &backlogged_without_share,
+						NULL, NULL, true, 0);
+	c = palloc(sizeof(Candidate) * Max(rows, 1));
+	for (int r = 0; r < rows; r++)
+	{
+		bool		isnull;
+		char	   *service_id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		if (visible != NULL && !visible_to(service_id, visible_ids, n_visible))
+			continue;
+		c[n].service_id = service_id;
+		c[n].share = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		n++;
+	}
+	lock_tags(LW_SHARED);
+	clock = tag_of(CLOCK_KEY, 0.0);
+	for (int i = 0; i < n; i++)
+		c[i].start = Max(tag_of(c[i].service_id, clock), clock);
+	unlock_tags();
+	qsort(c, n, sizeof(Candidate), by_start);
+	*n_out = n;
+	return c;
+}
+
+/*
+ * Claims the next package when no service is named (visible: the services
+ * a token limits the caller to, or NULL), in the order jam.scheduling
+ * sets, and charges it to its service.  False when nothing is pending.
+ * Needs SPI.
+ */
+bool
+jam_fair_claim(ArrayType *visible, ClaimedPackage *pkg)
+{
+	Candidate  *due;
+	int			n_due;
+	int32		share = 1;
+
+	if (jam_scheduling == JAM_SCHEDULING_FIFO)
+		return jam_claim_next(NULL, visible, pkg);
+
+	ensure_tags();
+	due = due_services(visible, &n_due);
+	for (int i = 0; i < n_due; i++)
+	{
+		if (jam_claim_next(due[i].service_id, NULL, pkg))
+		{
+			charge_package(pkg->service_id, due[i].share, pkg->weight_hint);
+			return true;
+		}
+	}
+	if (!jam_claim_next(NULL, visible, pkg))
+		return false;
+	for (int i = 0; i < n_due; i++)
+		if (strcmp(due[i].service_id, pkg->service_id) == 0)
+			share = due[i].share;
+	charge_package(pkg->service_id, share, pkg->weight_hint);
+	return true;
+}

@@ -1,0 +1,113 @@
+-- fair: weighted fair scheduling across services (src/fair.c).  Which
+-- package jam_process_next() and jam_process_packages(NULL, n) take when
+-- no service is named: services with a backlog take turns by cost
+-- (weight_hint) over share; a service that floods cannot hold back one
+-- that arrives later; jam.scheduling = 'fifo' takes the oldest instead.
+-- Asserted by counts and by the order packages came out, never by time.
+--
+-- A database of its own: no other test's pending packages take turns here,
+-- and the scheduler's state (per database) starts empty.
+SELECT current_database() AS home \gset
+CREATE DATABASE jam_fair;
+\c jam_fair
+CREATE EXTENSION jam;
+SET search_path = jam, public;
+\set VERBOSITY terse
+
+-- n packages of svc, one batch; weight as given.
+CREATE FUNCTION pg_temp.fill(svc text, n integer, weight integer DEFAULT 1) RETURNS integer
+LANGUAGE sql AS $$
+    SELECT jsonb_array_length(jam.jam_submit_packages(svc, ARRAY(
+        SELECT convert_to(svc || ':' || g || ':' || random(), 'UTF8') FROM generate_series(1, n) g),
+        1, weight)->'packages')
+$$;
+-- The services of the next n packages processed, in order.
+CREATE TEMP TABLE taken (n serial, svc text);
+CREATE FUNCTION pg_temp.take(n integer) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO taken (svc) SELECT jam.jam_process_next()->>'service_id' FROM generate_series(1, n)
+$$;
+
+-- 1. A flood does not hold back a later service.  'flood' queues 5,000
+-- and is being worked on when 'late' submits 50: every one of late's
+-- packages comes out before flood's 200th package after late arrived, in
+-- fact alternating with flood's.
+SELECT pg_temp.fill('flood', 5000) AS flood_queued;
+SELECT pg_temp.take(30);
+SELECT pg_temp.fill('late', 50) AS late_queued;
+TRUNCATE taken RESTART IDENTITY;
+SELECT pg_temp.take(200);
+SELECT count(*) FILTER (WHERE svc = 'late') AS late_processed,
+       max(n) FILTER (WHERE svc = 'late') AS late_done_at,
+       count(*) FILTER (WHERE svc = 'flood' AND n < (SELECT max(n) FROM taken WHERE svc = 'late'))
+           AS flood_before_late_done
+FROM taken;
+SELECT string_agg(left(svc, 1), '' ORDER BY n) AS first_twenty FROM taken WHERE n <= 20;
+-- Drain the rest of flood's backlog out of the way (one service, FIFO).
+SELECT (jam.jam_process_packages('flood', 10000)->>'processed')::int AS flood_rest;
+
+-- 2. Shares 3:1 over a busy interval: 'three' gets three packages for
+-- every one of 'one' (equal weights), within one package.
+SELECT jam.jam_register_service('three', share => 3)->>'share' AS three_share;
+SELECT jam.jam_register_service('one')->>'share' AS one_share;
+SELECT pg_temp.fill('three', 400), pg_temp.fill('one', 400);
+TRUNCATE taken RESTART IDENTITY;
+SELECT pg_temp.take(200);
+SELECT svc, count(*) FROM taken GROUP BY svc ORDER BY svc;
+SELECT string_agg(left(svc, 2), ' ' ORDER BY n) AS first_eight FROM taken WHERE n <= 8;
+-- Re-registering without a share keeps it; a share out of range is refused.
+SELECT jam.jam_register_service('three')->>'share' AS still_three;
+SELECT jam.jam_register_service('three', share => 0);
+SELECT jam.jam_register_service('three', share => -2);
+SELECT jam.jam_register_service('three', share => 1000001);
+SELECT share FROM jam.jam_services WHERE service_id = 'three';
+SELECT (jam.jam_process_packages('three', 10000)->>'processed')::int AS three_rest,
+       (jam.jam_process_packages('one', 10000)->>'processed')::int AS one_rest;
+
+-- 3. Cost is weight_hint: a package of weight 4 costs its service what four
+-- of weight 1 cost the other.
+SELECT pg_temp.fill('heavy', 100, 4), pg_temp.fill('light', 100, 1);
+TRUNCATE taken RESTART IDENTITY;
+SELECT pg_temp.take(50);
+SELECT svc, count(*) FROM taken GROUP BY svc ORDER BY svc;
+SELECT (jam.jam_process_packages('heavy', 10000)->>'processed')::int AS heavy_rest,
+       (jam.jam_process_packages('light', 10000)->>'processed')::int AS light_rest;
+
+-- 4. No credit banked while idle: 'idle' was served long ago; when it
+-- comes back beside a busy 'busy', it takes turns with it rather than
+-- running ahead on its old, low finish tag.
+SELECT pg_temp.fill('idle', 3);
+SELECT pg_temp.take(3);
+SELECT pg_temp.fill('busy', 300);
+SELECT pg_temp.take(100);
+SELECT pg_temp.fill('idle', 20);
+TRUNCATE taken RESTART IDENTITY;
+SELECT pg_temp.take(20);
+SELECT string_agg(left(svc, 1), '' ORDER BY n) AS taking_turns FROM taken;
+SELECT (jam.jam_process_packages('busy', 10000)->>'processed')::int AS busy_rest,
+       (jam.jam_process_packages('idle', 10000)->>'processed')::int AS idle_rest;
+
+-- 5. jam_process_packages(NULL, n) follows the same order.
+SELECT pg_temp.fill('pa', 50), pg_temp.fill('pb', 50);
+SELECT string_agg(left(r->>'service_id', 2), ' ' ORDER BY ord) AS batch_order
+FROM jsonb_array_elements(jam.jam_process_packages(NULL, 6)->'reports') WITH ORDINALITY AS x(r, ord);
+SELECT (jam.jam_process_packages(NULL, 10000)->>'processed')::int AS batch_rest;
+
+-- 6. jam.scheduling = 'fifo': the oldest pending package of any service.
+SELECT pg_temp.fill('older', 10), pg_temp.fill('newer', 10);
+SET jam.scheduling = 'fifo';
+TRUNCATE taken RESTART IDENTITY;
+SELECT pg_temp.take(12);
+SELECT string_agg(left(svc, 1), '' ORDER BY n) AS oldest_first FROM taken;
+RESET jam.scheduling;
+SELECT (jam.jam_process_packages(NULL, 10000)->>'processed')::int AS fifo_rest;
+-- Only the two policies.
+SET jam.scheduling = 'random';
+
+-- Nothing left pending, nothing processed twice.
+SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) AS packages,
+       (SELECT count(*) FROM jam.jam_work_reports) AS reports
+FROM jam.jam_work_packages;
+
+\c :home
+DROP DATABASE jam_fair;
