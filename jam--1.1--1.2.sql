@@ -23,3 +23,20 @@ LANGUAGE C VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
 REVOKE ALL ON FUNCTION jam_register_service(text, regprocedure, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION jam_register_service(text, regprocedure, text, integer) TO jam_operator;
+
+-- Events (issue 13) -----------------------------------------------------------
+
+-- Every log entry is an event.  The library announces each one with NOTIFY
+-- on the channel jam_events when its transaction commits (events.c; no
+-- catalog change: it works on 1.0 and 1.1 catalogs too), and
+-- jam_log_events reads them back from the log, after a position, so that
+-- a follower that was away (the HTTP shim's GET /jam/events with
+-- Last-Event-ID) misses nothing.  The token rules are jam_list_packages'.
+CREATE FUNCTION jam_log_events(service_id text, after_seq bigint DEFAULT -1,
+                               max_events integer DEFAULT 100)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_log_events'
+LANGUAGE C STABLE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+REVOKE ALL ON FUNCTION jam_log_events(text, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_log_events(text, bigint, integer) TO jam_api, jam_reader, jam_operator;

@@ -8,6 +8,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "events.h"
 #include "fair.h"
 #include "metrics.h"
 #include "processor.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 	jam_processor_init();
 	jam_metrics_init();
 	jam_define_auth_gucs();
+	jam_define_events_gucs();
 	jam_rate_limit_init();
 	jam_fair_init();
 	jam_define_gucs();

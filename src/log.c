@@ -20,6 +20,7 @@
  * whose copy of the row gets the new head, written back before commit.
  */
 #include "jam.h"
+#include "events.h"
 #include "merkle.h"
 
 #include <sodium.h>
@@ -254,6 +255,7 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 	values[9] = PointerGetDatum(jam_hash_to_text(leaf.new_root));
 	values[10] = PointerGetDatum(leaf.nodes);
 	jam_spi_exec(&insert_entry, values, NULL, false, 0);
+	jam_event_logged(svc->service_id, svc->log.size - 1, kind, item_hash, status);
 	return jam_spi_copy_jsonb(1);
 }
 
@@ -307,6 +309,7 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	rows = jam_spi_exec(&insert_entries, values, NULL, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam appended %d log entries of %d", rows, n);
+	jam_events_logged(svc->service_id, first, n, kind, item_hashes, status);
 	for (int r = 0; r < rows; r++)
 	{
 		bool		isnull;

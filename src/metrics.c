@@ -165,6 +165,7 @@ static const OpInfo op_info[JAM_OP__COUNT] = {
 	{"package_submit_batch", OUT_STORE},
 	{"process_batch", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_EMPTY) | OUT(JAM_OUTCOME_ERROR)},
 	{"replay", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_FAILED) | OUT(JAM_OUTCOME_ERROR)},
+	{"log_events", OUT_READ},
 };
 
 static const char *const outcome_label[JAM_OUTCOME__COUNT] = {
