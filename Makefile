@@ -101,6 +101,12 @@ $(SHIM_FUZZ): $(SHIM_FUZZ_SRCS) $(wildcard shim/*.h)
 $(CLI): $(CLI_OBJS)
 	$(CC) -o $@ $(CLI_OBJS) $(CLI_LIBS)
 
+# The benchmark's submit-to-report latency client (bench/workers.sh), on libpq.
+BENCH_LATENCY = bench/latency
+$(BENCH_LATENCY): bench/latency.c
+	$(CC) $(SHIM_CFLAGS) -o $@ $< $(shell pkg-config --libs libpq 2>/dev/null)
+EXTRA_CLEAN += $(BENCH_LATENCY)
+
 cli/%.o: cli/%.c $(wildcard cli/*.h)
 	$(CC) $(CLI_CFLAGS) -c -o $@ $<
 
@@ -144,5 +150,5 @@ test: deps
 	$(MAKE) all install $(SHIM_FUZZ) WERROR=1
 	bash scripts/test.sh
 bench: deps
-	$(MAKE) all install
+	$(MAKE) all install $(BENCH_LATENCY)
 	bash bench/run.sh

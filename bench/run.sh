@@ -16,6 +16,9 @@
 #   storage  bytes per package, 1.0 catalog against 1.1 (storage.sh)
 #   cleanup  jam_cleanup against a plain batched DELETE (cleanup.sh, its
 #            own cluster)
+#   workers  processor workers draining a backlog against a plain queue's
+#            consumers, and submit-to-report latency (workers.sh, its own
+#            cluster)
 #   shim     the HTTP shim against pgbench calling the same functions
 #            (shim.sh, its own cluster and shim)
 #
@@ -37,7 +40,7 @@ seconds=${BENCH_SECONDS:-15}
 rounds=${BENCH_ROUNDS:-2}
 clients=${BENCH_CLIENTS:-4}
 jobs=${BENCH_JOBS:-2}
-parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup shim} "
+parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim} "
 part() { [[ $parts == *" $1 "* ]]; }
 
 # Cluster commands run as postgres; clients connect over loopback TCP.  No
@@ -373,6 +376,14 @@ from_output() { sed -n "s/^$2 *= *\([0-9.]*\).*/\1/p" "$1" | tail -n 1; }
 if part cleanup; then
 	bash "$here/cleanup.sh" | tee "$work/cleanup.out"
 	record cleanup_vs_plain_delete_ratio "$(from_output "$work/cleanup.out" cleanup_vs_plain_delete_ratio)" '<=' 1.5
+fi
+
+# The processor workers: drain against a plain queue's consumers, and
+# submit-to-report latency at half the drain rate (its own cluster).
+if part workers; then
+	bash "$here/workers.sh" | tee "$work/workers.out"
+	record workers_vs_queue_drain_ratio "$(from_output "$work/workers.out" workers_vs_queue_drain_ratio)" '>=' 1.0
+	record submit_to_report_p99_ms "$(from_output "$work/workers.out" submit_to_report_p99_ms)" '<=' 50
 fi
 
 # The HTTP shim under wrk against pgbench running the same statements.

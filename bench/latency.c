@@ -1,0 +1,358 @@
+/*
+ * latency: the time from a submit's commit to the commit of its report,
+ * at a fixed offered rate, with jam's processor workers doing the work.
+ *
+ *   latency CONNINFO RATE SECONDS SERVICES
+ *
+ * SUBMITTERS connections take turns submitting a new package every 1/RATE
+ * seconds (open loop: the schedule waits neither for the workers nor for
+ * a slow commit, as long as one connection is free), round robin over
+ * SERVICES services bench-lat-0.., and note when each submit's commit
+ * came back.
+ * Another LISTENs on jam_events, where jam announces each report as its
+ * transaction commits, and notes when each report's announcement arrived.
+ * After the run the reports' hashes are mapped to their packages
+ * (jam_work_reports), and the latencies (announcement arrived - submit
+ * returned) are sorted.  Prints name=value lines: offered and achieved
+ * rates, p50, p90, p99 and max in milliseconds, and how many packages had
+ * no report within 10 s after the last submit (missing).
+ *
+ * Both ends are measured on this machine's monotonic clock, on the client
+ * side, so the figure includes the notification's delivery: what a client
+ * following the event stream sees.
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HEX_LEN 64
+#define DRAIN_SECONDS 10.0
+#define SUBMITTERS 4
+
+typedef struct Sent
+{
+	char		package_id[HEX_LEN + 1];
+	double		committed;
+	double		reported;		/* 0 until its report is seen */
+} Sent;
+
+typedef struct Seen
+{
+	char		report_hash[HEX_LEN + 1];
+	double		at;
+} Seen;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+die(PGconn *conn, const char *what)
+{
+	fprintf(stderr, "latency: %s: %s", what, conn ? PQerrorMessage(conn) : "\n");
+	exit(1);
+}
+
+static PGconn *
+connect_or_die(const char *conninfo)
+{
+	PGconn	   *conn = PQconnectdb(conninfo);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		die(conn, "connect");
+	return conn;
+}
+
+static void
+exec_or_die(PGconn *conn, const char *sql)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		die(conn, sql);
+	PQclear(res);
+}
+
+/* The value of "key": "..." in a flat JSON payload of jam's (no escapes in it). */
+static int
+payload_field(const char *payload, const char *key, char *out, size_t size)
+{
+	char		pattern[64];
+	const char *p;
+	const char *end;
+
+	snprintf(pattern, sizeof(pattern), "\"%s\": \"", key);
+	p = strstr(payload, pattern);
+	if (p == NULL)
+		return -1;
+	p += strlen(pattern);
+	end = strchr(p, '"');
+	if (end == NULL || (size_t) (end - p) >= size)
+		return -1;
+	memcpy(out, p, end - p);
+	out[end - p] = '\0';
+	return 0;
+}
+
+static void
+read_notifications(PGconn *listen, Seen **seen, int *n_seen, int *cap_seen)
+{
+	PGnotify   *note;
+	double		at = now();
+
+	if (!PQconsumeInput(listen))
+		die(listen, "LISTEN connection");
+	while ((note = PQnotifies(listen)) != NULL)
+	{
+		char		kind[16];
+		Seen	   *s;
+
+		if (payload_field(note->extra, "kind", kind, sizeof(kind)) == 0 && strcmp(kind, "report") == 0)
+		{
+			if (*n_seen == *cap_seen)
+			{
+				*cap_seen *= 2;
+				*seen = realloc(*seen, sizeof(Seen) * *cap_seen);
+			}
+			s = &(*seen)[*n_seen];
+			if (payload_field(note->extra, "id", s->report_hash, sizeof(s->report_hash)) == 0)
+			{
+				s->at = at;
+				(*n_seen)++;
+			}
+		}
+		PQfreemem(note);
+	}
+}
+
+static int
+by_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+by_package(const void *a, const void *b)
+{
+	return strcmp(((const Sent *) a)->package_id, ((const Sent *) b)->package_id);
+}
+
+/* Fills sent[].reported from the reports seen, through jam_work_reports. */
+static void
+match_reports(PGconn *conn, Sent *sent, int n_sent, const Seen *seen, int n_seen)
+{
+	size_t		len = 16 + (size_t) n_seen * (HEX_LEN + 1);
+	char	   *array = malloc(len);
+	char	   *p = array;
+	const char *values[1];
+	PGresult   *res;
+
+	*p++ = '{';
+	for (int i = 0; i < n_seen; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", seen[i].report_hash);
+	*p++ = '}';
+	*p = '\0';
+	values[0] = array;
+	res = PQexecParams(conn,
+					   "SELECT s.ord, encode(r.package_id::bytea, 'hex') "
+					   "FROM unnest($1::text[]) WITH ORDINALITY AS s(h, ord) "
+					   "JOIN jam.jam_work_reports r ON r.report_hash = decode(s.h, 'hex')",
+					   1, NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		die(conn, "matching reports to packages");
+	qsort(sent, n_sent, sizeof(Sent), by_package);
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		int			ord = atoi(PQgetvalue(res, r, 0));
+		Sent		key;
+		Sent	   *hit;
+
+		snprintf(key.package_id, sizeof(key.package_id), "%s", PQgetvalue(res, r, 1));
+		hit = bsearch(&key, sent, n_sent, sizeof(Sent), by_package);
+		if (hit && hit->reported == 0)
+			hit->reported = seen[ord - 1].at;
+	}
+	PQclear(res);
+	free(array);
+}
+
+static double
+percentile(const double *sorted, int n, double p)
+{
+	int			i = (int) (p * n);
+
+	return n == 0 ? 0 : sorted[i < n ? i : n - 1];
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conninfo;
+	double		rate;
+	double		seconds;
+	int			services;
+	PGconn	   *submit[SUBMITTERS];
+	int			slot_of[SUBMITTERS];	/* the sent[] entry in flight, or -1 */
+	PGconn	   *listen;
+	Sent	   *sent;
+	int			n_sent = 0;
+	int			n_done = 0;
+	int			cap_sent;
+	Seen	   *seen;
+	int			n_seen = 0;
+	int			cap_seen = 1024;
+	double		started;
+	double		next;
+	double		last_submit = 0;
+	double	   *latencies;
+	int			n_lat = 0;
+	int			missing = 0;
+
+	if (argc != 5)
+	{
+		fprintf(stderr, "usage: latency CONNINFO RATE SECONDS SERVICES\n");
+		return 2;
+	}
+	conninfo = argv[1];
+	rate = atof(argv[2]);
+	seconds = atof(argv[3]);
+	services = atoi(argv[4]);
+	if (rate <= 0 || seconds <= 0 || services <= 0)
+	{
+		fprintf(stderr, "latency: RATE, SECONDS and SERVICES must be positive\n");
+		return 2;
+	}
+	cap_sent = (int) (rate * seconds) + 16;
+	sent = calloc(cap_sent, sizeof(Sent));
+	seen = malloc(sizeof(Seen) * cap_seen);
+
+	listen = connect_or_die(conninfo);
+	exec_or_die(listen, "LISTEN jam_events");
+	for (int c = 0; c < SUBMITTERS; c++)
+	{
+		PGresult   *res;
+
+		submit[c] = connect_or_die(conninfo);
+		slot_of[c] = -1;
+		res = PQprepare(submit[c], "submit",
+						"SELECT jam.jam_submit_package($1, convert_to($2, 'UTF8'))->>'id'", 2, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			die(submit[c], "prepare");
+		PQclear(res);
+	}
+
+	started = now();
+	next = started;
+	for (;;)
+	{
+		struct pollfd fds[1 + SUBMITTERS];
+		double		t = now();
+		double		wait_s = 0.1;
+		int			in_flight = 0;
+
+		/* Every submit that is due goes out on a free connection. */
+		for (int c = 0; c < SUBMITTERS && t >= next && t < started + seconds && n_sent < cap_sent; c++)
+		{
+			char		service[32];
+			char		payload[96];
+			const char *values[2] = {service, payload};
+
+			if (slot_of[c] >= 0)
+				continue;
+			snprintf(service, sizeof(service), "bench-lat-%d", n_sent % services);
+			snprintf(payload, sizeof(payload), "latency %d %.9f", n_sent, t);
+			if (!PQsendQueryPrepared(submit[c], "submit", 2, values, NULL, NULL, 0))
+				die(submit[c], "submit");
+			slot_of[c] = n_sent++;
+			next += 1.0 / rate;
+		}
+		for (int c = 0; c < SUBMITTERS; c++)
+			in_flight += slot_of[c] >= 0;
+		if (in_flight == 0 && t >= started + seconds)
+		{
+			if (last_submit == 0)
+				last_submit = t;
+			if (t > last_submit + DRAIN_SECONDS || n_seen >= n_done)
+				break;
+		}
+		if (t < started + seconds && next > t && next - t < wait_s)
+			wait_s = next - t;
+
+		fds[0].fd = PQsocket(listen);
+		fds[0].events = POLLIN;
+		for (int c = 0; c < SUBMITTERS; c++)
+		{
+			fds[1 + c].fd = PQsocket(submit[c]);
+			fds[1 + c].events = slot_of[c] >= 0 ? POLLIN : 0;
+		}
+		if (poll(fds, 1 + SUBMITTERS, (int) (wait_s * 1000) + (wait_s > 0 && wait_s < 0.001)) < 0 &&
+			errno != EINTR)
+		{
+			perror("latency: poll");
+			return 1;
+		}
+		if (fds[0].revents & POLLIN)
+			read_notifications(listen, &seen, &n_seen, &cap_seen);
+		for (int c = 0; c < SUBMITTERS; c++)
+		{
+			PGresult   *res;
+			double		done;
+			Sent	   *s;
+
+			if (slot_of[c] < 0 || !(fds[1 + c].revents & POLLIN))
+				continue;
+			if (!PQconsumeInput(submit[c]))
+				die(submit[c], "submit connection");
+			if (PQisBusy(submit[c]))
+				continue;
+			done = now();
+			s = &sent[slot_of[c]];
+			while ((res = PQgetResult(submit[c])) != NULL)
+			{
+				if (PQresultStatus(res) != PGRES_TUPLES_OK)
+					die(submit[c], "submit");
+				snprintf(s->package_id, sizeof(s->package_id), "%s", PQgetvalue(res, 0, 0));
+				s->committed = done;
+				PQclear(res);
+			}
+			slot_of[c] = -1;
+			n_done++;
+		}
+	}
+
+	match_reports(listen, sent, n_sent, seen, n_seen);
+	latencies = malloc(sizeof(double) * (n_sent ? n_sent : 1));
+	for (int i = 0; i < n_sent; i++)
+	{
+		if (sent[i].reported == 0)
+			missing++;
+		else
+			latencies[n_lat++] = (sent[i].reported - sent[i].committed) * 1000.0;
+	}
+	qsort(latencies, n_lat, sizeof(double), by_double);
+	printf("offered_per_s=%.1f\n", rate);
+	printf("submitted_per_s=%.1f\n", n_sent / seconds);
+	printf("reported=%d\nmissing=%d\n", n_lat, missing);
+	printf("p50_ms=%.2f\np90_ms=%.2f\np99_ms=%.2f\nmax_ms=%.2f\n",
+		   percentile(latencies, n_lat, 0.50), percentile(latencies, n_lat, 0.90),
+		   percentile(latencies, n_lat, 0.99), n_lat ? latencies[n_lat - 1] : 0);
+	for (int c = 0; c < SUBMITTERS; c++)
+		PQfinish(submit[c]);
+	PQfinish(listen);
+	free(latencies);
+	free(sent);
+	free(seen);
+	return 0;
+}

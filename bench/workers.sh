@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# jam's processor workers: how fast they drain a backlog against a plain
+# queue's consumers, and the latency from a submit's commit to its report
+# at half that rate.
+#
+# Starts a throwaway cluster (as the postgres user, preloading jam, with
+# jam.processor_databases = postgres), then, round after round:
+#
+#   baseline  a plain queue table (bench_queue) of the same backlog, popped
+#             one message per transaction with DELETE ... FOR UPDATE SKIP
+#             LOCKED RETURNING by as many pgbench clients as there are
+#             workers: the consumer loop a Postgres queue (pgmq's pop, PgQ)
+#             runs, with nothing to compute and nothing to record
+#   workers   BENCH_WORKERS (default 2) processor workers draining a backlog
+#             of BENCH_WORKER_BACKLOG (default 20,000) packages of 4 services:
+#             the server restarts with the workers on, and the rate is the
+#             fall of the pending count between two readings taken while the
+#             workers are busy (from the first package processed until
+#             BENCH_SECONDS later or a tenth of the backlog is left)
+#
+# and then, with the workers on, bench/latency submitting new packages at
+# half the workers' best drain rate for BENCH_SECONDS: p50 and p99 of the
+# time from a submit's commit to its report's announcement on jam_events.
+# Targets (issue 13): drain >= the baseline; p99 under 50 ms.  pgmq is not
+# packaged for Debian: the plain queue stands in for it.  The cluster is
+# removed at the end.
+#
+# Run as root (make bench) or as the postgres user, after make install and
+# make bench/latency.  Knobs (environment): BENCH_SECONDS (default 15),
+# BENCH_ROUNDS (default 2), BENCH_WORKERS, BENCH_WORKER_BACKLOG, PG_CONFIG.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+seconds=${BENCH_SECONDS:-15}
+rounds=${BENCH_ROUNDS:-2}
+workers=${BENCH_WORKERS:-2}
+backlog=${BENCH_WORKER_BACKLOG:-20000}
+latency=$here/latency
+
+. "$here/cluster.sh"
+[ -x "$latency" ] || { echo "bench: $latency is missing (make bench/latency)" >&2; exit 1; }
+
+bench_cluster .jam-bench-workers 'shared_buffers = 256MB' 'max_wal_size = 4GB' \
+	'checkpoint_timeout = 30min' 'jam.max_pending_packages = 100000000' \
+	'jam.rate_limit_per_minute = 0' "jam.processor_databases = 'postgres'" 'jam.processor_workers = 0' \
+	'jam.events = on'
+echo "== jam workers benchmark: cluster in $work, port $port; $workers workers, backlog $backlog, ${seconds}s runs, $rounds rounds"
+
+conninfo="host=127.0.0.1 port=$port dbname=postgres user=postgres"
+psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"; }
+restart_with_workers() {
+	psql_q -c "ALTER SYSTEM SET jam.processor_workers = $1"
+	as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w -m fast restart >/dev/null
+}
+pending() { psql_q -c 'SELECT coalesce(sum(pending_count), 0) FROM jam.jam_services'; }
+
+psql_q -c 'CREATE EXTENSION jam'
+psql_q <<'SQL'
+CREATE TABLE bench_queue (
+    id          bigserial PRIMARY KEY,
+    service_id  text NOT NULL,
+    payload     bytea NOT NULL,
+    enqueued_at timestamptz NOT NULL DEFAULT now()
+);
+SQL
+cat >"$work/pop.sql" <<'SQL'
+WITH taken AS (SELECT id FROM bench_queue ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+DELETE FROM bench_queue q USING taken WHERE q.id = taken.id RETURNING q.*;
+SQL
+
+# The same backlog on both sides: 1 KiB payloads over 4 services.
+fill_jam() {
+	psql_q -c "SELECT count(jam.jam_submit_packages('bench-drain-' || s, ARRAY(
+	             SELECT decode(repeat(md5(random()::text), 32), 'hex') FROM generate_series(1, 1000))))
+	           FROM generate_series(1, $((backlog / 1000))) g, LATERAL (SELECT g % 4 AS s) x" >/dev/null
+}
+fill_queue() {
+	psql_q -c "TRUNCATE bench_queue" -c "INSERT INTO bench_queue (service_id, payload)
+	           SELECT 'bench-drain-' || g % 4, decode(repeat(md5(random()::text), 32), 'hex')
+	           FROM generate_series(1, $backlog) g" -c 'VACUUM ANALYZE bench_queue' >/dev/null
+}
+
+run_baseline() {
+	local out
+	out=$("$bindir/pgbench" -n -M prepared -c "$workers" -j "$workers" -T "$seconds" \
+		-h 127.0.0.1 -p "$port" -U postgres -f "$work/pop.sql" postgres 2>&1) || { echo "$out" >&2; return 1; }
+	sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out"
+}
+
+# The workers' drain rate: readings every 0.2 s from the first fall of the
+# pending count until $seconds later or a tenth of the backlog is left.
+run_workers() {
+	local p0 t0 p t start_p start_t
+	p0=$(pending)
+	restart_with_workers "$workers"
+	for _ in $(seq 1 600); do
+		p=$(pending)
+		[ "$p" -lt "$p0" ] && break
+		sleep 0.05
+	done
+	if [ "$p" -ge "$p0" ]; then
+		echo "bench: the processor workers did not start (see $work/server.log)" >&2
+		return 1
+	fi
+	start_p=$p start_t=$(date +%s.%N)
+	while :; do
+		sleep 0.2
+		p=$(pending)
+		t=$(date +%s.%N)
+		if [ "$p" -le $((backlog / 10)) ] || awk -v a="$t" -v b="$start_t" -v s="$seconds" 'BEGIN { exit !(a - b >= s) }'; then
+			break
+		fi
+	done
+	awk -v p0="$start_p" -v p1="$p" -v t0="$start_t" -v t1="$t" 'BEGIN { printf "%.1f\n", (p0 - p1) / (t1 - t0) }'
+}
+
+base_rates=()
+worker_rates=()
+for round in $(seq 1 "$rounds"); do
+	restart_with_workers 0
+	fill_queue
+	# Whatever a round left is drained by the next; the backlog is topped up.
+	left=$(pending)
+	[ "$left" -lt "$backlog" ] && fill_jam
+	psql_q -c 'CHECKPOINT' >/dev/null
+	b=$(run_baseline)
+	w=$(run_workers)
+	base_rates+=("$b")
+	worker_rates+=("$w")
+	printf '   round %d  drain  plain queue (%d clients)  %8.1f rows/s   workers (%d)  %8.1f packages/s\n' \
+		"$round" "$workers" "$b" "$workers" "$w"
+done
+best_base=$(printf '%s\n' "${base_rates[@]}" | sort -g | tail -n 1)
+best_workers=$(printf '%s\n' "${worker_rates[@]}" | sort -g | tail -n 1)
+
+# Latency at half the workers' rate, the workers running.
+half=$(awk -v r="$best_workers" 'BEGIN { printf "%.0f", r / 2 }')
+psql_q -c "SELECT count(jam.jam_process_packages(NULL, 10000)) FROM generate_series(1, 10)" >/dev/null
+echo "-- latency: submits at $half/s for ${seconds}s, $workers workers, 4 services"
+lat=$("$latency" "$conninfo" "$half" "$seconds" 4)
+sed 's/^/   /' <<<"$lat"
+p50=$(sed -n 's/^p50_ms=//p' <<<"$lat")
+p99=$(sed -n 's/^p99_ms=//p' <<<"$lat")
+missing=$(sed -n 's/^missing=//p' <<<"$lat")
+
+echo "workers_drain_per_s=$best_workers queue_pop_per_s=$best_base"
+echo "workers_vs_queue_drain_ratio=$(awk -v a="$best_workers" -v b="$best_base" 'BEGIN { printf "%.2f", a / b }')"
+echo "submit_to_report_p50_ms=$p50 submit_to_report_p99_ms=$p99 (at ${half}/s; $missing without a report)"
+echo "submit_to_report_p99_ms=$p99"
