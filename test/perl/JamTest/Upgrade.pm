@@ -1,0 +1,235 @@
+# What upgrade tests record and compare: every row of the extension's
+# tables, the rights of its functions, receipts and checkpoints; and
+# comparisons that report the first differences (table, key, before,
+# after) so that a failure says what changed, not only that something did.
+# 060_upgrade.pl keeps its own copies of these (with its 1.0 hex/bytea
+# normalisation); 062_upgrade_from_1_1.pl uses this module.
+#
+#   my $rows = rows_snapshot($node, $db);          # { table => {columns, rows, data} }
+#   same_rows($after->{$t}{rows}, $before->{$t}{rows}, $name);
+#   same_map(\%got, \%want, $name);
+
+package JamTest::Upgrade;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use JSON::PP;
+use Test::More;
+
+our @EXPORT_OK = qw(canon quote text_array ext_relations dumped_relations rows_snapshot
+  sequences_snapshot same_rows same_map function_rights unverified_receipts
+  checkpoints_verified $try_functions);
+
+my $json = JSON::PP->new->canonical->allow_nonref;
+
+# One text per value: JSON with sorted keys.
+sub canon { return $json->encode($_[0]); }
+
+sub quote { my ($s) = @_; $s =~ s/'/''/g; return "'$s'"; }
+sub text_array { return 'ARRAY[' . join(',', map { quote($_) } @_) . ']::text[]'; }
+
+# public.upgrade_try(query) runs SQL and returns "ok: <result>" or
+# "<SQLSTATE>: <message>", so that refusals are asserted by their code;
+# public.upgrade_answer(query) returns a query's jsonb, or the error as
+# {error, message}, so that an answer lost in an update shows as a
+# difference rather than ending the test.  They live in public, like a
+# user's helpers, and so travel through pg_dump too.
+our $try_functions = q{
+	CREATE FUNCTION public.upgrade_try(query text) RETURNS text
+	LANGUAGE plpgsql AS $$
+	DECLARE
+	    result text;
+	BEGIN
+	    EXECUTE query INTO result;
+	    RETURN 'ok: ' || coalesce(result, '(null)');
+	EXCEPTION WHEN OTHERS THEN
+	    RETURN SQLSTATE || ': ' || SQLERRM;
+	END
+	$$;
+	CREATE FUNCTION public.upgrade_answer(query text) RETURNS jsonb
+	LANGUAGE plpgsql AS $$
+	DECLARE
+	    result jsonb;
+	BEGIN
+	    EXECUTE query INTO result;
+	    RETURN result;
+	EXCEPTION WHEN OTHERS THEN
+	    RETURN jsonb_build_object('error', SQLSTATE, 'message', SQLERRM);
+	END
+	$$;};
+
+# The extension's own relations of the given relkinds, from pg_depend.
+sub ext_relations
+{
+	my ($node, $db, $kinds) = @_;
+	return split /\n/, $node->safe_psql($db,
+		qq{SELECT c.relname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+		   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_extension'::regclass
+		     AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'jam')
+		     AND d.deptype = 'e' AND c.relkind IN ($kinds) ORDER BY 1});
+}
+
+# The relations registered with pg_extension_config_dump (pg_dump keeps
+# their data).
+sub dumped_relations
+{
+	my ($node, $db) = @_;
+	return split /\n/, $node->safe_psql($db,
+		q{SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS r(oid)
+		  JOIN pg_class c ON c.oid = r.oid WHERE e.extname = 'jam' ORDER BY 1});
+}
+
+# { table => { columns => [...], rows => [sorted canonical rows], data => [rows] } }
+# for every table of the extension, read with row_to_json.  With
+# $columns_of ({ table => [columns] }), only those columns of a table are
+# kept, so that a column an update adds is not a difference.
+sub rows_snapshot
+{
+	my ($node, $db, $columns_of) = @_;
+	my %snap;
+	my @tables = ext_relations($node, $db, q{'r', 'p'});
+	for (split /\n/, $node->safe_psql($db,
+			q{SELECT c.relname || ' ' || string_agg(attname, ' ' ORDER BY attnum)
+			  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			  WHERE c.relnamespace = 'jam'::regnamespace AND attnum > 0 AND NOT attisdropped
+			  GROUP BY c.relname}))
+	{
+		my ($t, @cols) = split / /;
+		$snap{$t} = { columns => \@cols, data => [] } if grep { $_ eq $t } @tables;
+	}
+	# One psql for all tables: each line is "<table> <row as JSON>".
+	my $rows = $node->safe_psql($db, join(";\n", map { "SELECT '$_ ' || row_to_json(t) FROM jam.$_ t" } @tables));
+	for (split /\n/, $rows)
+	{
+		my ($t, $row) = split / /, $_, 2;
+		my $r = decode_json($row);
+		if ($columns_of && $columns_of->{$t})
+		{
+			$r = { map { exists $r->{$_} ? ($_ => $r->{$_}) : () } @{ $columns_of->{$t} } };
+		}
+		push @{ $snap{$t}{data} }, $r;
+	}
+	$snap{$_}{rows} = [ sort map { canon($_) } @{ $snap{$_}{data} } ] for keys %snap;
+	return \%snap;
+}
+
+# { sequence => "last_value/is_called" } of the extension's sequences.
+sub sequences_snapshot
+{
+	my ($node, $db) = @_;
+	return { map { $_ => $node->safe_psql($db, "SELECT last_value || '/' || is_called FROM jam.$_") }
+		  ext_relations($node, $db, q{'S'}) };
+}
+
+# Fails listing what only one side has (a multiset comparison).  Each row
+# only before is shown beside the row after that is most like it, as the
+# fields that differ, so that a changed value shows even in a long row.
+sub same_rows
+{
+	my ($got, $want, $name) = @_;
+	my %count;
+	$count{$_}++ for @$want;
+	$count{$_}-- for @$got;
+	my @lost = grep { $count{$_} > 0 } sort keys %count;
+	my @new = grep { $count{$_} < 0 } sort keys %count;
+	my $ok = ok(!@lost && !@new, $name);
+	return $ok if $ok;
+	diag(scalar(@$want) . ' rows before, ' . scalar(@$got) . ' after; '
+		  . scalar(@lost) . ' only before, ' . scalar(@new) . ' only after');
+	my @new_rows = map { decode_json($_) } @new;
+	for my $l (@lost[ 0 .. ($#lost < 2 ? $#lost : 2) ])
+	{
+		my $was = decode_json($l);
+		my ($best, $same) = (undef, -1);
+		for my $n (@new_rows)
+		{
+			my $k = grep { canon($was->{$_}) eq canon($n->{$_}) } keys %$was;
+			($best, $same) = ($n, $k) if $k > $same;
+		}
+		if (!$best)
+		{
+			diag('only before: ' . substr($l, 0, 700));
+			next;
+		}
+		my %fields = map { $_ => 1 } keys %$was, keys %$best;
+		my @who = map { "$_=" . canon($was->{$_}) } grep { exists $was->{$_} }
+		  qw(service_id seq id hash package_id name token_id);
+		diag("row @who:");
+		for my $f (sort grep { canon($was->{$_}) ne canon($best->{$_}) } keys %fields)
+		{
+			diag("  $f before: " . substr(canon($was->{$f}), 0, 300));
+			diag("  $f after:  " . substr(canon($best->{$f}), 0, 300));
+		}
+	}
+	diag('only after:  ' . substr($_, 0, 700)) for @new[ 0 .. ($#new < 2 ? $#new : 2) ];
+	return $ok;
+}
+
+# Fails listing the first keys whose values differ or exist on one side;
+# an empty comparison fails too.
+sub same_map
+{
+	my ($got, $want, $name) = @_;
+	my %keys = map { $_ => 1 } keys %$got, keys %$want;
+	my @diff = grep { !defined $got->{$_} || !defined $want->{$_} || $got->{$_} ne $want->{$_} } sort keys %keys;
+	my $ok = ok(!@diff && %keys, $name);
+	if (!$ok)
+	{
+		diag(scalar(@diff) . ' of ' . scalar(keys %keys) . ' differ' . (%keys ? '' : ' (nothing was compared)'));
+		for my $k (@diff[ 0 .. ($#diff < 2 ? $#diff : 2) ])
+		{
+			diag("$k\n  before: " . substr($want->{$k} // '(absent)', 0, 700)
+				  . "\n  after:  " . substr($got->{$k} // '(absent)', 0, 700));
+		}
+	}
+	return $ok;
+}
+
+# { "<function>(<argument types>)" => "jam_api=..,jam_operator=..,jam_reader=..,public=..
+# definer=.. pinned=.." } for every function of the schema jam: who may
+# execute it, whether it is SECURITY DEFINER, and, for a definer, whether
+# its search_path is pinned to pg_catalog, jam, pg_temp.
+sub function_rights
+{
+	my ($node, $db) = @_;
+	return {
+		map { split /\|/, $_, 2 } split /\n/, $node->safe_psql($db,
+			q{SELECT p.oid::regprocedure,
+			         string_agg(r || '=' || has_function_privilege(r, p.oid, 'EXECUTE'), ',' ORDER BY r)
+			         || ' definer=' || bool_and(prosecdef)
+			         || ' pinned=' || bool_and(NOT prosecdef OR coalesce('search_path=pg_catalog, jam, pg_temp' = ANY (proconfig), false))
+			  FROM pg_proc p, unnest(ARRAY['jam_api', 'jam_operator', 'jam_reader', 'public']) r
+			  WHERE pronamespace = 'jam'::regnamespace AND prokind = 'f'
+			  GROUP BY p.oid})
+	};
+}
+
+# "<receipts that do not verify>/<receipts>": each receipt of the hashes
+# (package ids, report hashes) checked with jam_verify_inclusion against
+# the root jam_roots gives its service now.
+sub unverified_receipts
+{
+	my ($node, $db, @hashes) = @_;
+	return $node->safe_psql($db,
+		q{SELECT count(*) FILTER (WHERE NOT coalesce(jam.jam_verify_inclusion(r->>'leaf_hash', (r->>'seq')::bigint,
+		           (r->'inclusion'->>'tree_size')::bigint,
+		           ARRAY(SELECT jsonb_array_elements_text(r->'inclusion'->'proof')), h.root), false)
+		       OR h.root IS DISTINCT FROM r->'inclusion'->>'root') || '/' || count(*)
+		 FROM unnest(} . text_array(@hashes) . q{) x, jam.jam_receipt(x) r
+		 LEFT JOIN LATERAL (SELECT e->>'root' AS root FROM jsonb_array_elements(jam.jam_roots()) e
+		                    WHERE e->>'service_id' = r->>'service_id') h ON true});
+}
+
+# "<verified>/<notes>" of a { service => checkpoint note } map, with a
+# verifier key.
+sub checkpoints_verified
+{
+	my ($node, $db, $notes, $key) = @_;
+	return $node->safe_psql($db,
+		q{SELECT count(*) FILTER (WHERE jam.jam_verify_checkpoint(note, } . quote($key) . q{)) || '/' || count(*)
+		  FROM jsonb_each_text(} . quote(canon($notes)) . q{::jsonb) AS n(service_id, note)});
+}
+
+1;
