@@ -10,10 +10,8 @@
  * the log for what came after (jam_log_events), and nothing is lost when
  * it was away.
  *
- * The announcement is a NOTIFY on JAM_EVENTS_CHANNEL, queued as the entry
- * is appended and sent by Postgres when the transaction commits (never
- * when it aborts, nor when a subtransaction that appended rolls back), in
- * commit order.  Its payload is small and fixed:
+ * The announcement is a NOTIFY on JAM_EVENTS_CHANNEL with a small, fixed
+ * payload:
  *
  *   {"service_id": "svc-1", "seq": 12, "kind": "package", "id": "<64 hex>", "status": "pending"}
  *
@@ -21,15 +19,17 @@
  * hash of a report entry.  It is at most a few hundred bytes, well under
  * NOTIFY's 8000.
  *
- * Cost: Postgres serializes notifying commits, cluster-wide, from queueing
- * their notifications until the commit is durable, so concurrent submits
- * no longer share WAL flushes: measured with pgbench (4 clients, 16
- * services, synchronous_commit on), announcing cost submits 25 to 40% of
- * their throughput.  So announcing is jam.events, off by default, for the
- * operator who follows events to turn on; followers of a log without it
- * still catch up from jam_log_events.
+ * The appending transaction does not send it: Postgres serializes notifying
+ * commits cluster-wide, from queueing their notifications until the commit
+ * is durable, so that concurrent submits no longer share WAL flushes
+ * (measured with pgbench, 4 clients, 16 services, synchronous_commit on:
+ * 25 to 40% of submit throughput).  The transaction only notes which
+ * entries it appended; once it has committed, the database's announcer
+ * worker sends their NOTIFYs (announcer.c), never for an aborted one.
+ * jam.events (on by default) turns the announcing off.
  */
 #include "jam.h"
+#include "announcer.h"
 #include "auth.h"
 #include "errors.h"
 #include "events.h"
@@ -41,7 +41,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 
-bool		jam_events = false;
+bool		jam_events = true;
 
 /* Longest payload: service ids are at most 64 characters, hashes 64. */
 #define EVENT_MAX_BYTES 512
@@ -66,16 +66,10 @@ jam_define_events_gucs(void)
 {
 	DefineCustomBoolVariable("jam.events",
 							 "Whether each committed log entry is announced with NOTIFY on the channel jam_events.",
-							 "Off: nothing is announced (jam_log_events still reads the log), and a "
-							 "transaction that writes jam's log may be prepared for two-phase commit.",
-							 &jam_events, false,
+							 "The database's announcer worker sends the NOTIFYs after the commits; off: "
+							 "nothing is announced (jam_log_events still reads the log).",
+							 &jam_events, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
-}
-
-static const char *
-kind_name(JamLogKind kind)
-{
-	return kind == JAM_LOG_PACKAGE ? "package" : "report";
 }
 
 /*
@@ -103,29 +97,41 @@ format_event(char *buf, const char *service_id, int64 seq, const char *kind,
 }
 
 /*
- * Announces the log entry just appended at seq of service_id.  Called by
- * log.c's append, inside the appending transaction; Postgres sends it at
- * commit.
+ * Sends the NOTIFY of one log entry, queued in the current transaction and
+ * delivered when it commits: the announcer's (announcer.c).
+ */
+void
+jam_event_notify(const char *service_id, int64 seq, const char *kind,
+				 const char *hash, const char *status)
+{
+	char		payload[EVENT_MAX_BYTES];
+
+	format_event(payload, service_id, seq, kind, hash, status);
+	Async_Notify(JAM_EVENTS_CHANNEL, payload);
+}
+
+/*
+ * Notes the log entry just appended at seq of service_id, to be announced
+ * once the appending transaction commits.  Called by log.c's append.
  */
 void
 jam_event_logged(const char *service_id, int64 seq, JamLogKind kind,
 				 const char *hash, const char *status)
 {
-	char		payload[EVENT_MAX_BYTES];
-
-	if (!jam_events)
-		return;
-	format_event(payload, service_id, seq, kind_name(kind), hash, status);
-	Async_Notify(JAM_EVENTS_CHANNEL, payload);
+	if (jam_events)
+		jam_announce_at_commit(service_id, seq);
 }
 
-/* Announces n entries appended from first_seq on, hashes[i] at first_seq + i. */
+/* Notes n entries appended from first_seq on. */
 void
 jam_events_logged(const char *service_id, int64 first_seq, int n, JamLogKind kind,
 				  char **hashes, const char *status)
 {
-	for (int i = 0; i < n && jam_events; i++)
-		jam_event_logged(service_id, first_seq + i, kind, hashes[i], status);
+	if (jam_events && n > 0)
+	{
+		jam_announce_at_commit(service_id, first_seq);
+		jam_announce_at_commit(service_id, first_seq + n - 1);
+	}
 }
 
 PG_FUNCTION_INFO_V1(jam_log_events);

@@ -7,6 +7,7 @@
  * background workers (retention).
  */
 #include "jam.h"
+#include "announcer.h"
 #include "auth.h"
 #include "events.h"
 #include "fair.h"
@@ -39,5 +40,6 @@ _PG_init(void)
 	jam_define_gucs();
 	jam_auth_cache_init();
 	jam_attempts_init();
+	jam_announcer_init();
 	jam_retention_worker_register();
 }

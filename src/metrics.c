@@ -27,6 +27,7 @@
 #include "errors.h"
 #include "metrics.h"
 #include "processor.h"
+#include "announcer.h"
 #include "retention.h"
 
 #include "access/xact.h"
@@ -768,6 +769,20 @@ jam_metrics(PG_FUNCTION_ARGS)
 		emit1(out, "jam_attestations_total", "counter",
 			  "Signed attestations written: by this node of its reports, or by external attesters.",
 			  "attester", a == 0 ? "node" : "external", read_counter(&shared->attestations[a]));
+	{
+		uint64		dropped;
+		uint64		announced;
+
+		jam_announcer_counts(&dropped, &announced);
+		emit1(out, "jam_events_total", "counter",
+			  "Committed log entries announced on jam_events, or not announced live (dropped: "
+			  "still readable with jam_log_events).",
+			  "outcome", "announced", (double) announced);
+		emit1(out, "jam_events_total", "counter",
+			  "Committed log entries announced on jam_events, or not announced live (dropped: "
+			  "still readable with jam_log_events).",
+			  "outcome", "dropped", (double) dropped);
+	}
 	for (int r = 0; r < REFINE_RETRY__COUNT; r++)
 		emit1(out, "jam_refine_retries_total", "counter",
 			  "Claims of a package whose refine had been interrupted before: retried, or "
@@ -827,6 +842,7 @@ jam_metrics_reset(PG_FUNCTION_ARGS)
 		pg_atomic_write_u64(&shared->refine_retries[i], 0);
 	for (int i = 0; i < 2; i++)
 		pg_atomic_write_u64(&shared->attestations[i], 0);
+	jam_announcer_reset_counts();
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&scan, refusals);

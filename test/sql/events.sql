@@ -9,14 +9,15 @@
 \set own_database :abs_srcdir '/sql/include/own_database.psql'
 \i :own_database
 
--- Announcing is off unless an operator turns it on, and only a superuser may.
+-- Announcing is on by default (the announcer worker sends the NOTIFYs after
+-- the commits), and only a superuser may turn it off.
 SHOW jam.events;
 SELECT setting, context, boot_val FROM pg_settings WHERE name = 'jam.events';
 CREATE ROLE regress_jam_events_user;
 SET ROLE regress_jam_events_user;
-SELECT expect_error('SET jam.events = on') AS user_sets_events;
+SELECT expect_error('SET jam.events = off') AS user_sets_events;
 RESET ROLE;
-SET jam.events = on;
+SET jam.events = off;
 SHOW jam.events;
 RESET jam.events;
 
