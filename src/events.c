@@ -180,6 +180,8 @@ jam_log_events(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(after);
 	values[2] = Int64GetDatum(max_events);
 
+	/* The document outlives SPI: made in the caller's memory. */
+	initStringInfo(&doc);
 	SPI_connect();
 	jam_spi_exec(&select_last_seq, values, NULL, true, 1);
 	{
@@ -201,7 +203,6 @@ jam_log_events(PG_FUNCTION_ARGS)
 				 errdetail("The log's positions run from -1 (before the first entry) to " INT64_FORMAT ".",
 						   last)));
 
-	initStringInfo(&doc);
 	appendStringInfo(&doc, "{\"service_id\": \"%s\", \"after_seq\": " INT64_FORMAT
 					 ", \"last_seq\": " INT64_FORMAT ", \"events\": [", service_id, after, last);
 	rows = max_events > 0 ? jam_spi_exec(&select_events, values, NULL, true, 0) : 0;
