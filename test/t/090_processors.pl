@@ -1,7 +1,8 @@
 # Processor workers (src/processor.c): packages are processed by background
-# workers, woken when a submit commits; each exactly once, also when a
-# worker is killed in the middle of a refine or told to stop; on a standby
-# the workers wait, and start once it is promoted.
+# workers, woken when a submit commits, taking turns between services by
+# share; each exactly once, also when a worker is killed in the middle of a
+# refine or told to stop; on a standby the workers wait, and start once it
+# is promoted.
 use strict;
 use warnings;
 
@@ -53,6 +54,31 @@ is($node->safe_psql('postgres',
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'jam processor' AND wait_event = 'Extension'"),
 	'idle again, they wait on their latch');
+
+# The workers take turns between services by share (fair.c): two backlogs
+# arriving in one commit, shares 3:1, and the first 400 packages processed
+# split 300:100, within 5% of 3:1 (two workers choosing at once may each
+# take one package out of turn).  Waiting for 420 lets any transaction that
+# started before the 400th commit.
+$node->safe_psql('postgres', q{
+	SELECT jam.jam_register_service('fair-a', share => 3), jam.jam_register_service('fair-b', share => 1);
+	BEGIN;
+	SELECT jam.jam_submit_packages('fair-a', (SELECT array_agg(convert_to('a' || g, 'UTF8')) FROM generate_series(1, 600) g));
+	SELECT jam.jam_submit_packages('fair-b', (SELECT array_agg(convert_to('b' || g, 'UTF8')) FROM generate_series(1, 600) g));
+	COMMIT;
+});
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) >= 420 FROM jam.jam_work_packages WHERE service_id LIKE 'fair-%' AND status <> 'pending'"),
+	'the workers process both backlogs');
+my ($fair_a, $fair_b) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE service_id = 'fair-a'), count(*) FILTER (WHERE service_id = 'fair-b')
+	FROM (SELECT service_id FROM jam.jam_work_packages
+	      WHERE service_id LIKE 'fair-%' AND status <> 'pending' ORDER BY processed_at, seq LIMIT 400) first});
+ok($fair_b > 0 && abs($fair_a / $fair_b - 3) <= 0.15,
+	"shares 3:1 give the first 400 packages 3:1 within 5% ($fair_a:$fair_b)");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM jam.jam_work_packages WHERE service_id LIKE 'fair-%' AND status = 'pending'"),
+	'and then the rest');
 
 # A refine that takes a while, to catch a worker in the middle of it.
 $node->safe_psql('postgres', q{
