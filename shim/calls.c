@@ -14,10 +14,12 @@
 #include "buf.h"
 #include "conns.h"
 #include "errors.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
 #include "request.h"
+#include "stream.h"
 
 #define JSON_TYPE "application/json"
 
@@ -397,9 +399,12 @@ run_metrics(struct exchange *x, struct plan *p)
 	metrics_render_shim(&b, &ps, shim_now() - x->shim->started, SHIM_VERSION);
 	{
 		struct conns_stats cs;
+		struct events_stats es;
 
 		conns_stats(&cs);
 		metrics_render_connections(&b, &cs);
+		events_stats(&es);
+		metrics_render_events(&b, &es);
 	}
 	metrics_render_extension_status(&b, up);
 	if (up)
@@ -433,6 +438,9 @@ call_run(struct exchange *x, struct plan *p)
 			return;
 		case CALL_OPENAPI:
 			answer(x, 200, JSON_TYPE, (const char *) shim_openapi_json, shim_openapi_json_len, NO_STORE);
+			return;
+		case CALL_EVENTS:
+			stream_serve(x, p);
 			return;
 		case CALL_NONE:
 			answer_error(x, p->status, p->code, p->message, 0);

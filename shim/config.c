@@ -34,6 +34,8 @@ config_defaults(struct shim_config *c)
 	c->keep_alive_timeout_ms = 5000;
 	c->max_connections_per_client = 64;
 	c->shutdown_grace_ms = 5000;
+	c->events_queue = 1024;
+	c->events_heartbeat_ms = 15000;
 }
 
 /* A decimal integer within [min, max]; -1 otherwise. */
@@ -84,6 +86,9 @@ static const struct
 	{"keep_alive_timeout_ms", "longest wait of an idle kept-alive connection for its next request (default 5000)"},
 	{"max_connections_per_client", "most connections open at once from one client address; 0: no limit (default 64)"},
 	{"shutdown_grace_ms", "on SIGTERM, how long requests in flight may finish before they are cancelled (default 5000)"},
+	{"events_queue", "events a stream of GET /jam/events may have waiting; a client further behind is dropped (default 1024)"},
+	{"events_heartbeat_ms", "an idle event stream's keep-alive comment, and its token's check (default 15000)"},
+	{"events_max_streams", "event streams open at once, each holding a thread (default: a quarter of threads)"},
 };
 
 /* Sets one setting from its text form. */
@@ -175,6 +180,24 @@ config_set(struct shim_config *c, const char *key, const char *value, char *err,
 		if (parse_long(value, 0, 3600000, &n) < 0)
 			goto bad;
 		c->shutdown_grace_ms = (int) n;
+	}
+	else if (!strcmp(key, "events_queue"))
+	{
+		if (parse_long(value, 1, 1000000, &n) < 0)
+			goto bad;
+		c->events_queue = (int) n;
+	}
+	else if (!strcmp(key, "events_heartbeat_ms"))
+	{
+		if (parse_long(value, 100, 3600000, &n) < 0)
+			goto bad;
+		c->events_heartbeat_ms = (int) n;
+	}
+	else if (!strcmp(key, "events_max_streams"))
+	{
+		if (parse_long(value, 1, 10000, &n) < 0)
+			goto bad;
+		c->events_max_streams = (int) n;
 	}
 	else
 	{
@@ -324,6 +347,14 @@ config_finish(struct shim_config *c, char *err, int err_size)
 	if (c->threads < 2)
 	{
 		snprintf(err, err_size, "threads must be at least 2");
+		return -1;
+	}
+	/* Each stream holds a worker thread for as long as it lasts: streams alone must not take them all. */
+	if (c->events_max_streams == 0)
+		c->events_max_streams = c->threads / 4 > 0 ? c->threads / 4 : 1;
+	if (c->events_max_streams >= c->threads)
+	{
+		snprintf(err, err_size, "events_max_streams must be less than threads (%d)", c->threads);
 		return -1;
 	}
 	return 0;

@@ -23,6 +23,9 @@ struct shim_config
 	int			keep_alive_timeout_ms;	/* an idle kept-alive connection's wait for its next request */
 	int			max_connections_per_client;	/* per client address; 0: no limit */
 	int			shutdown_grace_ms;	/* SIGTERM: how long requests in flight may finish before cancelling */
+	int			events_queue;	/* announcements an event stream may have waiting before it is dropped */
+	int			events_heartbeat_ms;	/* an idle event stream's keep-alive comment, and token check */
+	int			events_max_streams;	/* event streams open at once; 0: a quarter of threads */
 
 	/* Derived by config_finish(). */
 	char		listen_host[48];

@@ -24,6 +24,9 @@
 /* How often the watchdog looks at the deadlines: its precision. */
 #define TICK_MS 100
 
+/* The send buffer of an event stream's socket (the kernel doubles it). */
+#define STREAM_SNDBUF 65536
+
 /* Under pressure, a connection still waiting for its first request this long is fair game. */
 #define SHED_MIN_WAIT_S 1.0
 
@@ -33,7 +36,8 @@ enum phase
 	PHASE_BODY,					/* in the handler, reading the body */
 	PHASE_WORK,					/* the request is in: planning, Postgres */
 	PHASE_ANSWER,				/* writing the answer */
-	PHASE_IDLE					/* kept alive between requests */
+	PHASE_IDLE,					/* kept alive between requests */
+	PHASE_STREAM				/* an event stream: no deadline but while a write is under way */
 };
 
 struct conn
@@ -93,7 +97,7 @@ cut(struct conn *c, enum conn_fate fate)
 {
 	c->fate = fate;
 	c->deadline = 0;
-	shutdown(c->fd, c->phase == PHASE_ANSWER ? SHUT_RDWR : SHUT_RD);
+	shutdown(c->fd, (c->phase == PHASE_ANSWER || c->phase == PHASE_STREAM) ? SHUT_RDWR : SHUT_RD);
 }
 
 /* Enforces the deadlines every TICK_MS until conns_stop(). */
@@ -372,6 +376,65 @@ conns_answer_begin(struct conn *c)
 	pthread_mutex_unlock(&table.mu);
 }
 
+/*
+ * The answer is an event stream, which lasts as long as its client
+ * follows it: no deadline, but for each write (conns_stream_write), and it
+ * is never shed.
+ */
+void
+conns_stream_begin(struct conn *c)
+{
+	/*
+	 * The kernel would let a stream's unread bytes grow to tcp_wmem's
+	 * largest (4 MB by default) before a write blocks: held down, a
+	 * client that does not read is found out (events.c, the write
+	 * deadline) after a few hundred events, and costs little meanwhile.
+	 */
+	int			sndbuf = STREAM_SNDBUF;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&table.mu);
+	(void) setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	c->phase = PHASE_STREAM;
+	if (c->fate == CONN_FINE)
+		c->deadline = 0;
+	pthread_mutex_unlock(&table.mu);
+}
+
+/* A stream's write starts (writing 1: the client has request_timeout_ms to take it) or ends (0). */
+void
+conns_stream_write(struct conn *c, int writing)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&table.mu);
+	if (c->fate == CONN_FINE)
+		c->deadline = (writing && table.settings.request_timeout_ms > 0) ?
+			now_mono() + table.settings.request_timeout_ms / 1000.0 : 0;
+	pthread_mutex_unlock(&table.mu);
+}
+
+/*
+ * Cuts a stream's connection, both ways, so that a write blocked on a
+ * client that does not read returns at once (events.c: a client that fell
+ * behind, or a shutdown).
+ */
+void
+conns_cut_stream(struct conn *c, enum conn_fate fate)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&table.mu);
+	if (c->fate == CONN_FINE)
+	{
+		c->fate = fate;
+		c->deadline = 0;
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&table.mu);
+}
+
 /* The request is answered: the connection idles until its next request (or closes). */
 void
 conns_request_end(struct conn *c)
@@ -442,7 +505,12 @@ conns_shutdown_all(void)
 			continue;
 		c->fate = CONN_STOPPED;
 		c->deadline = 0;
-		if (c->phase != PHASE_WORK && c->phase != PHASE_ANSWER)
+		if (c->phase == PHASE_STREAM)
+		{
+			shutdown(c->fd, SHUT_RDWR);
+			n++;
+		}
+		else if (c->phase != PHASE_WORK && c->phase != PHASE_ANSWER)
 		{
 			shutdown(c->fd, SHUT_RD);
 			n++;

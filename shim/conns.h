@@ -21,7 +21,10 @@
  *     acceptance;
  *   - on a kept-alive connection, the next request's head within K of the
  *     previous answer, and all of it within K + T;
- *   - an answer written within T of its start.
+ *   - an answer written within T of its start;
+ *   - an event stream (GET /jam/events) has no deadline of its own, as it
+ *     lasts as long as its client follows it: each of its writes must be
+ *     taken by the client within T.
  * Nothing bounds the time a request spends in Postgres here: the pool's
  * wait and the DSN's statement_timeout do.
  */
@@ -46,7 +49,8 @@ enum conn_fate
 	CONN_FINE,
 	CONN_TIMED_OUT,				/* a deadline passed */
 	CONN_SHED,					/* made room for a new connection */
-	CONN_STOPPED				/* the shim is shutting down */
+	CONN_STOPPED,				/* the shim is shutting down */
+	CONN_DROPPED				/* an event stream whose client did not keep up */
 };
 
 /* What conns_admit() decided: admit, or the status of the refusal. */
@@ -78,6 +82,9 @@ void		conns_request_end(struct conn *c);
 void		conns_mark_error_sent(struct conn *c);
 int			conns_error_sent(struct conn *c);
 enum conn_fate conns_fate(struct conn *c);
+void		conns_stream_begin(struct conn *c);
+void		conns_stream_write(struct conn *c, int writing);
+void		conns_cut_stream(struct conn *c, enum conn_fate fate);
 int			conns_shutdown_all(void);
 void		conns_stats(struct conns_stats *out);
 

@@ -466,6 +466,8 @@ serve(struct mg_connection *conn, struct shim *shim, const char *path, const cha
 	req.content_type = mg_get_header(conn, "Content-Type");
 	req.content_type_count = header_count(headers, nheaders, "Content-Type");
 	req.if_none_match = mg_get_header(conn, "If-None-Match");
+	req.last_event_id = mg_get_header(conn, "Last-Event-ID");
+	req.last_event_id_count = header_count(headers, nheaders, "Last-Event-ID");
 	req.body = body.data;
 	req.body_len = body.len;
 

@@ -24,6 +24,7 @@
 #include "budget.h"
 #include "config.h"
 #include "conns.h"
+#include "events.h"
 #include "handler.h"
 #include "log.h"
 #include "metrics.h"
@@ -277,6 +278,15 @@ main(int argc, char **argv)
 	accept_reserve_fd();
 	budget_init(shim.config.max_body_memory_bytes);
 	conns_start(&admission, max_fd);
+	{
+		struct events_settings events = {
+			.dsn = shim.config.dsn,
+			.queue_events = shim.config.events_queue,
+			.max_streams = shim.config.events_max_streams,
+		};
+
+		events_start(&events);
+	}
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.http_error = handle_http_error;
 	callbacks.log_message = civetweb_log;
@@ -314,6 +324,8 @@ main(int argc, char **argv)
 	 */
 	log_event("info", "signal %d: finishing the requests in flight", sig);
 	atomic_store(&shim.stopping, 1);
+	/* Event streams last as long as their clients: they end now, and their clients resume elsewhere. */
+	events_stop();
 	if (!wait_in_flight(shim.config.shutdown_grace_ms))
 	{
 		int			cancelled,

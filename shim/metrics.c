@@ -370,3 +370,23 @@ metrics_render_connections(struct buf *out, const struct conns_stats *cs)
 	buf_printf(out, "jam_shim_http_connections_cut_total{reason=\"shed\"} %lld\n", cs->shed);
 	buf_printf(out, "jam_shim_http_connections_cut_total{reason=\"timeout\"} %lld\n", cs->timed_out);
 }
+
+/* The event streams (GET /jam/events) and their shared listening connection. */
+void
+metrics_render_events(struct buf *out, const struct events_stats *es)
+{
+	header(out, "jam_shim_events_listening", "gauge",
+		   "1 while the shim listens for events on the channel jam_events; streams are refused (503) otherwise.");
+	buf_printf(out, "jam_shim_events_listening %d\n", es->listening);
+	header(out, "jam_shim_events_streams", "gauge", "Event streams open (each holds a worker thread).");
+	buf_printf(out, "jam_shim_events_streams %d\n", es->streams);
+	header(out, "jam_shim_events_received_total", "counter", "Events announced on jam_events that the shim received.");
+	buf_printf(out, "jam_shim_events_received_total %lld\n", es->received);
+	header(out, "jam_shim_events_streams_ended_total", "counter",
+		   "Event streams that ended: client (it went away), slow (it did not keep up and was dropped), "
+		   "revoked (its token no longer reads what it follows), listener (the listening connection was lost), "
+		   "shutdown, error.");
+	for (int r = 0; r < STREAM_END__COUNT; r++)
+		buf_printf(out, "jam_shim_events_streams_ended_total{reason=\"%s\"} %lld\n",
+				   events_end_label((enum stream_end) r), es->ended[r]);
+}

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "conns.h"
+#include "events.h"
 #include "pool.h"
 #include "routes.h"
 
@@ -21,5 +22,6 @@ void		metrics_render_shim(struct buf *out, const struct pool_stats *ps, double u
 int			metrics_render_extension(struct buf *out, const PGresult *rows);
 void		metrics_render_extension_status(struct buf *out, int up);
 void		metrics_render_connections(struct buf *out, const struct conns_stats *cs);
+void		metrics_render_events(struct buf *out, const struct events_stats *es);
 
 #endif

@@ -12,18 +12,7 @@
 
 #include "batch.h"
 #include "jsonkeys.h"
-
-/*
- * The FROM clause every statement shares.  set_config(..., true) puts the
- * trace id into application_name for this transaction only, so the server's
- * log lines (%a) carry it; jam_authenticate() then establishes who is
- * calling.  The CASE makes the authentication depend on the trace row, so
- * that the planner cannot run it first: its failure is logged with the
- * trace id too.  The API function runs in the target list, after both.
- */
-#define AUTH_FROM \
-	" FROM pg_catalog.set_config('application_name', $1, true) AS trace(app)," \
-	" LATERAL jam.jam_authenticate(CASE WHEN trace.app IS NOT NULL THEN $2 END) AS auth"
+#include "sse.h"
 
 /* Records a refusal in the plan; returns -1 so callers can return it. */
 static int
@@ -787,6 +776,40 @@ plan_quota(struct plan *p, const struct query *q)
 	return 0;
 }
 
+/*
+ * GET /jam/events[?service_id=]: the event stream of one service, or of
+ * every service the token may see, resumed after Last-Event-ID (whose
+ * form depends on which: see sse.h).  The stream runs its statements
+ * itself (stream.c), with this plan's $1 and $2.
+ */
+static int
+plan_events(struct plan *p, const struct http_request *req, const struct query *q)
+{
+	static const char *const allowed[] = {"service_id", NULL};
+	const char *service = query_value(q, "service_id");
+	char		err[160];
+
+	if (check_query_names(p, q, allowed) < 0)
+		return -1;
+	copy_log_field(p->log_service_id, sizeof(p->log_service_id), service);
+	/* The extension's own check, here because the stream compares events' service ids with it. */
+	if (service && !sse_valid_service_id(service, strlen(service)))
+		return refuse(p, 400, "invalid_service_id",
+					  "service_id must be 1 to %d letters, digits and . _ : -, starting with a letter or digit",
+					  SSE_SERVICE_ID_MAX);
+	if (req->last_event_id_count > 1)
+		return refuse(p, 400, "invalid_argument", "the Last-Event-ID header is given more than once");
+	if (req->last_event_id && req->last_event_id[0])
+	{
+		if (sse_cursor_parse(req->last_event_id, service, NULL, err, sizeof(err)) < 0)
+			return refuse(p, 400, "invalid_argument", "%s", err);
+		p->last_event_id = req->last_event_id;
+	}
+	snprintf(p->events_service, sizeof(p->events_service), "%s", service ? service : "");
+	p->kind = CALL_EVENTS;
+	return 0;
+}
+
 /* The call of a matched route and method. */
 static int
 plan_route(struct plan *p, const struct http_request *req, const struct query *q)
@@ -850,6 +873,8 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 		case ROUTE_ATTESTATIONS:
 			return plan_list(p, q, "jam.jam_list_attestations",
 							 (const char *const[]) {"service_id", "attester", "package_id", NULL});
+		case ROUTE_EVENTS:
+			return plan_events(p, req, q);
 		case ROUTE_RECEIPT:
 			if (check_query_names(p, q, none) < 0)
 				return -1;

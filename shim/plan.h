@@ -21,6 +21,18 @@
 #include "request.h"
 #include "routes.h"
 
+/*
+ * The FROM clause every statement shares.  set_config(..., true) puts the
+ * trace id into application_name for this transaction only, so the server's
+ * log lines (%a) carry it; jam_authenticate() then establishes who is
+ * calling.  The CASE makes the authentication depend on the trace row, so
+ * that the planner cannot run it first: its failure is logged with the
+ * trace id too.  The API function runs in the target list, after both.
+ */
+#define AUTH_FROM \
+	" FROM pg_catalog.set_config('application_name', $1, true) AS trace(app)," \
+	" LATERAL jam.jam_authenticate(CASE WHEN trace.app IS NOT NULL THEN $2 END) AS auth"
+
 /* PostgreSQL type OIDs of the parameters (pg_type.h is server-side only). */
 #define PLAN_OID_BOOL 16
 #define PLAN_OID_BYTEA 17
@@ -46,7 +58,8 @@ typedef enum call_kind
 	CALL_CREATED,				/* one jsonb column: the body of a 201 */
 	CALL_SYSTEM_STATUS,			/* the shim's own status */
 	CALL_METRICS,				/* Prometheus text: the shim's and jam_metrics() */
-	CALL_OPENAPI				/* the OpenAPI document compiled into the shim */
+	CALL_OPENAPI,				/* the OpenAPI document compiled into the shim */
+	CALL_EVENTS					/* Server-Sent Events (stream.c), which runs its own statements */
 } call_kind;
 
 #define PLAN_MAX_PARAMS 10
@@ -77,6 +90,8 @@ struct plan
 	int			not_modified;	/* If-None-Match names the preimage: 304 when it exists */
 
 	char		param[ROUTE_PARAM_MAX + 1]; /* the decoded path parameter */
+	char		events_service[ROUTE_PARAM_MAX + 1];	/* GET /jam/events: its one service, or "" */
+	const char *last_event_id;	/* GET /jam/events: where to resume (checked), or NULL */
 	char		log_service_id[80];	/* for the request log line */
 	char		log_package_id[80];
 };

@@ -36,6 +36,8 @@ struct http_request
 	const char *content_type;
 	int			content_type_count;	/* Content-Type lines: likewise */
 	const char *if_none_match;
+	const char *last_event_id;
+	int			last_event_id_count;	/* Last-Event-ID lines: likewise */
 	const char *body;
 	size_t		body_len;
 };

@@ -33,6 +33,7 @@ const struct route_def shim_routes[ROUTE__COUNT] = {
 	[ROUTE_TOKEN_REVOKE] = {"/jam/tokens/{id}/revoke", METHOD_POST},
 	[ROUTE_QUOTA] = {"/jam/quota", GET_HEAD},
 	[ROUTE_ATTESTATIONS] = {"/jam/attestations", GET_HEAD},
+	[ROUTE_EVENTS] = {"/jam/events", GET_HEAD},
 	[ROUTE_ROOTS] = {"/jam/roots", GET_HEAD},
 	[ROUTE_CHECKPOINT] = {"/jam/services/{id}/checkpoint", GET_HEAD},
 	[ROUTE_JAM_STATUS] = {"/jam/status", GET_HEAD},

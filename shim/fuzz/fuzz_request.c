@@ -31,6 +31,7 @@
 #include "plan.h"
 #include "request.h"
 #include "routes.h"
+#include "sse.h"
 #include "trace.h"
 
 static char *
@@ -52,6 +53,13 @@ check_sql(const struct plan *p)
 
 	if (p->kind == CALL_OPTIONS || p->kind == CALL_SYSTEM_STATUS || p->kind == CALL_OPENAPI)
 		return;
+	/* An event stream runs its own statements (stream.c); what it is given must hold. */
+	if (p->kind == CALL_EVENTS)
+	{
+		if (p->nparams != 2 || (p->events_service[0] && !sse_valid_service_id(p->events_service, strlen(p->events_service))))
+			abort();
+		return;
+	}
 	if (s == NULL || strchr(s, ';') != NULL || p->nparams < 2 || p->nparams > PLAN_MAX_PARAMS)
 		abort();
 	for (const char *q = strchr(s, '$'); q; q = strchr(q + 1, '$'))
@@ -67,6 +75,55 @@ check_sql(const struct plan *p)
 			abort();
 }
 
+/*
+ * Event streams' positions and events (sse.c): a Last-Event-ID that parses
+ * writes out as an id that parses to the same position, for a stream of
+ * one service and of every service; an event document that parses writes
+ * out as one that parses to the same event.
+ */
+static void
+check_events(const char *last_event_id, const char *body, size_t body_len)
+{
+	static struct sse_cursor a,
+				b;
+	struct sse_event e1,
+				e2;
+	char		err[160];
+
+	memset(&e1, 0, sizeof(e1));
+	memset(&e2, 0, sizeof(e2));
+	for (int single = 0; single < 2 && last_event_id; single++)
+	{
+		const char *service = single ? "svc-1" : NULL;
+		struct buf	id = BUF_INIT,
+					again = BUF_INIT;
+
+		if (sse_cursor_parse(last_event_id, service, &a, err, sizeof(err)) < 0)
+		{
+			if (err[0] == '\0')
+				abort();
+			continue;
+		}
+		sse_cursor_id(&a, &id);
+		if (id.data == NULL || sse_cursor_parse(id.data, service, &b, err, sizeof(err)) < 0)
+			abort();
+		sse_cursor_id(&b, &again);
+		if (strcmp(id.data, again.data) != 0)
+			abort();
+		buf_free(&id);
+		buf_free(&again);
+	}
+	if (sse_event_parse(body, body_len, &e1) == 0)
+	{
+		struct buf	doc = BUF_INIT;
+
+		sse_event_data(&e1, &doc);
+		if (sse_event_parse(doc.data, doc.len, &e2) < 0 || memcmp(&e1, &e2, sizeof(e1)) != 0)
+			abort();
+		buf_free(&doc);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -77,8 +134,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   *sp,
 			   *target,
 			   *qmark;
-	char	   *headers[4] = {NULL, NULL, NULL, NULL};
-	static const char *const names[4] = {"Authorization: ", "Content-Type: ", "If-None-Match: ", "traceparent: "};
+	char	   *headers[5] = {NULL, NULL, NULL, NULL, NULL};
+	static const char *const names[5] = {"Authorization: ", "Content-Type: ", "If-None-Match: ", "traceparent: ",
+	"Last-Event-ID: "};
 	struct http_header all[63];
 	char	   *all_copies[63];
 	int			nall = 0;
@@ -112,7 +170,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *e = memchr(p, '\n', (size_t) (end - p));
 		size_t		len = e ? (size_t) (e - p) : (size_t) (end - p);
 
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 		{
 			size_t		nlen = strlen(names[i]);
 
@@ -197,6 +255,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.content_type = headers[1];
 	req.content_type_count = header_count(all, nall, "Content-Type");
 	req.if_none_match = headers[2];
+	req.last_event_id = headers[4];
+	req.last_event_id_count = header_count(all, nall, "Last-Event-ID");
 	req.body = p;
 	req.body_len = (size_t) (end - p);
 
@@ -235,8 +295,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
+	check_events(headers[4], p, (size_t) (end - p));
+
 	free(line);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		free(headers[i]);
 	for (int i = 0; i < nall; i++)
 		free(all_copies[i]);

@@ -34,6 +34,7 @@ use Time::HiRes qw(usleep);
 
 use JamTest;
 use JamTest::Blake2b qw(blake2b);
+use JamTest::SSE;
 use JamTest::Shim;
 
 my $src = $ENV{JAM_SRC_DIR} or BAIL_OUT('JAM_SRC_DIR is not set (scripts/test.sh sets it)');
@@ -383,6 +384,37 @@ read_route('/jam/attestations', "/jam/attestations?package_id=$pid&after=0", 200
 read_route('/jam/attestations', '/jam/attestations?limit=0', 400, 'limit 0');
 options_of('/jam/attestations', '/jam/attestations');
 
+# The event stream, read as far as its first lines (it does not end by
+# itself), and its refusals.
+sub events_call
+{
+	my ($method, $path, %opt) = @_;
+	my $s = JamTest::SSE->open($shim->port, $path, method => $method,
+		token => exists $opt{token} ? $opt{token} : $admin, %{ $opt{sse} // {} });
+	$s->wait_for(60, sub { defined $_[0]{retry} }) if $method eq 'GET' && $s->{status} == 200;
+	$s->wait_eof(60) if $method eq 'HEAD';
+	my $r = { status => $s->{status}, headers => $s->{headers}, json => $s->{json},
+		content => $s->{status} == 200 ? $s->{raw} : $s->{body} };
+	$s->close;
+	return keep_case('/jam/events', $method, $path, $r);
+}
+for my $m ('GET', 'HEAD')
+{
+	is(events_call($m, '/jam/events')->{status}, 200, "$m /jam/events: 200 (every service)");
+	is(events_call($m, '/jam/events?service_id=svc-1', sse => { last_event_id => 0 })->{status}, 200,
+		"$m /jam/events?service_id=svc-1 after Last-Event-ID 0: 200");
+	# HEAD answers have no body: their status says it.
+	my $refused = $m eq 'GET' ? \&is_code : sub { is($_[0]{status}, $_[1], "$_[3]: $_[1]") };
+	$refused->(events_call($m, '/jam/events?service_id=svc-1', sse => { last_event_id => 'x' }), 400, 'invalid_argument',
+		"$m with a malformed Last-Event-ID");
+	$refused->(events_call($m, '/jam/events?service_id=svc-1', sse => { last_event_id => 999999 }), 400,
+		'invalid_tree_size', "$m with a Last-Event-ID past the log");
+	$refused->(events_call($m, '/jam/events', token => undef), 401, 'unauthenticated', "$m without a token");
+	$refused->(events_call($m, '/jam/events?service_id=svc-1', token => $tenant), 403, 'forbidden',
+		"$m of a service of no tenant, with a tenant's token");
+}
+options_of('/jam/events', '/jam/events');
+
 # Token administration (jam:admin) and quota usage.
 read_route('/jam/tokens', '/jam/tokens', 200, 'the tokens');
 is_code(call('/jam/tokens', 'GET', '/jam/tokens', token => $reader), 403, 'forbidden', 'a reader lists no tokens');
@@ -474,7 +506,12 @@ for my $template (sort keys %{ $doc->{paths} })
 		$path =~ s{/jam/services/$pid/}{/jam/services/svc-1/};
 		for my $name (sort keys %names)
 		{
-			my $r = $shim->request(uc $method, "$path?$name=x", $method eq 'post' ? (body => '') : ());
+			# An event stream that starts does not end: its head is all it takes.
+			my $r = $template eq '/jam/events' ? do {
+				my $s = JamTest::SSE->open($shim->port, "$path?$name=x", token => $admin);
+				$s->close;
+				{ status => $s->{status}, json => $s->{json} } } :
+			  $shim->request(uc $method, "$path?$name=x", $method eq 'post' ? (body => '') : ());
 			my $taken = !($r->{status} == 400 && ($r->{json}{error} // '') =~ /unknown query parameter "\Q$name\E"/);
 			push @param_drift, uc($method) . " $template ?$name: " . ($taken ? 'taken, not documented' : 'documented, refused')
 			  if $taken != !!$query{$name};
