@@ -450,6 +450,7 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 	{
 		JamService *svc = jam_service_lock(service_id);
 		char	  **new_ids = palloc(sizeof(char *) * created);
+		const char **pending = palloc(sizeof(char *) * created);
 		Datum	   *receipts = palloc(sizeof(Datum) * created);
 		uint8		meta[JAM_HASH_BYTES];
 		int			k = 0;
@@ -461,9 +462,12 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 
 		for (int i = 0; i < n; i++)
 			if (items[i].created)
+			{
+				pending[k] = "pending";
 				new_ids[k++] = items[i].id_hex;
+			}
 		jam_log_meta_hash(service_id, GetUserNameFromId(GetSessionUserId(), false), "", meta);
-		jam_log_append_many(svc, JAM_LOG_PACKAGE, created, new_ids, meta, "pending", receipts);
+		jam_log_append_many(svc, JAM_LOG_PACKAGE, created, new_ids, meta, pending, receipts);
 		jam_processor_wake_at_commit();
 		k = 0;
 		for (int i = 0; i < n; i++)

@@ -60,6 +60,17 @@ typedef struct ClaimCursor
 } ClaimCursor;
 
 static HTAB *cursors = NULL;
+
+/*
+ * The seqs of the packages this transaction has claimed.  A batch writes
+ * its packages' outcomes after claiming them all, so until then they are
+ * still pending, and locked by this very transaction, which a lock taken
+ * again does not refuse: without this, a claim through another index (a
+ * service's, then any service's) or after a cursor restarted would take a
+ * package twice.  Kept through a rolled-back subtransaction: a package
+ * claimed there is pending again, and is left for another transaction.
+ */
+static HTAB *claimed = NULL;
 static bool callbacks_registered = false;
 
 static void
@@ -67,7 +78,10 @@ forget_cursors_at_end(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
+	{
 		cursors = NULL;
+		claimed = NULL;
+	}
 }
 
 /* A rolled-back claim makes its package pending again: look from the start. */
@@ -108,6 +122,16 @@ cursor_for(const char *service_id)
 		ctl.entrysize = sizeof(ClaimCursor);
 		cursors = hash_create("jam claim cursors", 8, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	if (claimed == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.hcxt = TopTransactionContext;
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		claimed = hash_create("jam claimed packages", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	c = hash_search(cursors, service_id ? service_id : ANY_SERVICE_KEY, HASH_ENTER, &found);
 	if (!found)
@@ -183,7 +207,7 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	ClaimCursor *cursor = cursor_for(service_id);
 	Datum	   *visible_ids = NULL;
 	int			n_visible = 0;
-	bool		claimed = false;
+	bool		taken = false;
 
 	if (visible != NULL)
 		deconstruct_array(visible, TEXTOID, -1, false, TYPALIGN_INT, &visible_ids, NULL, &n_visible);
@@ -207,15 +231,19 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	locked = table_slot_create(heap, NULL);
 	scan = index_beginscan(heap, index, snapshot, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
-	while (!claimed && index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (!taken && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		TM_FailureData tmfd;
 		TM_Result	result;
+		int64		seq;
 		char	   *status = TextDatumGetCString(slot_getattr(slot, ATT_STATUS, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
 		if (strcmp(status, "pending") != 0)
+			continue;
+		seq = DatumGetInt64(slot_getattr(slot, ATT_SEQ, &isnull));
+		if (hash_search(claimed, &seq, HASH_FIND, NULL) != NULL)
 			continue;
 		if (visible != NULL &&
 			!in_visible(TextDatumGetCString(slot_getattr(slot, ATT_SERVICE_ID, &isnull)),
@@ -232,7 +260,8 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 		if (result != TM_Ok)
 			continue;
 		read_claimed(locked, pkg);
-		claimed = true;
+		(void) hash_search(claimed, &pkg->seq, HASH_ENTER, NULL);
+		taken = true;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -241,7 +270,7 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	table_close(heap, NoLock);
 	PopActiveSnapshot();
 
-	if (claimed)
+	if (taken)
 		cursor->after = pkg->seq;
-	return claimed;
+	return taken;
 }

@@ -138,11 +138,11 @@ typedef struct JamReport
 	bytea	   *output;			/* applied only */
 	const char *failure_reason; /* failed only */
 	ArrayType  *preimage_hashes;	/* distinct, each already referenced */
-	char		report_hash[JAM_HASH_HEX_CHARS + 1];	/* set by jam_store_report */
+	char		report_hash[JAM_HASH_HEX_CHARS + 1];	/* set by jam_store_reports */
 	char		refine_hash[JAM_HASH_HEX_CHARS + 1];	/* the refine's definition (replay.c) */
 } JamReport;
 
-extern Datum jam_store_report(JamReport *report);
+extern void jam_store_reports(JamReport **reports, int n, Datum *docs);
 
 /* log.c: the per-service verifiable log (RFC 9162 Merkle tree). */
 #define JAM_LOG_MAX_HEIGHT 64
@@ -170,7 +170,7 @@ typedef struct JamService JamService;
 extern Datum jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 							const uint8 meta_hash[JAM_HASH_BYTES], const char *status);
 extern void jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
-								const uint8 meta_hash[JAM_HASH_BYTES], const char *status,
+								const uint8 meta_hash[JAM_HASH_BYTES], const char *const *statuses,
 								Datum *receipts);
 extern void jam_log_receipts_of(int n, char **item_hashes, JamLogKind kind, Datum *receipts);
 extern Datum jam_log_receipt_of(const char *item_hash, JamLogKind kind);

@@ -54,11 +54,11 @@ static JamStatement insert_entry = {
 static JamStatement insert_entries = {
 	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
-	"SELECT $1, u.seq, $3, @h(u.hash), $5, $6, u.entry, @h(u.leaf), @h(u.prev), @h(u.new), u.nodes "
-	"FROM unnest($2::bigint[], $4::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], "
-	"            $11::bytea[]) AS u(seq, hash, entry, leaf, prev, new, nodes) "
+	"SELECT $1, u.seq, $3, @h(u.hash), u.status, $6, u.entry, @h(u.leaf), @h(u.prev), @h(u.new), u.nodes "
+	"FROM unnest($2::bigint[], $4::text[], $5::text[], $7::bytea[], $8::text[], $9::text[], "
+	"            $10::text[], $11::bytea[]) AS u(seq, hash, status, entry, leaf, prev, new, nodes) "
 	"ORDER BY u.seq RETURNING seq, " RECEIPT_JSON,
-	11, {TEXTOID, INT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, BYTEAARRAYOID,
+	11, {TEXTOID, INT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID}
 };
 
@@ -260,13 +260,15 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 }
 
 /*
- * Appends n entries of one kind, one status and one metadata hash to the
- * log of svc in one statement, and fills receipts[0..n) in order: a
- * batch's whole extension of the log.  Needs SPI.
+ * Appends n entries of one kind and one metadata hash, entry i with
+ * statuses[i], to the log of svc in one statement, and fills
+ * receipts[0..n) in order (unless receipts is NULL): a batch's whole
+ * extension of the log.  Needs SPI.
  */
 void
 jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
-					const uint8 meta_hash[JAM_HASH_BYTES], const char *status, Datum *receipts)
+					const uint8 meta_hash[JAM_HASH_BYTES], const char *const *statuses,
+					Datum *receipts)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int64		first = svc->log.size;
@@ -277,6 +279,7 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	Datum	   *prevs = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *news = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *nodes = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *status_texts = palloc(sizeof(Datum) * Max(n, 1));
 	Datum		values[11];
 	int			rows;
 
@@ -286,8 +289,9 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	{
 		PushedLeaf	leaf;
 
-		push_entry(&svc->log, kind, item_hashes[i], meta_hash, status, now, &leaf);
+		push_entry(&svc->log, kind, item_hashes[i], meta_hash, statuses[i], now, &leaf);
 		seqs[i] = Int64GetDatum(first + i);
+		status_texts[i] = CStringGetTextDatum(statuses[i]);
 		hashes[i] = CStringGetTextDatum(item_hashes[i]);
 		entries[i] = PointerGetDatum(leaf.entry);
 		leaves[i] = PointerGetDatum(jam_hash_to_text(leaf.leaf));
@@ -299,7 +303,7 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	values[1] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 	values[2] = CStringGetTextDatum(kind_name(kind));
 	values[3] = PointerGetDatum(construct_array(hashes, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[4] = CStringGetTextDatum(status);
+	values[4] = PointerGetDatum(construct_array(status_texts, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[5] = TimestampTzGetDatum(now);
 	values[6] = PointerGetDatum(construct_array(entries, n, BYTEAOID, -1, false, TYPALIGN_INT));
 	values[7] = PointerGetDatum(construct_array(leaves, n, TEXTOID, -1, false, TYPALIGN_INT));
@@ -309,8 +313,8 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	rows = jam_spi_exec(&insert_entries, values, NULL, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam appended %d log entries of %d", rows, n);
-	jam_events_logged(svc->service_id, first, n, kind, item_hashes, status);
-	for (int r = 0; r < rows; r++)
+	jam_events_logged(svc->service_id, first, n, kind, item_hashes, statuses[0]);
+	for (int r = 0; receipts && r < rows; r++)
 	{
 		bool		isnull;
 		int64		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],

@@ -31,16 +31,36 @@
 #include "utils/jsonb.h"
 #include "utils/regproc.h"
 
+/* Services whose refine function a batch remembers. */
+#define JAM_PROCESS_SERVICES_CACHED 16
+
 static JamStatement load_preimages = {
 	"SELECT @x(hash), data FROM jam.jam_preimages WHERE hash = ANY(@ha($1))",
 	1, {TEXTARRAYOID}
 };
 
-static JamStatement finish_package = {
-	"UPDATE jam.jam_work_packages SET status = $2, failure_reason = $3, processed_at = now() "
-	"WHERE id = @h($1)",
-	3, {TEXTOID, TEXTOID, TEXTOID}
+/* The new status of each package of a batch. */
+static JamStatement finish_packages = {
+	"UPDATE jam.jam_work_packages p SET status = u.st, failure_reason = u.fr, processed_at = now() "
+	"FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, st, fr) WHERE p.id = @h(u.id)",
+	3, {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
 };
+
+/* A claimed package, refined, its outcome not written yet. */
+typedef struct Refined
+{
+	ClaimedPackage pkg;
+	JamReport	report;
+	Datum		receipt;
+} Refined;
+
+/* The refine function of each service a batch has met: read once per service. */
+typedef struct RefineCache
+{
+	int			n;
+	const char *service_ids[JAM_PROCESS_SERVICES_CACHED];
+	Oid			functions[JAM_PROCESS_SERVICES_CACHED];
+} RefineCache;
 
 /*
  * Loads the referenced preimages' bytes in the package's order into inputs
@@ -104,36 +124,47 @@ load_inputs(ArrayType *hashes, bytea ***inputs, int *n_inputs, ArrayType **held)
 }
 
 /*
- * Refines a claimed package and writes its outcome: the report and its
- * attestation, the package's new status, the report's log entry.  Returns
- * the report with its receipt; *applied says whether the refine succeeded.
+ * The service's refine function, read without the service row's lock (a
+ * concurrent re-registration takes effect from the next package or batch).
  * Needs SPI.
  */
-static Datum
-process_claimed(ClaimedPackage *pkg, bool *applied)
+static Oid
+refine_function_of(const char *service_id, RefineCache *cache)
 {
-	JamReport	report;
+	Oid			fn;
+
+	for (int i = 0; i < cache->n; i++)
+		if (strcmp(cache->service_ids[i], service_id) == 0)
+			return cache->functions[i];
+	fn = jam_service_refine_function(service_id);
+	if (cache->n < JAM_PROCESS_SERVICES_CACHED)
+	{
+		cache->service_ids[cache->n] = service_id;
+		cache->functions[cache->n++] = fn;
+	}
+	return fn;
+}
+
+/*
+ * Refines a claimed package into out->report, writing nothing: the writes
+ * come after, for one package or a batch (write_outcomes), so that the
+ * service row's lock, which serializes the service's log and lasts until
+ * commit, covers only them.  Needs SPI.
+ */
+static void
+refine_claimed(ClaimedPackage *pkg, RefineCache *cache, Refined *out)
+{
+	JamReport  *report = &out->report;
 	JamRefineResult result;
-	JamService *svc;
-	Oid			refine_function;
+	Oid			refine_function = refine_function_of(pkg->service_id, cache);
 	int			attempt;
-	uint8		meta[JAM_HASH_BYTES];
-	Datum		receipt;
 	bytea	  **inputs;
 	int			n_inputs;
 	char	   *missing;
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	Datum		doc;
+	uint8		definition[JAM_HASH_BYTES];
 
-	/*
-	 * Refine before taking the service row's lock, so that the lock, which
-	 * serializes the service's log and lasts until commit, covers only the
-	 * writes.  The refine function is read without the lock; a concurrent
-	 * re-registration takes effect from the next package.
-	 */
-	refine_function = jam_service_refine_function(pkg->service_id);
-	missing = load_inputs(pkg->preimage_hashes, &inputs, &n_inputs, &report.preimage_hashes);
+	out->pkg = *pkg;
+	missing = load_inputs(pkg->preimage_hashes, &inputs, &n_inputs, &report->preimage_hashes);
 	attempt = jam_attempts_start(pkg->id);
 	result.ok = false;
 	result.output = NULL;
@@ -148,47 +179,191 @@ process_claimed(ClaimedPackage *pkg, bool *applied)
 							n_inputs, inputs);
 	jam_attempts_done(pkg->id);
 
-	svc = jam_service_lock(pkg->service_id);
-	svc->pending_count--;
-	if (jam_reference_preimages(report.preimage_hashes, NULL) !=
-		ArrayGetNItems(ARR_NDIM(report.preimage_hashes), ARR_DIMS(report.preimage_hashes)))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("a preimage of package %s was deleted while it was processed", pkg->id),
-				 errhint("Retry: the package is still pending.")));
-
-	report.package_id = pkg->id;
-	report.service_id = pkg->service_id;
-	report.contract_version = pkg->contract_version;
-	report.refine = OidIsValid(refine_function)
+	report->package_id = pkg->id;
+	report->service_id = pkg->service_id;
+	report->contract_version = pkg->contract_version;
+	report->refine = OidIsValid(refine_function)
 		? format_procedure_qualified(refine_function)
 		: psprintf("builtin:v%d", pkg->contract_version);
+	if (!jam_refine_definition_hash(refine_function, report->refine, definition))
+		memset(definition, 0, sizeof(definition));
+	jam_hex_encode(definition, JAM_HASH_BYTES, report->refine_hash);
+	report->applied = result.ok;
+	report->output = result.output;
+	report->failure_reason = result.failure_reason;
+}
+
+static int
+compare_cstrings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * References, for their reports, the preimages the packages' refines read:
+ * all in one call, so that their rows are locked in one order (hash order)
+ * whatever the batch, as a submit locks them.  A preimage deleted since the
+ * refine read it makes the transaction retry.  Needs SPI.
+ */
+static void
+reference_inputs(Refined *items, int n)
+{
+	char	  **all;
+	int			n_all = 0;
+	int			total = 0;
+	Datum	   *distinct;
+	int64	   *counts;
+	int			n_distinct = 0;
+
+	for (int i = 0; i < n; i++)
+		total += ArrayGetNItems(ARR_NDIM(items[i].report.preimage_hashes),
+								ARR_DIMS(items[i].report.preimage_hashes));
+	if (total == 0)
+		return;
+	all = palloc(sizeof(char *) * total);
+	for (int i = 0; i < n; i++)
 	{
-		uint8		definition[JAM_HASH_BYTES];
+		Datum	   *elems;
+		int			k;
 
-		if (!jam_refine_definition_hash(refine_function, report.refine, definition))
-			memset(definition, 0, sizeof(definition));
-		jam_hex_encode(definition, JAM_HASH_BYTES, report.refine_hash);
+		deconstruct_array(items[i].report.preimage_hashes, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &k);
+		for (int j = 0; j < k; j++)
+			all[n_all++] = TextDatumGetCString(elems[j]);
 	}
-	report.applied = result.ok;
-	report.output = result.output;
-	report.failure_reason = result.failure_reason;
-	doc = jam_store_report(&report);
+	qsort(all, n_all, sizeof(char *), compare_cstrings);
+	distinct = palloc(sizeof(Datum) * n_all);
+	counts = palloc(sizeof(int64) * n_all);
+	for (int i = 0; i < n_all; i++)
+	{
+		if (n_distinct > 0 && strcmp(all[i], all[i - 1]) == 0)
+		{
+			counts[n_distinct - 1]++;
+			continue;
+		}
+		distinct[n_distinct] = CStringGetTextDatum(all[i]);
+		counts[n_distinct++] = 1;
+	}
+	if (jam_reference_preimages_counted(construct_array(distinct, n_distinct, TEXTOID, -1, false,
+														TYPALIGN_INT), counts, NULL) == n_distinct)
+		return;
+	for (int i = 0; i < n_all; i++)
+		if (!jam_preimage_referenced(all[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("preimage %s was deleted while a package referencing it was processed", all[i]),
+					 errhint("Retry: the package is still pending.")));
+}
 
-	jam_log_meta_hash(pkg->service_id, jam_node_name, report.refine, meta);
-	receipt = jam_log_append(svc, JAM_LOG_REPORT, report.report_hash, meta,
-							 result.ok ? "applied" : "failed");
+static int
+compare_by_service(const void *a, const void *b)
+{
+	const Refined *const *x = a;
+	const Refined *const *y = b;
+	int			c = strcmp((*x)->pkg.service_id, (*y)->pkg.service_id);
 
-	values[0] = CStringGetTextDatum(pkg->id);
-	values[1] = CStringGetTextDatum(result.ok ? "applied" : "failed");
-	if (result.ok)
-		nulls[2] = 'n';
-	else
-		values[2] = CStringGetTextDatum(result.failure_reason);
-	jam_spi_exec(&finish_package, values, nulls, false, 0);
+	if (c != 0)
+		return c;
+	return (*x)->pkg.seq < (*y)->pkg.seq ? -1 : (*x)->pkg.seq > (*y)->pkg.seq;
+}
 
-	*applied = result.ok;
-	return jam_with_member(doc, "receipt", receipt);
+/*
+ * Appends the reports of one service's packages (by_service[0..n), all of
+ * that service) to its log, which the caller has locked, a run of packages
+ * with the same refine (the same metadata hash) per statement.  Sets each
+ * item's receipt when want_receipts.  Needs SPI.
+ */
+static void
+append_reports(JamService *svc, Refined **by_service, int n, bool want_receipts)
+{
+	char	  **hashes = palloc(sizeof(char *) * n);
+	const char **statuses = palloc(sizeof(char *) * n);
+	Datum	   *receipts = palloc(sizeof(Datum) * n);
+
+	for (int start = 0; start < n;)
+	{
+		int			end = start;
+		uint8		meta[JAM_HASH_BYTES];
+
+		while (end < n && strcmp(by_service[end]->report.refine, by_service[start]->report.refine) == 0)
+		{
+			hashes[end - start] = by_service[end]->report.report_hash;
+			statuses[end - start] = by_service[end]->report.applied ? "applied" : "failed";
+			end++;
+		}
+		jam_log_meta_hash(svc->service_id, jam_node_name, by_service[start]->report.refine, meta);
+		jam_log_append_many(svc, JAM_LOG_REPORT, end - start, hashes, meta, statuses,
+							want_receipts ? receipts : NULL);
+		for (int i = start; want_receipts && i < end; i++)
+			by_service[i]->receipt = receipts[i - start];
+		start = end;
+	}
+}
+
+/*
+ * Writes the outcomes of n refined packages: each service's row locked (in
+ * service order, as every writer of several services takes them) and its
+ * pending count lowered, the preimages referenced, the reports and
+ * attestations, the reports' log entries, the packages' new status, each
+ * kind of row in one statement.  With docs, docs[i] is item i's report
+ * with its receipt.  Needs SPI.
+ */
+static void
+write_outcomes(Refined *items, int n, Datum *docs)
+{
+	Refined   **by_service = palloc(sizeof(Refined *) * n);
+	JamReport **reports = palloc(sizeof(JamReport *) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	Datum	   *reasons = palloc(sizeof(Datum) * n);
+	bool	   *reason_null = palloc(sizeof(bool) * n);
+	Datum		values[3];
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			rows;
+
+	for (int i = 0; i < n; i++)
+		by_service[i] = &items[i];
+	qsort(by_service, n, sizeof(Refined *), compare_by_service);
+	for (int i = 0; i < n; i++)
+		if (i == 0 || strcmp(by_service[i]->pkg.service_id, by_service[i - 1]->pkg.service_id) != 0)
+			(void) jam_service_lock(by_service[i]->pkg.service_id);
+	for (int i = 0; i < n; i++)
+		jam_service_lock(by_service[i]->pkg.service_id)->pending_count--;
+	reference_inputs(items, n);
+
+	for (int i = 0; i < n; i++)
+		reports[i] = &items[i].report;
+	jam_store_reports(reports, n, docs);
+
+	for (int start = 0; start < n;)
+	{
+		int			end = start;
+
+		while (end < n && strcmp(by_service[end]->pkg.service_id, by_service[start]->pkg.service_id) == 0)
+			end++;
+		append_reports(jam_service_lock(by_service[start]->pkg.service_id), by_service + start,
+					   end - start, docs != NULL);
+		start = end;
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = CStringGetTextDatum(items[i].pkg.id);
+		statuses[i] = CStringGetTextDatum(items[i].report.applied ? "applied" : "failed");
+		reason_null[i] = items[i].report.applied;
+		reasons[i] = reason_null[i] ? (Datum) 0 : CStringGetTextDatum(items[i].report.failure_reason);
+	}
+	values[0] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(statuses, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(reasons, reason_null, 1, dims, lbs, TEXTOID, -1,
+												   false, TYPALIGN_INT));
+	rows = jam_spi_exec(&finish_packages, values, NULL, false, 0);
+	if (rows != n)
+		elog(ERROR, "jam finished %d packages of %d", rows, n);
+
+	for (int i = 0; docs && i < n; i++)
+		docs[i] = jam_with_member(docs[i], "receipt", items[i].receipt);
 }
 
 /*
@@ -230,7 +405,8 @@ jam_process_next(PG_FUNCTION_ARGS)
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
 	char	   *service_id;
 	ClaimedPackage pkg;
-	bool		applied;
+	RefineCache cache = {0};
+	Refined		item;
 	Datum		doc;
 
 	jam_check_enabled();
@@ -244,10 +420,12 @@ jam_process_next(PG_FUNCTION_ARGS)
 		jam_metrics_end(metrics, JAM_OUTCOME_EMPTY);
 		PG_RETURN_NULL();
 	}
-	doc = SPI_datumTransfer(process_claimed(&pkg, &applied), false, -1);
+	refine_claimed(&pkg, &cache, &item);
+	write_outcomes(&item, 1, &doc);
+	doc = SPI_datumTransfer(doc, false, -1);
 	SPI_finish();
 
-	jam_metrics_end(metrics, applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
+	jam_metrics_end(metrics, item.report.applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
 	PG_RETURN_DATUM(doc);
 }
 
@@ -260,6 +438,8 @@ bool
 jam_process_one(bool *applied, TimestampTz *submitted_at)
 {
 	ClaimedPackage pkg;
+	RefineCache cache = {0};
+	Refined		item;
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS);
 
 	SPI_connect();
@@ -270,7 +450,10 @@ jam_process_one(bool *applied, TimestampTz *submitted_at)
 		return false;
 	}
 	*submitted_at = pkg.submitted_at;
-	(void) process_claimed(&pkg, applied);
+	refine_claimed(&pkg, &cache, &item);
+	/* Nobody reads a worker's report document: none is made. */
+	write_outcomes(&item, 1, NULL);
+	*applied = item.report.applied;
 	SPI_finish();
 	jam_metrics_end(metrics, *applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
 	return true;
@@ -283,8 +466,10 @@ PG_FUNCTION_INFO_V1(jam_process_packages);
 
 /*
  * jam_process_packages(service_id, max_packages) processes up to
- * max_packages pending packages, oldest first (of that service, or of any
- * when NULL), in the caller's transaction, and returns {processed, reports}.
+ * max_packages pending packages, oldest first (of that service, or as fair
+ * scheduling picks when NULL), in the caller's transaction, and returns
+ * {processed, reports}.  It claims and refines them one by one, then
+ * writes all their outcomes together, a statement per kind of row.
  */
 Datum
 jam_process_packages(PG_FUNCTION_ARGS)
@@ -295,6 +480,9 @@ jam_process_packages(PG_FUNCTION_ARGS)
 	ArrayType  *visible;
 	StringInfoData s;
 	int			processed = 0;
+	int			allocated = 64;
+	Refined    *items;
+	RefineCache cache = {0};
 	Datum		doc;
 
 	jam_check_enabled();
@@ -312,23 +500,42 @@ jam_process_packages(PG_FUNCTION_ARGS)
 	initStringInfo(&s);
 	appendStringInfoString(&s, "[");
 	SPI_connect();
+	items = palloc(sizeof(Refined) * allocated);
 	while (processed < max_packages)
 	{
 		ClaimedPackage pkg;
-		bool		applied;
-		Jsonb	   *report;
 		JamMetricsCall one;
 
 		if (!claim(service_id, visible, &pkg))
 			break;
-		/* Each package counts as a process call too, as if processed alone. */
+		if (processed == allocated)
+		{
+			allocated *= 2;
+			items = repalloc(items, sizeof(Refined) * allocated);
+		}
+		/*
+		 * Each package counts as a process call too, timed by its refine:
+		 * the writes it shares with the batch count in process_batch.
+		 */
 		one = jam_metrics_begin(JAM_OP_PROCESS);
-		report = DatumGetJsonbP(process_claimed(&pkg, &applied));
-		jam_metrics_end(one, applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
-		if (processed++ > 0)
-			appendStringInfoString(&s, ", ");
-		(void) JsonbToCString(&s, &report->root, VARSIZE(report));
+		refine_claimed(&pkg, &cache, &items[processed]);
+		jam_metrics_end(one, items[processed].report.applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
+		processed++;
 		CHECK_FOR_INTERRUPTS();
+	}
+	if (processed > 0)
+	{
+		Datum	   *docs = palloc(sizeof(Datum) * processed);
+
+		write_outcomes(items, processed, docs);
+		for (int i = 0; i < processed; i++)
+		{
+			Jsonb	   *report = DatumGetJsonbP(docs[i]);
+
+			if (i > 0)
+				appendStringInfoString(&s, ", ");
+			(void) JsonbToCString(&s, &report->root, VARSIZE(report));
+		}
 	}
 	SPI_finish();
 	appendStringInfoString(&s, "]");

@@ -35,22 +35,39 @@
 	REPORT_SUMMARY_JSON " || jsonb_build_object('output', " \
 	"translate(encode(output, 'base64'), E'\\n', ''))"
 
-static JamStatement insert_report = {
-	"INSERT INTO jam.jam_work_reports (package_id, service_id, report_hash, status, "
-	"contract_version, refine, output, output_hash, failure_reason, preimage_hashes "
-	"@c(, refine_hash)) "
-	"VALUES (@h($1), $2, @h($3), $4, $5, $6, $7, @h($8), $9, @ha($10) @c(, @h($11))) "
-	"RETURNING " REPORT_JSON,
-	11, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID,
-	TEXTARRAYOID, TEXTOID}
+/*
+ * The reports of a batch of processed packages, one row per element of
+ * the arrays; preimage hashes come joined with commas, one string per
+ * report.  Without the document, when the caller does not want it.
+ */
+#define INSERT_REPORTS \
+	"INSERT INTO jam.jam_work_reports (package_id, service_id, report_hash, status, " \
+	"contract_version, refine, output, output_hash, failure_reason, preimage_hashes " \
+	"@c(, refine_hash)) " \
+	"SELECT @h(u.id), u.svc, @h(u.rh), u.st, u.cv, u.rf, u.out, @h(u.oh), u.fr, " \
+	"@ha(coalesce(string_to_array(nullif(u.pre, ''), ','), '{}')) @c(, @h(u.rfh)) " \
+	"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], " \
+	"            $7::bytea[], $8::text[], $9::text[], $10::text[], $11::text[]) " \
+	"     WITH ORDINALITY AS u(id, svc, rh, st, cv, rf, out, oh, fr, pre, rfh, ord) ORDER BY u.ord"
+#define REPORT_ARG_TYPES \
+	{TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, \
+	BYTEAARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
+
+static JamStatement insert_reports = {
+	INSERT_REPORTS " RETURNING " REPORT_JSON, 11, REPORT_ARG_TYPES
 };
 
-/* Signed since 1.1 (attestation.c); a 1.0 catalog has no room for the signature. */
-static JamStatement insert_attestation = {
+static JamStatement insert_reports_quietly = {
+	INSERT_REPORTS, 11, REPORT_ARG_TYPES
+};
+
+/* This node's attestations of a batch's reports: signed since 1.1 (attestation.c). */
+static JamStatement insert_attestations = {
 	"INSERT INTO jam.jam_attestations (package_id, report_hash, attester "
 	"@c(, service_id, report_created_at, signature)) "
-	"VALUES (@h($1), @h($2), $3 @c(, $4, now(), $5))",
-	5, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
+	"SELECT @h(u.id), @h(u.rh), $3 @c(, u.svc, now(), u.sig) "
+	"FROM unnest($1::text[], $2::text[], $4::text[], $5::bytea[]) AS u(id, rh, svc, sig)",
+	5, {TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID}
 };
 
 static JamStatement select_report = {
@@ -104,66 +121,135 @@ report_hash(const JamReport *r, const uint8 output_hash[JAM_HASH_BYTES], uint8 o
 	crypto_generichash_final(&st, out, JAM_HASH_BYTES);
 }
 
-/*
- * Writes the report of a processed package and this node's attestation of
- * it, sets r->report_hash, and returns the report's document.  Needs SPI.
- */
-Datum
-jam_store_report(JamReport *r)
+/* The text of each report's hashes, joined with commas ("" for none). */
+static Datum
+joined_hashes(ArrayType *hashes)
 {
-	uint8		output_hash[JAM_HASH_BYTES];
-	uint8		hash[JAM_HASH_BYTES];
+	Datum	   *elems;
+	int			n;
+	StringInfoData s;
+
+	deconstruct_array(hashes, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
+	initStringInfo(&s);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&s, ',');
+		appendStringInfoString(&s, TextDatumGetCString(elems[i]));
+	}
+	return CStringGetTextDatum(s.data);
+}
+
+static Datum
+text_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* An array of n elements that may be NULL (nulls[i] true). */
+static Datum
+array_with_nulls(Datum *elems, bool *nulls, int n, Oid type, int16 typlen, bool byval, char align)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type, typlen, byval, align));
+}
+
+/*
+ * Writes the reports of n processed packages and this node's attestation of
+ * each, in two statements, and sets each report's report_hash.  With docs,
+ * docs[i] is report i's document; without, no document is made.  Needs SPI.
+ */
+void
+jam_store_reports(JamReport **reports, int n, Datum *docs)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *services = palloc(sizeof(Datum) * n);
+	Datum	   *hashes = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	Datum	   *versions = palloc(sizeof(Datum) * n);
+	Datum	   *refines = palloc(sizeof(Datum) * n);
+	Datum	   *outputs = palloc(sizeof(Datum) * n);
+	Datum	   *output_hashes = palloc(sizeof(Datum) * n);
+	Datum	   *reasons = palloc(sizeof(Datum) * n);
+	Datum	   *preimages = palloc(sizeof(Datum) * n);
+	Datum	   *refine_hashes = palloc(sizeof(Datum) * n);
+	Datum	   *signatures = palloc(sizeof(Datum) * n);
+	bool	   *output_null = palloc(sizeof(bool) * n);
+	bool	   *reason_null = palloc(sizeof(bool) * n);
+	bool	   *signature_null = palloc(sizeof(bool) * n);
 	Datum		values[11];
-	char		nulls[11];
-	Datum		doc;
+	int			rows;
 
-	memset(nulls, ' ', sizeof(nulls));
-	if (r->applied)
-		jam_blake2b256(VARDATA_ANY(r->output), VARSIZE_ANY_EXHDR(r->output), output_hash);
-	report_hash(r, output_hash, hash);
-	jam_hex_encode(hash, JAM_HASH_BYTES, r->report_hash);
-
-	values[0] = CStringGetTextDatum(r->package_id);
-	values[1] = CStringGetTextDatum(r->service_id);
-	values[2] = PointerGetDatum(jam_hash_to_text(hash));
-	values[3] = CStringGetTextDatum(r->applied ? "applied" : "failed");
-	values[4] = Int32GetDatum(r->contract_version);
-	values[5] = CStringGetTextDatum(r->refine);
-	if (r->applied)
+	for (int i = 0; i < n; i++)
 	{
-		values[6] = PointerGetDatum(r->output);
-		values[7] = PointerGetDatum(jam_hash_to_text(output_hash));
-		nulls[8] = 'n';
-	}
-	else
-	{
-		nulls[6] = nulls[7] = 'n';
-		values[8] = CStringGetTextDatum(r->failure_reason);
-	}
-	values[9] = PointerGetDatum(r->preimage_hashes);
-	values[10] = CStringGetTextDatum(r->refine_hash);
+		JamReport  *r = reports[i];
+		uint8		output_hash[JAM_HASH_BYTES];
+		uint8		hash[JAM_HASH_BYTES];
 
-	jam_spi_exec(&insert_report, values, nulls, false, 0);
-	doc = jam_spi_copy_jsonb(1);
+		if (r->applied)
+			jam_blake2b256(VARDATA_ANY(r->output), VARSIZE_ANY_EXHDR(r->output), output_hash);
+		report_hash(r, output_hash, hash);
+		jam_hex_encode(hash, JAM_HASH_BYTES, r->report_hash);
 
-	values[1] = values[2];
-	values[2] = CStringGetTextDatum(jam_node_name);
-	values[3] = CStringGetTextDatum(r->service_id);
-	nulls[0] = nulls[1] = nulls[2] = nulls[3] = ' ';
-	nulls[4] = 'n';
-	if (jam_catalog() == JAM_CATALOG_COMPACT)
-	{
-		bytea	   *signature = jam_attestation_node_signature(r->package_id, r->report_hash,
-															   r->service_id);
-
-		if (signature != NULL)
+		ids[i] = CStringGetTextDatum(r->package_id);
+		services[i] = CStringGetTextDatum(r->service_id);
+		hashes[i] = CStringGetTextDatum(r->report_hash);
+		statuses[i] = CStringGetTextDatum(r->applied ? "applied" : "failed");
+		versions[i] = Int32GetDatum(r->contract_version);
+		refines[i] = CStringGetTextDatum(r->refine);
+		output_null[i] = !r->applied;
+		outputs[i] = r->applied ? PointerGetDatum(r->output) : (Datum) 0;
+		output_hashes[i] = r->applied ? PointerGetDatum(jam_hash_to_text(output_hash)) : (Datum) 0;
+		reason_null[i] = r->applied;
+		reasons[i] = r->applied ? (Datum) 0 : CStringGetTextDatum(r->failure_reason);
+		preimages[i] = joined_hashes(r->preimage_hashes);
+		refine_hashes[i] = CStringGetTextDatum(r->refine_hash);
+		signatures[i] = (Datum) 0;
+		signature_null[i] = true;
+		if (jam_catalog() == JAM_CATALOG_COMPACT)
 		{
-			values[4] = PointerGetDatum(signature);
-			nulls[4] = ' ';
+			bytea	   *signature = jam_attestation_node_signature(r->package_id, r->report_hash,
+																   r->service_id);
+
+			if (signature != NULL)
+			{
+				signatures[i] = PointerGetDatum(signature);
+				signature_null[i] = false;
+			}
 		}
 	}
-	jam_spi_exec(&insert_attestation, values, nulls, false, 0);
-	return doc;
+
+	values[0] = text_array(ids, n);
+	values[1] = text_array(services, n);
+	values[2] = text_array(hashes, n);
+	values[3] = text_array(statuses, n);
+	values[4] = PointerGetDatum(construct_array(versions, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[5] = text_array(refines, n);
+	values[6] = array_with_nulls(outputs, output_null, n, BYTEAOID, -1, false, TYPALIGN_INT);
+	values[7] = array_with_nulls(output_hashes, output_null, n, TEXTOID, -1, false, TYPALIGN_INT);
+	values[8] = array_with_nulls(reasons, reason_null, n, TEXTOID, -1, false, TYPALIGN_INT);
+	values[9] = text_array(preimages, n);
+	values[10] = text_array(refine_hashes, n);
+	rows = jam_spi_exec(docs ? &insert_reports : &insert_reports_quietly, values, NULL, false, 0);
+	if (rows != n)
+		elog(ERROR, "jam wrote %d reports of %d", rows, n);
+	/* RETURNING gives the rows in the order they were inserted: the arrays' order. */
+	for (int i = 0; docs && i < n; i++)
+	{
+		bool		isnull;
+
+		docs[i] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull),
+									false, -1);
+	}
+
+	values[0] = text_array(ids, n);
+	values[1] = text_array(hashes, n);
+	values[2] = CStringGetTextDatum(jam_node_name);
+	values[3] = text_array(services, n);
+	values[4] = array_with_nulls(signatures, signature_null, n, BYTEAOID, -1, false, TYPALIGN_INT);
+	jam_spi_exec(&insert_attestations, values, NULL, false, 0);
 }
 
 /*
