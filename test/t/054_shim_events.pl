@@ -116,36 +116,45 @@ sub metric
 
 # --- NOTIFY, seen from psql: the payload, and only once the transaction commits.
 
-my $listener = $node->background_psql('postgres');
-$listener->query_safe('LISTEN jam_events');
-my $heard = '';
-
-# The payloads psql has printed so far ("Asynchronous notification ...").
-sub heard
+# A psql session listening on jam_events, in a database.
+sub listener
 {
-	$heard .= $listener->query_safe('SELECT 1');
-	return map { $json->decode($_) }
-	  $heard =~ /Asynchronous notification "jam_events" with payload "(.*)" received from server process/g;
+	my ($db) = @_;
+	my $psql = $node->background_psql($db);
+	$psql->query_safe('LISTEN jam_events');
+	return { psql => $psql, heard => '' };
 }
 
+# The payloads the listener's psql has printed so far ("Asynchronous notification ...").
+sub heard
+{
+	my ($l) = @_;
+	$l->{heard} .= $l->{psql}->query_safe('SELECT 1');
+	return map { $json->decode($_) }
+	  $l->{heard} =~ /Asynchronous notification "jam_events" with payload "(.*)" received from server process/g;
+}
+
+# The payloads, once one satisfies $pred (or a minute has passed).
 sub hear_until
 {
-	my ($pred) = @_;
+	my ($l, $pred) = @_;
 	for (1 .. 600)
 	{
-		my @p = heard();
+		my @p = heard($l);
 		return @p if grep { $pred->($_) } @p;
 		usleep(100_000);
 	}
-	return heard();
+	return heard($l);
 }
+
+my $listener = listener('postgres');
 
 my $session = $node->background_psql('postgres');
 $session->query_safe('BEGIN');
 my $first = $session->query_safe(q{SELECT jam.jam_submit_package('ev-psql', '\x01')->>'id'});
-is(scalar(grep { $_->{service_id} eq 'ev-psql' } heard()), 0, 'nothing is announced before the commit');
+is(scalar(grep { $_->{service_id} eq 'ev-psql' } heard($listener)), 0, 'nothing is announced before the commit');
 $session->query_safe('COMMIT');
-my @payloads = hear_until(sub { $_[0]{id} eq $first });
+my @payloads = hear_until($listener, sub { $_[0]{id} eq $first });
 is_deeply([ grep { $_->{service_id} eq 'ev-psql' } @payloads ],
 	[ event_doc('ev-psql', 0, 'package', $first, 'pending') ],
 	'at commit, LISTEN jam_events hears the entry as JSON: service_id, seq, kind, id, status');
@@ -157,12 +166,12 @@ $session->query_safe('BEGIN');
 my $rolled_back = $session->query_safe(q{SELECT jam.jam_submit_package('ev-psql', '\x02')->>'id'});
 $session->query_safe('ROLLBACK');
 my $second = $node->safe_psql('postgres', q{SELECT jam.jam_submit_package('ev-psql', '\x03')->>'id'});
-@payloads = hear_until(sub { $_[0]{id} eq $second });
+@payloads = hear_until($listener, sub { $_[0]{id} eq $second });
 is_deeply([ grep { $_->{service_id} eq 'ev-psql' } @payloads ],
 	[ event_doc('ev-psql', 0, 'package', $first, 'pending'), event_doc('ev-psql', 1, 'package', $second, 'pending') ],
 	'a rolled-back submit is never announced; the next commit takes its place in the log');
 $session->quit;
-$listener->quit;
+$listener->{psql}->quit;
 
 # --- One service's stream: submitted, applied and failed, as they commit.
 
@@ -376,6 +385,29 @@ for (1 .. 600)
 ok($exited, 'the shim stops without waiting for its streams');
 is($shim->wait_exit, 0, 'cleanly');
 $fast->close;
+
+# --- Older catalogs: the library announces on a 1.0 or 1.1 catalog before
+# ALTER EXTENSION UPDATE, and its jam_log_events reads them too (declared
+# here by hand: the SQL function comes with 1.2); the update keeps it all.
+
+for my $version ('1.0', '1.1')
+{
+	my $db = 'events_' . ($version =~ s/\./_/r);
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE EXTENSION jam VERSION '$version'");
+	my $l = listener($db);
+	my $id = $node->safe_psql($db, q{SELECT jam.jam_submit_package('ev-old', '\x01')->>'id'});
+	is_deeply([ grep { $_->{id} eq $id } hear_until($l, sub { $_[0]{id} eq $id }) ],
+		[ event_doc('ev-old', 0, 'package', $id, 'pending') ], "$version catalog: the entry is announced");
+	$l->{psql}->quit;
+	$node->safe_psql($db, q{CREATE FUNCTION public.log_events(text, bigint, integer) RETURNS jsonb
+		AS '$libdir/jam', 'jam_log_events' LANGUAGE C STABLE});
+	is_deeply($json->decode($node->safe_psql($db, q{SELECT public.log_events('ev-old', -1, 10)->'events'})),
+		[ event_doc('ev-old', 0, 'package', $id, 'pending') ], "$version catalog: the library reads it back");
+	$node->safe_psql($db, 'ALTER EXTENSION jam UPDATE');
+	is_deeply($json->decode($node->safe_psql($db, q{SELECT jam.jam_log_events('ev-old')->'events'})),
+		[ event_doc('ev-old', 0, 'package', $id, 'pending') ], "$version catalog updated: jam_log_events reads it");
+}
 
 $node->stop;
 done_testing();
