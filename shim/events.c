@@ -485,7 +485,7 @@ const char *
 events_end_label(enum stream_end reason)
 {
 	static const char *const labels[STREAM_END__COUNT] = {
-		"client", "slow", "revoked", "listener", "shutdown", "error"
+		"client", "slow", "revoked", "database", "shutdown", "error"
 	};
 
 	return labels[reason];

@@ -56,7 +56,7 @@ enum stream_end
 	STREAM_END_CLIENT,			/* the client went away */
 	STREAM_END_SLOW,			/* it did not keep up: a full queue, or a write past its deadline */
 	STREAM_END_REVOKED,			/* its token may no longer read what it follows */
-	STREAM_END_LISTENER,		/* the listening connection was lost */
+	STREAM_END_DATABASE,		/* the database was lost: the listening connection, or a read the stream needed */
 	STREAM_END_SHUTDOWN,
 	STREAM_END_ERROR,			/* a statement failed, or the position outgrew SSE_MAX_SERVICES */
 	STREAM_END__COUNT

@@ -384,7 +384,7 @@ metrics_render_events(struct buf *out, const struct events_stats *es)
 	buf_printf(out, "jam_shim_events_received_total %lld\n", es->received);
 	header(out, "jam_shim_events_streams_ended_total", "counter",
 		   "Event streams that ended: client (it went away), slow (it did not keep up and was dropped), "
-		   "revoked (its token no longer reads what it follows), listener (the listening connection was lost), "
+		   "revoked (its token no longer reads what it follows), database (the listening connection was lost, or a read the stream needed failed), "
 		   "shutdown, error.");
 	for (int r = 0; r < STREAM_END__COUNT; r++)
 		buf_printf(out, "jam_shim_events_streams_ended_total{reason=\"%s\"} %lld\n",

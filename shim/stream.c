@@ -261,10 +261,11 @@ emit(struct stream *s, const struct sse_event *e)
  * Sends a service's entries after the stream's position from its log, to
  * its end.  A stream of every service that may not see the service (403)
  * hides it; a token that is no longer valid, or may no longer read the one
- * service followed, ends the stream.
+ * service followed, ends the stream.  So does the database out of reach,
+ * unless tolerant (a check that can wait for the next heartbeat).
  */
 static int
-catch_up(struct stream *s, const char *service_id)
+catch_up(struct stream *s, const char *service_id, int tolerant)
 {
 	for (;;)
 	{
@@ -286,8 +287,11 @@ catch_up(struct stream *s, const char *service_id)
 			}
 			if (e.status == 401 || e.status == 403)
 				return end(s, STREAM_END_REVOKED);
-			snprintf(s->x->detail, sizeof(s->x->detail), "catching up on %s: %s: %s", service_id, e.sqlstate, e.detail);
-			return end(s, STREAM_END_ERROR);
+			if (e.status == 503 && tolerant)
+				return 0;
+			snprintf(s->x->detail, sizeof(s->x->detail), "catching up on %s: %s%s%s", service_id,
+					 e.sqlstate, e.sqlstate[0] ? ": " : "", e.detail);
+			return end(s, e.status == 503 ? STREAM_END_DATABASE : STREAM_END_ERROR);
 		}
 		doc = result_json(res);
 		if (!json_object_object_get_ex(doc, "events", &events) || !json_object_is_type(events, json_type_array) ||
@@ -338,7 +342,7 @@ deliver(struct stream *s, const struct sse_event *e)
 		return 0;
 	if (p && e->seq == p->seq + 1)
 		return emit(s, e);
-	return catch_up(s, e->service_id);
+	return catch_up(s, e->service_id, 0);
 }
 
 /*
@@ -470,15 +474,15 @@ start_one_service(struct stream *s, int resumed)
 
 /* Catches up on every log a stream follows that has entries past its position. */
 static int
-catch_up_all(struct stream *s, struct todo *todo, int ntodo)
+catch_up_all(struct stream *s, struct todo *todo, int ntodo, int tolerant)
 {
 	if (s->single)
-		return catch_up(s, s->single);
+		return catch_up(s, s->single, tolerant);
 	for (int i = 0; i < ntodo; i++)
 	{
 		struct sse_position *p = sse_cursor_find(s->cursor, todo[i].service_id);
 
-		if (todo[i].last > (p ? p->seq : -1) && catch_up(s, todo[i].service_id) < 0)
+		if (todo[i].last > (p ? p->seq : -1) && catch_up(s, todo[i].service_id, tolerant) < 0)
 			return -1;
 	}
 	return 0;
@@ -499,7 +503,7 @@ recheck(struct stream *s)
 				rc;
 
 	if (s->single)
-		return catch_up(s, s->single);
+		return catch_up(s, s->single, 1);
 	n = visible_services(s, &todo, &e);
 	if (n < 0)
 	{
@@ -517,7 +521,7 @@ recheck(struct stream *s)
 	}
 	for (int i = 0; i < n; i++)
 		unhide(s, todo[i].service_id);
-	rc = catch_up_all(s, todo, n);
+	rc = catch_up_all(s, todo, n, 1);
 	free(todo);
 	return rc;
 }
@@ -539,7 +543,7 @@ follow(struct stream *s)
 
 		if (n < 0)
 		{
-			s->end = why == EVENTS_SLOW ? STREAM_END_SLOW : why == EVENTS_LOST ? STREAM_END_LISTENER :
+			s->end = why == EVENTS_SLOW ? STREAM_END_SLOW : why == EVENTS_LOST ? STREAM_END_DATABASE :
 				STREAM_END_SHUTDOWN;
 			break;
 		}
@@ -620,7 +624,7 @@ stream_serve(struct exchange *x, struct plan *p)
 	conns_stream_begin(x->conn_entry);
 	/* EventSource reconnects after this many milliseconds, sending the last id it saw. */
 	buf_puts(&s.out, "retry: 1000\n\n");
-	if (catch_up_all(&s, todo, ntodo) == 0 && flush(&s) == 0)
+	if (catch_up_all(&s, todo, ntodo, 0) == 0 && flush(&s) == 0)
 		follow(&s);
 	events_count_end(s.end);
 

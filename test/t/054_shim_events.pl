@@ -368,6 +368,47 @@ is_deeply(\@fast_ids, [ 0 .. $seq ], 'the other received every event, in order')
 submit($admin, 'ev-slow', 'after the drop');
 $e = $fast->next_event(60);
 is($e->{id}, $seq + 1, 'and keeps receiving');
+$seq++;
+
+# A burst larger than the queue (16 here) does not drop a client that
+# reads: what did not fit is read from the log.
+my $before = $seq;
+$node->safe_psql('postgres', q{
+	SELECT jam.jam_submit_packages('ev-slow',
+		ARRAY(SELECT convert_to('burst ' || i, 'UTF8') FROM generate_series(1, 300) AS i))});
+$seq += 300;
+my $burst_end = $seq;
+@events = $fast->events_until(60, sub { $_[0]{id} == $burst_end });
+is_deeply([ map { $_->{id} } @events ], [ $before + 1 .. $burst_end ],
+	'a burst of 300 in one transaction: every event once, in order, to a client that reads');
+
+# --- The listening connection lost (Postgres restarted): streams end, and
+# their clients resume where they were.
+
+my $lost_before = metric('jam_shim_events_streams_ended_total{reason="database"}');
+$node->restart;
+ok($fast->wait_eof(60), 'a restart of Postgres ends the streams');
+ok(metric('jam_shim_events_streams_ended_total{reason="database"}') > $lost_before, 'counted as the database\'s loss');
+# The shim's pool answers 503 until it has reconnected.
+my $after_restart;
+for (1 .. 300)
+{
+	$after_restart = eval { submit($admin, 'ev-slow', 'after the restart') } and last;
+	usleep(100_000);
+}
+ok($after_restart, 'a submit after the restart');
+my $resumed;
+for (1 .. 300)
+{
+	$resumed = stream('/jam/events?service_id=ev-slow', token => $admin, last_event_id => $seq);
+	last if $resumed->{status} == 200;
+	$resumed->close;
+	usleep(100_000);
+}
+is($resumed->{status}, 200, 'once the shim listens again, a stream resumes');
+$e = $resumed->next_event(60);
+is_deeply([ $e->{id}, $e->{json}{id} ], [ $seq + 1, $after_restart ], 'with what committed meanwhile');
+$resumed->close;
 
 # --- SIGTERM ends the streams at once: the shim does not wait out its
 # grace period (ten minutes here) for them.
@@ -384,7 +425,6 @@ for (1 .. 600)
 }
 ok($exited, 'the shim stops without waiting for its streams');
 is($shim->wait_exit, 0, 'cleanly');
-$fast->close;
 
 # --- Older catalogs: the library announces on a 1.0 or 1.1 catalog before
 # ALTER EXTENSION UPDATE, and its jam_log_events reads them too (declared
