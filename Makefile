@@ -22,7 +22,7 @@ SHIM_OPENAPI_OBJ = shim/openapi_doc.o
 SHIM_OBJS = $(SHIM_SRCS:.c=.o) $(SHIM_OPENAPI_OBJ)
 SHIM_TLS_COMPAT = shim/libjam-tls-compat.so
 SHIM_FUZZ = shim/fuzz/fuzz-request
-SHIM_FUZZ_SRCS = shim/fuzz/fuzz_request.c shim/plan.c shim/request.c shim/routes.c shim/buf.c shim/trace.c shim/batch.c shim/framing.c shim/jsonkeys.c shim/sse.c
+SHIM_FUZZ_SRCS = shim/fuzz/fuzz_request.c shim/plan.c shim/request.c shim/routes.c shim/buf.c shim/trace.c shim/batch.c shim/framing.c shim/jsonkeys.c shim/sse.c shim/tilepath.c
 SHIM_PKGS = json-c libpq
 SHIM_CFLAGS = -O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	$(if $(filter 1,$(WERROR)),-Werror) $(shell pkg-config --cflags $(SHIM_PKGS) 2>/dev/null)

@@ -40,3 +40,44 @@ LANGUAGE C STABLE
 SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
 REVOKE ALL ON FUNCTION jam_log_events(text, bigint, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION jam_log_events(text, bigint, integer) TO jam_api, jam_reader, jam_operator;
+
+-- Tiles and witnesses (issue 15) -----------------------------------------------
+
+-- Each service's log as C2SP tlog-tiles (tiles.c): hash tiles and entry
+-- bundles computed from the subtree hashes jam_log_entries already keeps,
+-- O(tile) per call, and the checkpoint a tile client reads first.  Readable
+-- with jam:read on the service, as its receipts are, or by anyone once an
+-- operator makes the log public (outside auditors, witnesses).  Adding a
+-- column with a constant default rewrites nothing.
+ALTER TABLE jam_services ADD COLUMN log_public boolean NOT NULL DEFAULT false;
+
+CREATE FUNCTION jam_tile(service_id text, level integer, index bigint, width integer DEFAULT 256)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'jam_tile'
+LANGUAGE C STABLE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+CREATE FUNCTION jam_entry_bundle(service_id text, index bigint, width integer DEFAULT 256)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'jam_entry_bundle'
+LANGUAGE C STABLE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+-- Makes the node key on first use, as jam_checkpoint does, hence VOLATILE.
+CREATE FUNCTION jam_log_checkpoint(service_id text) RETURNS text
+AS 'MODULE_PATHNAME', 'jam_log_checkpoint'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+CREATE FUNCTION jam_set_log_public(service_id text, public boolean DEFAULT true) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_set_log_public'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+REVOKE ALL ON FUNCTION jam_tile(text, integer, bigint, integer),
+    jam_entry_bundle(text, bigint, integer), jam_log_checkpoint(text),
+    jam_set_log_public(text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_tile(text, integer, bigint, integer),
+    jam_entry_bundle(text, bigint, integer), jam_log_checkpoint(text)
+TO jam_api, jam_reader, jam_operator;
+GRANT EXECUTE ON FUNCTION jam_set_log_public(text, boolean) TO jam_operator;

@@ -302,6 +302,56 @@ run_text(struct exchange *x, PGresult *res)
 	answer(x, 200, "text/plain; charset=utf-8", note, strlen(note), NO_STORE);
 }
 
+/*
+ * A log's tiles and entry bundles never change (c2sp.org/tlog-tiles: a
+ * partial tile of a given width is as immutable as a full one), so any
+ * cache may keep them for a year: a shared one when the request carried
+ * no token (the log is public, or reads need none), only the client's own
+ * otherwise.  Their checkpoint changes with every append: a second.
+ */
+#define TILE_CACHE "max-age=31536000, immutable"
+#define LOG_CHECKPOINT_CACHE "max-age=1"
+
+/* GET or HEAD of a tile or entry bundle: its bytes with a strong ETag, or 304. */
+static void
+run_tile(struct exchange *x, struct plan *p, PGresult *res)
+{
+	const char *etag = col(res, 1);
+	struct buf	h = BUF_INIT;
+
+	if (col(res, 0) == NULL || etag == NULL)
+	{
+		answer_error(x, 500, "internal_error", "internal error", 0);
+		snprintf(x->detail, sizeof(x->detail), "unexpected tile result");
+		return;
+	}
+	buf_printf(&h, "ETag: \"%s\"\r\nCache-Control: %s, " TILE_CACHE "\r\n"
+			   "X-Content-Type-Options: nosniff\r\n", etag, p->has_token ? "private" : "public");
+	if (etag_matches(p->if_none_match, etag))
+		answer_sized(x, 304, NULL, NULL, 0, -1, h.data);
+	else
+		answer(x, 200, "application/octet-stream", PQgetvalue(res, 0, 0),
+			   (size_t) PQgetlength(res, 0, 0), h.data);
+	buf_free(&h);
+}
+
+/* GET of a log's checkpoint for tile clients: text/plain, cacheable for a second. */
+static void
+run_log_checkpoint(struct exchange *x, struct plan *p, PGresult *res)
+{
+	const char *note = col(res, 0);
+	char		h[96];
+
+	if (note == NULL)
+	{
+		answer_error(x, 404, "not_found", "nothing found", 0);
+		return;
+	}
+	snprintf(h, sizeof(h), "Cache-Control: %s, " LOG_CHECKPOINT_CACHE "\r\n",
+			 p->has_token ? "private" : "public");
+	answer(x, 200, "text/plain; charset=utf-8", note, strlen(note), h);
+}
+
 /* GET /system/status: the shim itself, its pool, and whether Postgres answers now. */
 static void
 run_system_status(struct exchange *x)
@@ -477,6 +527,12 @@ call_run(struct exchange *x, struct plan *p)
 			break;
 		case CALL_TEXT:
 			run_text(x, res);
+			break;
+		case CALL_TILE:
+			run_tile(x, p, res);
+			break;
+		case CALL_LOG_CHECKPOINT:
+			run_log_checkpoint(x, p, res);
 			break;
 		case CALL_CREATED:
 			answer_json_result(x, res, 201, NULL);

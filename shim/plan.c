@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "jsonkeys.h"
+#include "tilepath.h"
 #include "sse.h"
 
 /* Records a refusal in the plan; returns -1 so callers can return it. */
@@ -674,6 +675,50 @@ plan_param_call(struct plan *p, call_kind kind, const char *function)
 	return 0;
 }
 
+/* Adds an integer parameter of the given type, its decimal text a copy freed with the plan. */
+static int
+add_integer(struct plan *p, unsigned int type, long long value)
+{
+	char		text[24];
+	char	   *copy;
+
+	snprintf(text, sizeof(text), "%lld", value);
+	copy = xstrdup(text);
+	return add_param(p, type, copy, 0, 0, copy);
+}
+
+/*
+ * GET and HEAD of a tile or an entry bundle of a service's log (c2sp.org/
+ * tlog-tiles): the bytes, and their SHA-256 for the ETag, which the
+ * answer compares with If-None-Match (304) once it has them.
+ */
+static int
+plan_tile(struct plan *p, const struct http_request *req)
+{
+	struct tile_path t;
+	char		why[160];
+	struct buf	args = BUF_INIT;
+
+	copy_log_field(p->log_service_id, sizeof(p->log_service_id), p->param);
+	if (tile_path_parse(route_rest(p->route, req->path), p->route == ROUTE_LOG_ENTRIES, &t,
+						why, sizeof(why)) < 0)
+		return refuse(p, 400, "invalid_argument", "%s", why);
+	buf_printf(&args, "$%d", add_text(p, p->param));
+	if (!t.entries)
+		buf_printf(&args, ", $%d", add_integer(p, PLAN_OID_INT4, t.level));
+	buf_printf(&args, ", $%d", add_integer(p, PLAN_OID_INT8, t.index));
+	buf_printf(&args, ", $%d", add_integer(p, PLAN_OID_INT4, t.width));
+	p->kind = CALL_TILE;
+	p->binary_result = 1;
+	p->if_none_match = req->if_none_match;
+	buf_printf(&p->sql,
+			   "SELECT s.t, pg_catalog.encode(pg_catalog.sha256(s.t), 'hex')"
+			   " FROM (SELECT jam.%s(%s) AS t" AUTH_FROM " OFFSET 0) s",
+			   t.entries ? "jam_entry_bundle" : "jam_tile", args.data);
+	buf_free(&args);
+	return 0;
+}
+
 /*
  * POST /jam/tokens {name, scopes, services, tenant, expires_at}: a new
  * token, shown this once ({"token": ...}, 201).  jam_create_token checks
@@ -909,6 +954,16 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 				return -1;
 			copy_log_field(p->log_service_id, sizeof(p->log_service_id), p->param);
 			return plan_param_call(p, CALL_TEXT, "jam.jam_checkpoint");
+		case ROUTE_LOG_CHECKPOINT:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			copy_log_field(p->log_service_id, sizeof(p->log_service_id), p->param);
+			return plan_param_call(p, CALL_LOG_CHECKPOINT, "jam.jam_log_checkpoint");
+		case ROUTE_LOG_ENTRIES:
+		case ROUTE_LOG_TILE:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			return plan_tile(p, req);
 		case ROUTE_JAM_STATUS:
 			if (check_query_names(p, q, none) < 0)
 				return -1;

@@ -55,6 +55,8 @@ typedef enum call_kind
 	CALL_PROCESS,				/* body (NULL: nothing pending), package_id, service_id */
 	CALL_PROCESS_BATCH,			/* body, processed (0: nothing pending) */
 	CALL_TEXT,				/* text/plain: a signed checkpoint, a tlog-proof */
+	CALL_TILE,					/* a tile or entry bundle, and its SHA-256 hex (binary results) */
+	CALL_LOG_CHECKPOINT,		/* text/plain: a tile client's checkpoint, briefly cacheable */
 	CALL_CREATED,				/* one jsonb column: the body of a 201 */
 	CALL_SYSTEM_STATUS,			/* the shim's own status */
 	CALL_METRICS,				/* Prometheus text: the shim's and jam_metrics() */
@@ -88,6 +90,7 @@ struct plan
 	int			has_token;
 	int			include_receipt;
 	int			not_modified;	/* If-None-Match names the preimage: 304 when it exists */
+	const char *if_none_match;	/* a tile's: compared with its ETag once it is read */
 
 	char		param[ROUTE_PARAM_MAX + 1]; /* the decoded path parameter */
 	char		events_service[ROUTE_PARAM_MAX + 1];	/* GET /jam/events: its one service, or "" */

@@ -36,6 +36,10 @@ const struct route_def shim_routes[ROUTE__COUNT] = {
 	[ROUTE_EVENTS] = {"/jam/events", GET_HEAD},
 	[ROUTE_ROOTS] = {"/jam/roots", GET_HEAD},
 	[ROUTE_CHECKPOINT] = {"/jam/services/{id}/checkpoint", GET_HEAD},
+	/* A service's log as c2sp.org/tlog-tiles; entries before {tile_path}, which would match them too. */
+	[ROUTE_LOG_CHECKPOINT] = {"/jam/logs/{service_id}/checkpoint", GET_HEAD},
+	[ROUTE_LOG_ENTRIES] = {"/jam/logs/{service_id}/tile/entries/{tile_path}", GET_HEAD, ROUTE_REST},
+	[ROUTE_LOG_TILE] = {"/jam/logs/{service_id}/tile/{tile_path}", GET_HEAD, ROUTE_REST},
 	[ROUTE_JAM_STATUS] = {"/jam/status", GET_HEAD},
 	[ROUTE_SYSTEM_STATUS] = {"/system/status", GET_HEAD},
 	[ROUTE_METRICS] = {"/metrics", GET_HEAD},
@@ -44,12 +48,15 @@ const struct route_def shim_routes[ROUTE__COUNT] = {
 
 /*
  * Whether the raw path matches a template; a {...} template segment
- * matches any one non-empty segment, which is decoded into param.
- * Returns 1 on a match, 0 otherwise; *param_bad is set when the segment
- * matched but does not decode (bad escape, NUL, too long).
+ * matches any one non-empty segment, which is decoded into param, and
+ * the last one of a ROUTE_REST template the rest of the path (one or more
+ * non-empty segments), left undecoded.  Returns 1 on a match, 0
+ * otherwise; *param_bad is set when the segment matched but does not
+ * decode (bad escape, NUL, too long).
  */
 static int
-match_template(const char *tmpl, const char *path, char *param, size_t param_size, int *param_bad)
+match_template(const char *tmpl, int rest, const char *path, char *param, size_t param_size,
+			   int *param_bad)
 {
 	const char *t = tmpl,
 			   *p = path;
@@ -67,6 +74,14 @@ match_template(const char *tmpl, const char *path, char *param, size_t param_siz
 
 		if (plen == 0)
 			return 0;
+		if (rest && tend == NULL && t[0] == '{')
+		{
+			/* No empty segment in the rest: "a//b" or a trailing "/" is no tile's path. */
+			for (const char *s = p; *s; s++)
+				if (*s == '/' && (s[1] == '/' || s[1] == '\0'))
+					return 0;
+			return 1;
+		}
 		if (tlen > 0 && t[0] == '{')
 		{
 			if (percent_decode(p, plen, 0, param, param_size) < 0)
@@ -98,7 +113,7 @@ route_match(const char *path, char *param, size_t param_size, int *param_bad)
 
 		if (param_size > 0)
 			param[0] = '\0';
-		if (match_template(shim_routes[r].template, path, param, param_size, &bad))
+		if (match_template(shim_routes[r].template, shim_routes[r].rest, path, param, param_size, &bad))
 		{
 			*param_bad = bad;
 			return (route_id) r;
@@ -116,6 +131,32 @@ route_label(route_id route)
 	if (route < 0 || route >= ROUTE__COUNT)
 		return ROUTE_UNMATCHED_LABEL;
 	return shim_routes[route].template;
+}
+
+/*
+ * The rest of a raw path matched by a ROUTE_REST route: what its last
+ * template segment matched, as the client sent it; NULL for any other
+ * route, or a path the route does not match.
+ */
+const char *
+route_rest(route_id route, const char *path)
+{
+	const char *t;
+	const char *p = path;
+
+	if (route < 0 || route >= ROUTE__COUNT || !shim_routes[route].rest || path == NULL)
+		return NULL;
+	t = strrchr(shim_routes[route].template, '/');
+	/* As many segments of the path as the template has before its last. */
+	for (const char *s = shim_routes[route].template; s < t; s++)
+	{
+		if (*s != '/')
+			continue;
+		p = strchr(p + 1, '/');
+		if (p == NULL)
+			return NULL;
+	}
+	return p[0] == '/' && p[1] != '\0' ? p + 1 : NULL;
 }
 
 /* The Allow header of a route: its methods, and OPTIONS. */

@@ -31,6 +31,9 @@ typedef enum route_id
 	ROUTE_EVENTS,
 	ROUTE_ROOTS,
 	ROUTE_CHECKPOINT,
+	ROUTE_LOG_CHECKPOINT,
+	ROUTE_LOG_ENTRIES,
+	ROUTE_LOG_TILE,
 	ROUTE_JAM_STATUS,
 	ROUTE_SYSTEM_STATUS,
 	ROUTE_METRICS,
@@ -45,7 +48,16 @@ struct route_def
 {
 	const char *template;		/* e.g. "/jam/preimages/{hash}", the metrics label */
 	unsigned	methods;		/* METHOD_* bits; OPTIONS is always allowed too */
+	int			rest;			/* ROUTE_REST: the last {parameter} takes the rest of the path */
 };
+
+/*
+ * A route whose last parameter is the rest of the path, slashes and all
+ * (a tlog-tiles path such as tile/0/x001/234.p/8): it is left as the
+ * client sent it, for route_rest(); the route's one decoded parameter is
+ * then the one before it.
+ */
+#define ROUTE_REST 1
 
 extern const struct route_def shim_routes[ROUTE__COUNT];
 
@@ -54,6 +66,7 @@ extern const struct route_def shim_routes[ROUTE__COUNT];
 
 route_id	route_match(const char *path, char *param, size_t param_size, int *param_bad);
 const char *route_label(route_id route);
+const char *route_rest(route_id route, const char *path);
 void		route_allow(route_id route, char *out, size_t out_size);
 
 #endif

@@ -50,6 +50,7 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"refine_reentry", "JM030", 409, "a refine function called jam's API, which refines may not do"},
 	{"invalid_signature", "JM031", 422, "an attestation's signature does not verify with its attester's key"},
 	{"attester_not_found", "JM032", 404, "no attester is registered under this name"},
+	{"tile_not_found", "JM035", 404, "no tile or entry bundle of the log lies there (yet): it is past the log's size"},
 };
 
 /* Every jam error passes here, which counts it for jam_metrics(). */

@@ -167,6 +167,8 @@ static const OpInfo op_info[JAM_OP__COUNT] = {
 	{"process_batch", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_EMPTY) | OUT(JAM_OUTCOME_ERROR)},
 	{"replay", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_FAILED) | OUT(JAM_OUTCOME_ERROR)},
 	{"log_events", OUT_READ},
+	{"log_tile", OUT_READ},
+	{"log_entry_bundle", OUT_READ},
 };
 
 static const char *const outcome_label[JAM_OUTCOME__COUNT] = {

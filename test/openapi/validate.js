@@ -151,13 +151,21 @@ async function lint(docPath) {
 }
 
 // The path template a concrete path matches: a template without parameters
-// first (as OpenAPI says), then the first with; null when none does.
+// first (as OpenAPI says), then the first with; null when none does.  A
+// parameter matches one segment, but the one a path item names in
+// x-jam-rest-parameter, which is the rest of the path, slashes and all (a
+// tlog-tiles path), in non-empty segments.
 function templateOf(doc, path) {
   const templates = Object.keys(doc.paths);
   const literal = templates.find((t) => !t.includes('{') && t === path);
   if (literal) return literal;
+  const escape = (s) => s.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
   for (const t of templates) {
-    const re = new RegExp('^' + t.split(/\{[^}]+\}/).map((s) => s.replace(/[.*+?^$()|[\]\\]/g, '\\$&')).join('[^/]+') + '$');
+    const rest = doc.paths[t]['x-jam-rest-parameter'];
+    const re = new RegExp('^' + t.split(/(\{[^}]+\})/).map((s) => {
+      if (!/^\{[^}]+\}$/.test(s)) return escape(s);
+      return rest !== undefined && s === `{${rest}}` ? '[^/]+(?:/[^/]+)*' : '[^/]+';
+    }).join('') + '$');
     if (re.test(path)) return t;
   }
   return null;

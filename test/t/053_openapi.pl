@@ -102,9 +102,12 @@ SKIP:
 
 my $routes_c = read_bytes("$src/shim/routes.c");
 my %routes;
+my %rest_routes;
 while ($routes_c =~ /\[ROUTE_\w+\]\s*=\s*\{\s*"([^"]+)"\s*,\s*([^}]+)\}/g)
 {
 	my ($template, $expr) = ($1, $2);
+	# ROUTE_REST: the last parameter is the rest of the path (x-jam-rest-parameter).
+	$rest_routes{$template} = 1 if $expr =~ s/\s*,\s*ROUTE_REST\s*$//;
 	my %m = (OPTIONS => 1);
 	for my $bit (split /\s*\|\s*/, $expr)
 	{
@@ -125,6 +128,9 @@ for my $template (sort keys %routes)
 	my $item = $doc->{paths}{$template} or next;
 	is_deeply([ sort map { uc } grep { exists $item->{$_} } @http_methods ], $routes{$template},
 		"$template: the document's methods are the route's (with OPTIONS)");
+	my ($last) = $template =~ /\{(\w+)\}$/;
+	is($item->{'x-jam-rest-parameter'}, $rest_routes{$template} ? $last : undef,
+		"$template: x-jam-rest-parameter names its last parameter exactly when the route takes the rest of the path");
 }
 
 # --- The shim serves the document it was built with.
@@ -456,6 +462,34 @@ read_route('/jam/services/{id}/checkpoint', '/jam/services/svc-1/checkpoint', 20
 read_route('/jam/services/{id}/checkpoint', '/jam/services/nosuch/checkpoint', 404, 'an unknown service');
 options_of('/jam/services/{id}/checkpoint', '/jam/services/svc-1/checkpoint');
 
+# The logs as tlog-tiles.  svc-1's log is a few entries long: one partial
+# tile of each kind; svc-b's is made public.
+my $log_size = $shim->request('GET', '/jam/logs/svc-1/checkpoint')->{content} =~ /\A[^\n]*\n(\d+)\n/ ? $1 : 0;
+ok($log_size > 0 && $log_size < 256, "svc-1's log has $log_size entries");
+$node->safe_psql('postgres', q{SELECT jam.jam_set_log_public('svc-b')});
+read_route('/jam/logs/{service_id}/checkpoint', '/jam/logs/svc-1/checkpoint', 200, 'a signed note');
+read_route('/jam/logs/{service_id}/checkpoint', '/jam/logs/svc-b/checkpoint', 200, 'a public log, no token', token => '');
+read_route('/jam/logs/{service_id}/checkpoint', '/jam/logs/svc-1/checkpoint', 401, 'no token', token => '');
+read_route('/jam/logs/{service_id}/checkpoint', '/jam/logs/svc-1/checkpoint', 403, 'another tenant', token => $tenant);
+read_route('/jam/logs/{service_id}/checkpoint', '/jam/logs/nosuch/checkpoint', 404, 'an unknown service');
+options_of('/jam/logs/{service_id}/checkpoint', '/jam/logs/svc-1/checkpoint');
+my $tile = read_route('/jam/logs/{service_id}/tile/{tile_path}', "/jam/logs/svc-1/tile/0/000.p/$log_size", 200, 'a partial tile');
+read_route('/jam/logs/{service_id}/tile/{tile_path}', "/jam/logs/svc-1/tile/0/000.p/$log_size", 304, 'If-None-Match',
+	headers => { 'If-None-Match' => $tile->{headers}{etag} // '' });
+read_route('/jam/logs/{service_id}/tile/{tile_path}', '/jam/logs/svc-b/tile/0/000.p/1', 200, 'a public log, no token',
+	token => '');
+read_route('/jam/logs/{service_id}/tile/{tile_path}', '/jam/logs/svc-1/tile/0/000', 404, 'past the log');
+read_route('/jam/logs/{service_id}/tile/{tile_path}', '/jam/logs/svc-1/tile/0/x000/000', 400, 'not a tile path');
+read_route('/jam/logs/{service_id}/tile/{tile_path}', '/jam/logs/svc-1/tile/0/000', 401, 'no token', token => '');
+options_of('/jam/logs/{service_id}/tile/{tile_path}', '/jam/logs/svc-1/tile/0/x001/000.p/3');
+my $bundle = read_route('/jam/logs/{service_id}/tile/entries/{tile_path}', "/jam/logs/svc-1/tile/entries/000.p/$log_size",
+	200, 'a partial entry bundle');
+read_route('/jam/logs/{service_id}/tile/entries/{tile_path}', "/jam/logs/svc-1/tile/entries/000.p/$log_size", 304,
+	'If-None-Match', headers => { 'If-None-Match' => $bundle->{headers}{etag} // '' });
+read_route('/jam/logs/{service_id}/tile/entries/{tile_path}', '/jam/logs/svc-1/tile/entries/001', 404, 'past the log');
+read_route('/jam/logs/{service_id}/tile/entries/{tile_path}', '/jam/logs/svc-1/tile/entries/1', 400, 'not a tile path');
+options_of('/jam/logs/{service_id}/tile/entries/{tile_path}', '/jam/logs/svc-1/tile/entries/000');
+
 # Methods a route does not take, and paths no route has.
 for my $m ([ '/jam/roots', 'DELETE', '/jam/roots' ], [ '/jam/roots', 'POST', '/jam/roots' ],
 	[ '/jam/process', 'GET', '/jam/process' ], [ '/jam/preimages', 'PUT', '/jam/preimages' ],
@@ -504,6 +538,8 @@ for my $template (sort keys %{ $doc->{paths} })
 		$names{$_} = 1 for keys %query;
 		my $path = $template =~ s/\{hash\}|\{id\}/$pid/gr;
 		$path =~ s{/jam/services/$pid/}{/jam/services/svc-1/};
+		$path =~ s/\{service_id\}/svc-1/g;
+		$path =~ s/\{tile_path\}/000/g;
 		for my $name (sort keys %names)
 		{
 			# An event stream that starts does not end: its head is all it takes.
