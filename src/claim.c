@@ -62,15 +62,25 @@ typedef struct ClaimCursor
 static HTAB *cursors = NULL;
 
 /*
- * The seqs of the packages this transaction has claimed.  A batch writes
- * its packages' outcomes after claiming them all, so until then they are
- * still pending, and locked by this very transaction, which a lock taken
- * again does not refuse: without this, a claim through another index (a
- * service's, then any service's) or after a cursor restarted would take a
- * package twice.  Kept through a rolled-back subtransaction: a package
- * claimed there is pending again, and is left for another transaction.
+ * The packages this transaction has claimed, by seq, each with the
+ * subtransaction that claimed it.  A batch writes its packages' outcomes
+ * after claiming them all, so until then they are still pending, and
+ * locked by this very transaction, which a lock taken again does not
+ * refuse: without this, a claim through another index (a service's, then
+ * any service's) or after a cursor restarted would take a package twice.
+ * A subtransaction that rolls back gives its claims back (the package is
+ * pending and unlocked again); one that commits hands them to its parent.
+ * claiming_subxids lists the subtransactions that hold claims, so that the
+ * many that hold none (every refine runs in one) cost nothing.
  */
+typedef struct ClaimedEntry
+{
+	int64		seq;
+	SubTransactionId subxid;
+} ClaimedEntry;
+
 static HTAB *claimed = NULL;
+static List *claiming_subxids = NIL;	/* in TopTransactionContext */
 static bool callbacks_registered = false;
 
 static void
@@ -81,6 +91,36 @@ forget_cursors_at_end(XactEvent event, void *arg)
 	{
 		cursors = NULL;
 		claimed = NULL;
+		claiming_subxids = NIL;
+	}
+}
+
+/* Gives back (abort) or hands to the parent (commit) the claims of subxid. */
+static void
+settle_claims(SubXactEvent event, SubTransactionId subxid, SubTransactionId parent)
+{
+	HASH_SEQ_STATUS seq;
+	ClaimedEntry *e;
+	MemoryContext old;
+
+	if (claimed == NULL || !list_member_int(claiming_subxids, (int) subxid))
+		return;
+	claiming_subxids = list_delete_int(claiming_subxids, (int) subxid);
+	hash_seq_init(&seq, claimed);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->subxid != subxid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			hash_search(claimed, &e->seq, HASH_REMOVE, NULL);
+		else
+			e->subxid = parent;
+	}
+	if (event == SUBXACT_EVENT_COMMIT_SUB && !list_member_int(claiming_subxids, (int) parent))
+	{
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		claiming_subxids = lappend_int(claiming_subxids, (int) parent);
+		MemoryContextSwitchTo(old);
 	}
 }
 
@@ -89,6 +129,8 @@ static void
 forget_cursors_on_rollback(SubXactEvent event, SubTransactionId subxid,
 						   SubTransactionId parent, void *arg)
 {
+	if (event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB)
+		settle_claims(event, subxid, parent);
 	if (event == SUBXACT_EVENT_ABORT_SUB && cursors != NULL)
 	{
 		HASH_SEQ_STATUS seq;
@@ -130,13 +172,30 @@ cursor_for(const char *service_id)
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.hcxt = TopTransactionContext;
 		ctl.keysize = sizeof(int64);
-		ctl.entrysize = sizeof(int64);
+		ctl.entrysize = sizeof(ClaimedEntry);
 		claimed = hash_create("jam claimed packages", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	c = hash_search(cursors, service_id ? service_id : ANY_SERVICE_KEY, HASH_ENTER, &found);
 	if (!found)
 		c->after = -1;
 	return c;
+}
+
+/* Notes that the current subtransaction claimed the package at seq. */
+static void
+remember_claim(int64 seq)
+{
+	ClaimedEntry *e = hash_search(claimed, &seq, HASH_ENTER, NULL);
+	SubTransactionId subxid = GetCurrentSubTransactionId();
+
+	e->subxid = subxid;
+	if (!list_member_int(claiming_subxids, (int) subxid))
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		claiming_subxids = lappend_int(claiming_subxids, (int) subxid);
+		MemoryContextSwitchTo(old);
+	}
 }
 
 static Oid
@@ -260,7 +319,7 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 		if (result != TM_Ok)
 			continue;
 		read_claimed(locked, pkg);
-		(void) hash_search(claimed, &pkg->seq, HASH_ENTER, NULL);
+		remember_claim(pkg->seq);
 		taken = true;
 	}
 	index_endscan(scan);
