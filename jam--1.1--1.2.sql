@@ -81,3 +81,110 @@ GRANT EXECUTE ON FUNCTION jam_tile(text, integer, bigint, integer),
     jam_entry_bundle(text, bigint, integer), jam_log_checkpoint(text)
 TO jam_api, jam_reader, jam_operator;
 GRANT EXECUTE ON FUNCTION jam_set_log_public(text, boolean) TO jam_operator;
+
+-- Witness cosignatures (c2sp.org/tlog-witness, tlog-cosignature;
+-- cosignature.c, witness.c, witnessing.c, cosigned.c).
+--
+-- jam as a log: the witnesses an operator registers, what each last
+-- cosigned of each service's log, and the cosignatures they returned,
+-- which served checkpoints carry.
+CREATE TABLE jam_witnesses (
+    name          text PRIMARY KEY,
+    verifier_key  text NOT NULL,
+    public_key    bytea NOT NULL CHECK (octet_length(public_key) = 32),
+    -- the submission prefix: url || '/add-checkpoint' is called
+    url           text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE jam_witness_sizes (
+    witness     text NOT NULL,
+    service_id  text COLLATE "C" NOT NULL,
+    tree_size   bigint NOT NULL CHECK (tree_size >= 0),
+    last_error  text,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (witness, service_id)
+);
+CREATE TABLE jam_cosignatures (
+    service_id   text COLLATE "C" NOT NULL,
+    tree_size    bigint NOT NULL CHECK (tree_size > 0),
+    witness      text NOT NULL,
+    root         bytea NOT NULL CHECK (octet_length(root) = 32),
+    cosigned_at  timestamptz NOT NULL,
+    -- key id (4), timestamp (8), Ed25519 signature (64): the line's bytes
+    signature    bytea NOT NULL CHECK (octet_length(signature) = 76),
+    PRIMARY KEY (service_id, tree_size, witness)
+);
+
+-- jam as a witness: the logs an operator registers, each with the
+-- checkpoint this node last cosigned (0 and no root: none yet).
+CREATE TABLE jam_witnessed_logs (
+    origin        text PRIMARY KEY,
+    verifier_key  text NOT NULL,
+    tree_size     bigint NOT NULL DEFAULT 0 CHECK (tree_size >= 0),
+    root          bytea CHECK (octet_length(root) = 32),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('jam_witnesses', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_witness_sizes', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_cosignatures', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_witnessed_logs', '');
+GRANT SELECT ON jam_witnesses, jam_witness_sizes, jam_cosignatures, jam_witnessed_logs
+TO jam_reader, jam_operator;
+
+CREATE FUNCTION jam_add_witness(name text, verifier_key text, url text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_add_witness'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+-- Sends checkpoints over HTTP and stores cosignatures: VOLATILE.
+CREATE FUNCTION jam_witness_checkpoints(service_id text DEFAULT NULL) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_witness_checkpoints'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+CREATE FUNCTION jam_witnessed_checkpoint(service_id text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_witnessed_checkpoint'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+CREATE FUNCTION jam_add_witnessed_log(origin text, verifier_key text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_add_witnessed_log'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+-- The add-checkpoint call of POST /jam/witness/add-checkpoint: no token
+-- needed (a witness trusts the log's signature, not the caller).
+CREATE FUNCTION jam_witness_add_checkpoint(request text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_witness_add_checkpoint'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+CREATE FUNCTION jam_cosigner_key() RETURNS text
+AS 'MODULE_PATHNAME', 'jam_cosigner_key'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+-- Offline, usable on any log's checkpoints.
+CREATE FUNCTION jam_cosign_checkpoint(checkpoint text, name text, seed bytea, "timestamp" bigint)
+RETURNS text
+AS 'MODULE_PATHNAME', 'jam_cosign_checkpoint'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION jam_verify_cosignature(checkpoint text, verifier_key text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'jam_verify_cosignature'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+REVOKE ALL ON FUNCTION jam_add_witness(text, text, text), jam_witness_checkpoints(text),
+    jam_witnessed_checkpoint(text), jam_add_witnessed_log(text, text),
+    jam_witness_add_checkpoint(text), jam_cosigner_key(),
+    jam_cosign_checkpoint(text, text, bytea, bigint), jam_verify_cosignature(text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_cosign_checkpoint(text, text, bytea, bigint),
+    jam_verify_cosignature(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_witnessed_checkpoint(text), jam_witness_add_checkpoint(text),
+    jam_cosigner_key()
+TO jam_api, jam_reader, jam_operator;
+GRANT EXECUTE ON FUNCTION jam_add_witness(text, text, text), jam_witness_checkpoints(text),
+    jam_add_witnessed_log(text, text)
+TO jam_operator;

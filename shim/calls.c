@@ -352,6 +352,27 @@ run_log_checkpoint(struct exchange *x, struct plan *p, PGresult *res)
 	answer(x, 200, "text/plain; charset=utf-8", note, strlen(note), h);
 }
 
+/*
+ * POST /jam/witness/add-checkpoint: 200 and the cosignature lines, or 409
+ * and the size this node last cosigned, as text/x.tlog.size
+ * (c2sp.org/tlog-witness).
+ */
+static void
+run_witness(struct exchange *x, PGresult *res)
+{
+	const char *status = col(res, 0);
+	const char *body = col(res, 1);
+
+	if (status == NULL || body == NULL || (strcmp(status, "200") != 0 && strcmp(status, "409") != 0))
+	{
+		answer_error(x, 500, "internal_error", "internal error", 0);
+		snprintf(x->detail, sizeof(x->detail), "unexpected witness result");
+		return;
+	}
+	answer(x, atoi(status), status[0] == '2' ? "text/plain; charset=utf-8" : "text/x.tlog.size",
+		   body, strlen(body), NO_STORE);
+}
+
 /* GET /system/status: the shim itself, its pool, and whether Postgres answers now. */
 static void
 run_system_status(struct exchange *x)
@@ -533,6 +554,9 @@ call_run(struct exchange *x, struct plan *p)
 			break;
 		case CALL_LOG_CHECKPOINT:
 			run_log_checkpoint(x, p, res);
+			break;
+		case CALL_WITNESS:
+			run_witness(x, res);
 			break;
 		case CALL_CREATED:
 			answer_json_result(x, res, 201, NULL);

@@ -855,6 +855,30 @@ plan_events(struct plan *p, const struct http_request *req, const struct query *
 	return 0;
 }
 
+/*
+ * POST /jam/witness/add-checkpoint: the body, c2sp.org/tlog-witness text
+ * ("old <size>", proof lines, a blank line, the checkpoint), goes to
+ * jam_witness_add_checkpoint() whole; the first column is the status the
+ * answer takes (200, or 409 with the size), the second its body.
+ */
+static int
+plan_witness(struct plan *p, const struct http_request *req)
+{
+	char	   *body;
+
+	if (req->body_len == 0 || memchr(req->body, '\0', req->body_len) != NULL)
+		return refuse(p, 400, "invalid_argument", "the body must be an add-checkpoint request");
+	body = xmalloc(req->body_len + 1);
+	memcpy(body, req->body, req->body_len);
+	body[req->body_len] = '\0';
+	p->kind = CALL_WITNESS;
+	buf_printf(&p->sql,
+			   "SELECT (s.r->>'status')::int, coalesce(s.r->>'cosignatures', (s.r->>'size') || E'\\n')"
+			   " FROM (SELECT jam.jam_witness_add_checkpoint($%d) AS r" AUTH_FROM " OFFSET 0) s",
+			   add_param(p, PLAN_OID_TEXT, body, 0, 0, body));
+	return 0;
+}
+
 /* The call of a matched route and method. */
 static int
 plan_route(struct plan *p, const struct http_request *req, const struct query *q)
@@ -964,6 +988,10 @@ plan_route(struct plan *p, const struct http_request *req, const struct query *q
 			if (check_query_names(p, q, none) < 0)
 				return -1;
 			return plan_tile(p, req);
+		case ROUTE_WITNESS_ADD_CHECKPOINT:
+			if (check_query_names(p, q, none) < 0)
+				return -1;
+			return plan_witness(p, req);
 		case ROUTE_JAM_STATUS:
 			if (check_query_names(p, q, none) < 0)
 				return -1;

@@ -57,6 +57,7 @@ typedef enum call_kind
 	CALL_TEXT,				/* text/plain: a signed checkpoint, a tlog-proof */
 	CALL_TILE,					/* a tile or entry bundle, and its SHA-256 hex (binary results) */
 	CALL_LOG_CHECKPOINT,		/* text/plain: a tile client's checkpoint, briefly cacheable */
+	CALL_WITNESS,				/* tlog-witness add-checkpoint: status, and the lines or the size */
 	CALL_CREATED,				/* one jsonb column: the body of a 201 */
 	CALL_SYSTEM_STATUS,			/* the shim's own status */
 	CALL_METRICS,				/* Prometheus text: the shim's and jam_metrics() */

@@ -40,6 +40,8 @@ const struct route_def shim_routes[ROUTE__COUNT] = {
 	[ROUTE_LOG_CHECKPOINT] = {"/jam/logs/{service_id}/checkpoint", GET_HEAD},
 	[ROUTE_LOG_ENTRIES] = {"/jam/logs/{service_id}/tile/entries/{tile_path}", GET_HEAD, ROUTE_REST},
 	[ROUTE_LOG_TILE] = {"/jam/logs/{service_id}/tile/{tile_path}", GET_HEAD, ROUTE_REST},
+	/* c2sp.org/tlog-witness: this node cosigning the checkpoints of logs it witnesses. */
+	[ROUTE_WITNESS_ADD_CHECKPOINT] = {"/jam/witness/add-checkpoint", METHOD_POST},
 	[ROUTE_JAM_STATUS] = {"/jam/status", GET_HEAD},
 	[ROUTE_SYSTEM_STATUS] = {"/system/status", GET_HEAD},
 	[ROUTE_METRICS] = {"/metrics", GET_HEAD},

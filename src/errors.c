@@ -51,6 +51,9 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"invalid_signature", "JM031", 422, "an attestation's signature does not verify with its attester's key"},
 	{"attester_not_found", "JM032", 404, "no attester is registered under this name"},
 	{"tile_not_found", "JM035", 404, "no tile or entry bundle of the log lies there (yet): it is past the log's size"},
+	{"log_not_witnessed", "JM036", 404, "this node witnesses no log with the checkpoint's origin"},
+	{"invalid_checkpoint_signature", "JM037", 403, "the checkpoint carries no valid signature of the log's key"},
+	{"inconsistent_checkpoint", "JM038", 422, "the consistency proof does not lead from the checkpoint the witness cosigned to this one"},
 };
 
 /* Every jam error passes here, which counts it for jam_metrics(). */

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "processor.h"
 #include "ratelimit.h"
+#include "witnessing.h"
 
 #include <sodium.h>
 
@@ -35,6 +36,7 @@ _PG_init(void)
 	jam_metrics_init();
 	jam_define_auth_gucs();
 	jam_define_events_gucs();
+	jam_define_witness_gucs();
 	jam_rate_limit_init();
 	jam_fair_init();
 	jam_define_gucs();

@@ -169,6 +169,8 @@ static const OpInfo op_info[JAM_OP__COUNT] = {
 	{"log_events", OUT_READ},
 	{"log_tile", OUT_READ},
 	{"log_entry_bundle", OUT_READ},
+	{"witness_add_checkpoint", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_FAILED) | OUT(JAM_OUTCOME_ERROR)},
+	{"witness_checkpoints", OUT_READ},
 };
 
 static const char *const outcome_label[JAM_OUTCOME__COUNT] = {

@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "merkle.h"
 #include "tiles.h"
+#include "witnessing.h"
 #include "xact_rows.h"
 
 #include "catalog/pg_type.h"
@@ -353,7 +354,9 @@ PG_FUNCTION_INFO_V1(jam_log_checkpoint);
 /*
  * jam_log_checkpoint(service_id) returns the checkpoint a tile client
  * reads first: the node's signed checkpoint of the log's current head (as
- * jam_checkpoint), readable under the log's access rule.
+ * jam_checkpoint), with the cosignatures witnesses gave it; with
+ * jam.witness_quorum above 0, the latest checkpoint that many witnesses
+ * cosigned, once there is one.  Readable under the log's access rule.
  */
 Datum
 jam_log_checkpoint(PG_FUNCTION_ARGS)
@@ -362,13 +365,19 @@ jam_log_checkpoint(PG_FUNCTION_ARGS)
 	JamTiledLog log;
 	char	   *note;
 	text	   *result;
+	int64		size;
+	uint8		root[JAM_HASH_BYTES];
 
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 0, "service_id");
 	jam_tiles_open(jam_check_service_id(PG_GETARG_TEXT_PP(0)), &log);
-	note = jam_checkpoint_note(log.service_id, log.size, log.root);
+	size = log.size;
+	memcpy(root, log.root, JAM_HASH_BYTES);
+	jam_witnessed_head(log.service_id, jam_witness_quorum, log.size, &size, root);
+	note = jam_cosigned_checkpoint(log.service_id, size, root, NULL);
+	/* Out of SPI's memory before SPI_finish frees it. */
+	result = (text *) DatumGetPointer(SPI_datumTransfer(PointerGetDatum(cstring_to_text(note)), false, -1));
 	SPI_finish();
-	result = cstring_to_text(note);
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_TEXT_P(result);

@@ -490,6 +490,28 @@ read_route('/jam/logs/{service_id}/tile/entries/{tile_path}', '/jam/logs/svc-1/t
 read_route('/jam/logs/{service_id}/tile/entries/{tile_path}', '/jam/logs/svc-1/tile/entries/1', 400, 'not a tile path');
 options_of('/jam/logs/{service_id}/tile/entries/{tile_path}', '/jam/logs/svc-1/tile/entries/000');
 
+# This node as a witness of a log signed with a key made here.
+$node->safe_psql('postgres', q{SELECT jam.jam_add_witnessed_log('example.org/log',
+	jam.jam_note_verifier_key('example.org/log', decode(repeat('07', 32), 'hex')))});
+sub witness_request
+{
+	my ($old, $size, $seed) = @_;
+	return "old $old\n\n" . $node->safe_psql('postgres', sprintf(q{SELECT jam.jam_sign_note(
+		'example.org/log' || E'\n%d\n' || encode(sha256('%d'), 'base64') || E'\n', 'example.org/log',
+		decode(repeat('%s', 32), 'hex'))}, $size, $size, $seed // '07'));
+}
+my $wt = '/jam/witness/add-checkpoint';
+is(call($wt, 'POST', $wt, body => witness_request(0, 1), token => '')->{status}, 200, "POST $wt: 200, a cosignature");
+$r = call($wt, 'POST', $wt, body => witness_request(0, 2), token => '');
+ok($r->{status} == 409 && $r->{content} eq "1\n", "POST $wt: 409, the size held");
+is_code(call($wt, 'POST', $wt, body => "old 1\n" . ('A' x 43) . "=\n\n" . substr(witness_request(1, 2), 7)), 422,
+	'inconsistent_checkpoint', 'a proof that does not verify');
+is_code(call($wt, 'POST', $wt, body => witness_request(1, 2, '08')), 403, 'invalid_checkpoint_signature', 'another key');
+is_code(call($wt, 'POST', $wt, body => witness_request(1, 2) =~ s{example\.org/log\n}{example.org/other\n}r), 404,
+	'log_not_witnessed', 'an origin not witnessed');
+is_code(call($wt, 'POST', $wt, body => 'nonsense'), 400, 'invalid_argument', 'not a request');
+options_of($wt, $wt);
+
 # Methods a route does not take, and paths no route has.
 for my $m ([ '/jam/roots', 'DELETE', '/jam/roots' ], [ '/jam/roots', 'POST', '/jam/roots' ],
 	[ '/jam/process', 'GET', '/jam/process' ], [ '/jam/preimages', 'PUT', '/jam/preimages' ],
