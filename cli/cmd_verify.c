@@ -1,5 +1,6 @@
 /*
  * cmd_verify.c: jamctl verify FILE --key VKEY [--leaf-data FILE | --leaf-hash HEX] [--hash H] [--origin O]
+ *                             [--witness WKEY]... [--min-witnesses K]
  *
  * A receipt checked years later, with no server: the proof file
  * (c2sp.org/tlog-proof@v1) carries the inclusion path and the signed
@@ -9,6 +10,9 @@
  *
  *   format      the proof and its checkpoint are laid out as the specs say
  *   signature   a signature by the key verifies the checkpoint
+ *   witnesses   at least K of the --witness keys (all of them without
+ *               --min-witnesses) cosigned the checkpoint
+ *               (c2sp.org/tlog-cosignature), if any are given
  *   origin      the checkpoint is of the log --origin names (if given)
  *   inclusion   the path leads from the leaf at the index to the root
  *   leaf        the leaf is the entry of --hash (if given)
@@ -21,9 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
+#include "cosig.h"
 #include "entry.h"
 #include "errors.h"
 #include "help.h"
@@ -41,8 +47,13 @@ static const struct opt_spec specs[] = {
 	{"leaf-hash", 0, 1},
 	{"hash", 0, 1},
 	{"origin", 0, 1},
+	{"witness", 0, 1},
+	{"min-witnesses", 0, 1},
 	{NULL, 0, 0}
 };
+
+/* The most --witness keys a verification takes. */
+#define MAX_WITNESSES 32
 
 /* What was established so far, for the JSON answer. */
 struct result
@@ -104,6 +115,12 @@ cmd_verify(int argc, char **argv)
 	struct log_entry e;
 	int			have_entry = 0;
 	char	   *root_b64;
+	const char *witness_keys[MAX_WITNESSES];
+	struct cosigner witnesses[MAX_WITNESSES];
+	int			n_witnesses,
+				n_cosigned = 0;
+	long		min_witnesses;
+	char		cosigned_text[4096] = "";	/* who cosigned, for the text answer */
 
 	opts_parse(&o, "verify", specs, argc, argv, 1);
 	if (o.help)
@@ -118,6 +135,19 @@ cmd_verify(int argc, char **argv)
 		jc_usage("verify", "--key VKEY is required (the verifier_key of jamctl status)");
 	if (note_parse_key(vkey, &key, &why) < 0)
 		jc_die(JC_USAGE, "invalid_key", "--key: %s", why);
+	n_witnesses = opt_values(&o, "witness", witness_keys, MAX_WITNESSES);
+	for (int i = 0; i < n_witnesses; i++)
+	{
+		if (cosig_parse_key(witness_keys[i], &witnesses[i], &why) < 0)
+			jc_die(JC_USAGE, "invalid_key", "--witness %s: %s", witness_keys[i], why);
+		for (int j = 0; j < i; j++)
+			if (strcmp(witnesses[j].name, witnesses[i].name) == 0 &&
+				memcmp(witnesses[j].keyid, witnesses[i].keyid, 4) == 0)
+				jc_usage("verify", "the same --witness key is given twice: each witness counts once");
+	}
+	if (opt_value(&o, "min-witnesses") && n_witnesses == 0)
+		jc_usage("verify", "--min-witnesses K needs the witnesses' keys (--witness WKEY, repeated)");
+	min_witnesses = opt_long(&o, "min-witnesses", 1, n_witnesses > 0 ? n_witnesses : 1, n_witnesses);
 	if (leaf_file && leaf_hex)
 		jc_usage("verify", "give --leaf-data or --leaf-hash, not both");
 	if (leaf_hex && (strlen(leaf_hex) != JC_HASH_HEX || from_hex(leaf_hex, leaf, JC_HASH_BYTES) < 0))
@@ -165,6 +195,47 @@ cmd_verify(int argc, char **argv)
 	json_object_object_add(r.doc, "tree_size", json_object_new_int64((int64_t) p.size));
 	root_b64 = b64_encode(p.root, JC_HASH_BYTES);
 	json_object_object_add(r.doc, "root", json_object_new_string(root_b64));
+
+	/* witnesses: k of n cosigned this checkpoint. */
+	if (n_witnesses > 0)
+	{
+		json_object *list = json_object_new_array();
+
+		for (int i = 0; i < n_witnesses; i++)
+		{
+			json_object *w = json_object_new_object();
+			unsigned long long t;
+			char		wlabel[NOTE_NAME_MAX + 16];
+
+			cosig_label(&witnesses[i], wlabel, sizeof(wlabel));
+			json_object_object_add(w, "key", json_object_new_string(wlabel));
+			if (cosig_find(p.note, p.note_len, signed_len, &witnesses[i], &t) == 0)
+			{
+				time_t		tt = (time_t) t;
+				struct tm	tm;
+				char		when[32];
+
+				gmtime_r(&tt, &tm);
+				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+				json_object_object_add(w, "cosigned_at", json_object_new_string(when));
+				n_cosigned++;
+				snprintf(cosigned_text + strlen(cosigned_text), sizeof(cosigned_text) - strlen(cosigned_text),
+						 "%s%s at %s", n_cosigned > 1 ? ", " : "", wlabel, when);
+			}
+			else
+				json_object_object_add(w, "cosigned_at", NULL);
+			json_object_array_add(list, w);
+		}
+		json_object_object_add(r.doc, "witnesses", list);
+		json_object_object_add(r.doc, "witnesses_needed", json_object_new_int((int) min_witnesses));
+		if (n_cosigned < min_witnesses)
+		{
+			snprintf(whybuf, sizeof(whybuf), "%d of the %d witnesses cosigned the checkpoint; %ld needed",
+					 n_cosigned, n_witnesses, min_witnesses);
+			failed(&r, "witnesses", whybuf);
+		}
+		passed(&r, "witnesses", "ok");
+	}
 
 	/* origin: which log. */
 	if (want_origin)
@@ -216,6 +287,9 @@ cmd_verify(int argc, char **argv)
 			   (unsigned long long) p.index, p.origin, (unsigned long long) p.size, label);
 		printf("  format     ok (%zu path hash%s%s)\n", p.n, p.n == 1 ? "" : "es", p.has_extra ? ", extra data" : "");
 		printf("  signature  ok (%s)\n", label);
+		if (n_witnesses > 0)
+			printf("  witnesses  ok (%d of %d, %ld needed: %s)\n", n_cosigned, n_witnesses, min_witnesses,
+				   cosigned_text);
 		if (want_origin)
 			printf("  origin     ok (%s)\n", p.origin);
 		if (have_leaf)

@@ -155,11 +155,13 @@ static const struct help helps[] = {
 		"Scopes: jam:read, jam:submit, jam:process, jam:admin.\n"},
 	{"verify",
 		"usage: jamctl verify FILE|- --key VKEY [--leaf-data FILE | --leaf-hash HEX] [--hash H] [--origin O]\n"
+		"                     [--witness WKEY]... [--min-witnesses K]\n"
 		"\n"
 		"Checks a c2sp.org/tlog-proof@v1 file (jamctl receipt HASH --proof) offline: no\n"
 		"server is contacted.  Each check is named when it fails (exit 6):\n"
 		"  format     the proof and its checkpoint are well formed\n"
 		"  signature  the checkpoint is signed by VKEY (Ed25519 signed note)\n"
+		"  witnesses  K of the WKEY witnesses cosigned it (with --witness; all without -K)\n"
 		"  origin     the checkpoint is of log O (with --origin, e.g. jam/svc-1)\n"
 		"  inclusion  the path leads from the leaf to the checkpoint's root (RFC 9162)\n"
 		"  leaf       the leaf is the log entry of H (with --hash)\n"
@@ -169,6 +171,9 @@ static const struct help helps[] = {
 		"  --leaf-hash HEX     or its leaf hash (a receipt's leaf_hash)\n"
 		"  --hash H            the package id or report hash the entry must name\n"
 		"  --origin O          the log the checkpoint must be of\n"
+		"  --witness WKEY      a witness's cosigner key (its jam_cosigner_key(), type 0x04,\n"
+		"                      or its note key); repeat for each witness\n"
+		"  --min-witnesses K   how many of them must have cosigned (default: all)\n"
 		"\n"
 		"Without --leaf-data or --leaf-hash only the path's shape can be checked.\n"},
 	{"help",

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "xact_rows.h"
 #include "merkle.h"
+#include "witnessing.h"
 
 #include <sodium.h>
 
@@ -479,8 +480,9 @@ PG_FUNCTION_INFO_V1(jam_receipt_proof);
  * jam_receipt_proof(hash) returns the receipt of the log entry for a
  * package id or report hash as a C2SP tlog-proof (c2sp.org/tlog-proof@v1):
  * the entry's index, its inclusion path in base64, one hash a line, a blank
- * line, and the node's signed checkpoint of the tree the path leads to.
- * With the node's verifier key, anyone can check it offline, years later.
+ * line, and the node's signed checkpoint of the tree the path leads to,
+ * with the cosignatures witnesses gave it.  With the node's verifier key
+ * (and the witnesses'), anyone can check it offline, years later.
  */
 Datum
 jam_receipt_proof(PG_FUNCTION_ARGS)
@@ -495,6 +497,7 @@ jam_receipt_proof(PG_FUNCTION_ARGS)
 	uint8		root[JAM_HASH_BYTES];
 	int			n;
 	StringInfoData out;
+	Datum		result;
 
 	jam_check_enabled();
 	jam_auth_require(JAM_SCOPE_READ, "jam_receipt_proof");
@@ -504,6 +507,21 @@ jam_receipt_proof(PG_FUNCTION_ARGS)
 	open_log();
 	locate_entry(hash, &service_id, &seq);
 	size = log_size(service_id);
+
+	/*
+	 * Against the latest tree witnesses cosigned (jam.witness_quorum of
+	 * them, at least one) when it holds the entry, so that the proof
+	 * carries their cosignatures and an offline verifier can require k of
+	 * n witnesses; else against the current head.
+	 */
+	{
+		int64		witnessed;
+		uint8		witnessed_root[JAM_HASH_BYTES];
+
+		if (jam_witnessed_head(service_id, Max(jam_witness_quorum, 1), size, &witnessed, witnessed_root) &&
+			witnessed > seq)
+			size = witnessed;
+	}
 	n = inclusion_path(service_id, seq, size, proof, leaf, root);
 
 	initStringInfo(&out);
@@ -515,9 +533,11 @@ jam_receipt_proof(PG_FUNCTION_ARGS)
 		sodium_bin2base64(b64, sizeof(b64), proof[i], JAM_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL);
 		appendStringInfo(&out, "%s\n", b64);
 	}
-	appendStringInfo(&out, "\n%s", jam_checkpoint_note(service_id, size, root));
+	appendStringInfo(&out, "\n%s", jam_cosigned_checkpoint(service_id, size, root, NULL));
+	/* Out of SPI's memory before SPI_finish frees it. */
+	result = SPI_datumTransfer(PointerGetDatum(cstring_to_text(out.data)), false, -1);
 	SPI_finish();
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
-	PG_RETURN_TEXT_P(cstring_to_text(out.data));
+	PG_RETURN_DATUM(result);
 }
