@@ -98,7 +98,7 @@ jam_define_witness_gucs(void)
 							&jam_witness_quorum, 0, 0, 100, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("jam.witness_timeout_ms",
 							"How long jam_witness_checkpoints waits for a witness's answer.",
-							NULL, &jam_witness_timeout_ms, 5000, 100, 600000, PGC_USERSET,
+							NULL, &jam_witness_timeout_ms, 5000, 100, 600000, PGC_SUSET,
 							GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
