@@ -21,6 +21,8 @@
 #            cluster)
 #   shim     the HTTP shim against pgbench calling the same functions
 #            (shim.sh, its own cluster and shim)
+#   tiles    the logs as tlog-tiles through the shim against civetweb
+#            serving the same bytes as files (tiles.sh, its own cluster)
 #
 # Throughput comparisons run pgbench on both sides alternately, round after
 # round, so that drift over the run affects both alike, without pgbench's
@@ -40,6 +42,7 @@ seconds=${BENCH_SECONDS:-15}
 rounds=${BENCH_ROUNDS:-2}
 clients=${BENCH_CLIENTS:-4}
 jobs=${BENCH_JOBS:-2}
+parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim tiles} "
 parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim} "
 part() { [[ $parts == *" $1 "* ]]; }
 
@@ -391,6 +394,16 @@ if part shim; then
 	bash "$here/shim.sh" | tee "$work/shim.out"
 	record shim_vs_direct_get_ratio "$(from_output "$work/shim.out" shim_vs_direct_get_ratio)" '>=' 0.80
 	record shim_vs_direct_post_ratio "$(from_output "$work/shim.out" shim_vs_direct_post_ratio)" '>=' 0.80
+fi
+
+# The logs as tiles: full tiles (and their 304s) and entry bundles through
+# the shim, each read from Postgres, against civetweb serving the same
+# bytes as static files.
+if part tiles; then
+	bash "$here/tiles.sh" | tee "$work/tiles.out"
+	for w in tile tile_304 bundle; do
+		record "shim_${w}_vs_static_ratio" "$(from_output "$work/tiles.out" "shim_${w}_vs_static_ratio")" info
+	done
 fi
 
 echo "== summary (bench ran $((SECONDS / 60)) min $((SECONDS % 60)) s)"
