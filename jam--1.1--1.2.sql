@@ -188,3 +188,65 @@ TO jam_api, jam_reader, jam_operator;
 GRANT EXECUTE ON FUNCTION jam_add_witness(text, text, text), jam_witness_checkpoints(text),
     jam_add_witnessed_log(text, text)
 TO jam_operator;
+
+-- S3 blob tier (issue 14) -------------------------------------------------------
+
+-- A preimage at or above jam.blob_offload_threshold bytes may live as an
+-- object of an S3-compatible store, keyed by its hash, its row holding the
+-- metadata only: storage_class 's3' and no data (blob.h).  Both constraints
+-- are checked against the existing rows, which are all inline: a scan, no
+-- rewrite.
+ALTER TABLE jam_preimages ALTER COLUMN data DROP NOT NULL,
+    DROP CONSTRAINT jam_preimages_storage_class_check,
+    ADD CONSTRAINT jam_preimages_storage_class_check CHECK (storage_class IN ('inline', 's3')),
+    ADD CONSTRAINT jam_preimages_data_check CHECK ((storage_class = 'inline') = (data IS NOT NULL));
+
+-- Serves offload batches (offload.c): the inline preimages of at least the
+-- threshold, largest first, by keyset, without scanning the table.
+CREATE INDEX jam_preimages_inline_size_idx ON jam_preimages (size, hash)
+    WHERE storage_class = 'inline';
+
+-- The durable queue of object deletes (blob_deletes.c): a row of the store
+-- that is deleted queues its object's delete in the same transaction, and
+-- the blob worker (or jam_drain_blob_deletes) deletes the object after that
+-- transaction commits, retrying with a backoff what the store refuses.
+CREATE TABLE jam_blob_deletes (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hash            bytea NOT NULL CHECK (octet_length(hash) = 32),
+    size            bigint NOT NULL,
+    queued_at       timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text
+);
+CREATE INDEX jam_blob_deletes_due_idx ON jam_blob_deletes (next_attempt_at, id);
+SELECT pg_catalog.pg_extension_config_dump('jam_blob_deletes', '');
+SELECT pg_catalog.pg_extension_config_dump('jam_blob_deletes_id_seq', '');
+
+CREATE FUNCTION jam_blob_queue_delete() RETURNS trigger
+AS 'MODULE_PATHNAME', 'jam_blob_queue_delete'
+LANGUAGE C
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+REVOKE ALL ON FUNCTION jam_blob_queue_delete() FROM PUBLIC;
+
+-- Whoever deletes a row of the store (retention, an operator) queues its
+-- object's delete; inline rows do not call the function at all.
+CREATE TRIGGER jam_preimages_blob_delete AFTER DELETE ON jam_preimages
+    FOR EACH ROW WHEN (OLD.storage_class = 's3')
+    EXECUTE FUNCTION jam_blob_queue_delete();
+
+-- Moves inline preimages over the threshold to the store, in batches that
+-- each commit (run by a task worker, as jam_cleanup's batches are).
+CREATE FUNCTION jam_offload(dry_run boolean DEFAULT false) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_offload'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+CREATE FUNCTION jam_drain_blob_deletes(max_deletes integer DEFAULT 1000) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'jam_drain_blob_deletes'
+LANGUAGE C VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+
+REVOKE ALL ON FUNCTION jam_offload(boolean), jam_drain_blob_deletes(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_offload(boolean), jam_drain_blob_deletes(integer) TO jam_operator;
+GRANT SELECT ON jam_blob_deletes TO jam_reader, jam_operator;

@@ -92,8 +92,9 @@ errmap_find(const char *sqlstate, char *code, size_t code_size)
 }
 
 /*
- * N of the detail "Retry after N seconds." that jam's rate_limited error
- * carries; 0 when the detail is not of that form.
+ * N of the detail "Retry after N seconds." that jam's rate_limited and
+ * blob_store_unavailable errors carry; 0 when the detail is not of that
+ * form.
  */
 int
 retry_after_from_detail(const char *detail)
@@ -191,7 +192,8 @@ error_from_result(const PGresult *res, PGconn *conn, struct error_answer *out)
 	{
 		out->status = status;
 		snprintf(out->message, sizeof(out->message), "%s", primary);
-		if (status == 429)
+		/* Worth retrying later (a rate, the blob store): say when, as the detail does. */
+		if (status == 429 || status == 503)
 		{
 			out->retry_after = retry_after_from_detail(detail);
 			if (out->retry_after == 0)

@@ -50,6 +50,8 @@ static const JamErrorInfo jam_error_table[JAM_ERR__COUNT] = {
 	{"refine_reentry", "JM030", 409, "a refine function called jam's API, which refines may not do"},
 	{"invalid_signature", "JM031", 422, "an attestation's signature does not verify with its attester's key"},
 	{"attester_not_found", "JM032", 404, "no attester is registered under this name"},
+	{"blob_store_unavailable", "JM033", 503, "the blob store is not configured, cannot be reached, or refused the request; retry after the seconds in the detail"},
+	{"integrity_error", "JM034", 502, "the blob store returned bytes that do not hash to the preimage's address, or lost the object"},
 	{"tile_not_found", "JM035", 404, "no tile or entry bundle of the log lies there (yet): it is past the log's size"},
 	{"log_not_witnessed", "JM036", 404, "this node witnesses no log with the checkpoint's origin"},
 	{"invalid_checkpoint_signature", "JM037", 403, "the checkpoint carries no valid signature of the log's key"},

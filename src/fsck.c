@@ -10,9 +10,12 @@
  * readers pass) so that nothing changes between counting and fixing, then
  * sets each drifted count to what it should be, in the same statement.
  * References to preimages that are not stored at all cannot be repaired;
- * they are reported as missing.
+ * they are reported as missing.  With a blob store, the store's objects
+ * are checked against the rows too (blob_fsck.c), first, before anything
+ * is locked.
  */
 #include "jam.h"
+#include "blob.h"
 #include "errors.h"
 #include "metrics.h"
 #include "xact_rows.h"
@@ -88,7 +91,8 @@ PG_FUNCTION_INFO_V1(jam_fsck);
  * pending_drift: [{service_id, stored, expected}], missing_count,
  * missing_preimages: [hash], repaired}, listing at most 100 entries of each
  * kind; with repair, the drift it reports is fixed ("repaired": true when
- * there was any).
+ * there was any).  With a blob store, "blob_store" reports its orphans and
+ * missing objects (blob_fsck.c); repair queues the orphans' deletes.
  */
 Datum
 jam_fsck(PG_FUNCTION_ARGS)
@@ -97,6 +101,7 @@ jam_fsck(PG_FUNCTION_ARGS)
 	bool		repair;
 	bool		flushed;
 	Datum		doc;
+	Datum		store = (Datum) 0;
 
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 0, "repair");
@@ -111,6 +116,10 @@ jam_fsck(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("jam_fsck(repair => true) must run at the READ COMMITTED isolation level")));
 
+	/* The store is listed before the tables are locked: it may take a while. */
+	if (jam_blob_tier_ready())
+		store = jam_blob_fsck(repair);
+
 	/* Counts this transaction has kept in memory are written first, as they are. */
 	flushed = jam_xact_rows_flush();
 	SPI_connect();
@@ -123,6 +132,8 @@ jam_fsck(PG_FUNCTION_ARGS)
 		jam_spi_exec(&fsck_check, NULL, NULL, !flushed, 0);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
+	if (store != (Datum) 0)
+		doc = jam_with_member(doc, "blob_store", store);
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);

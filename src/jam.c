@@ -9,6 +9,7 @@
 #include "jam.h"
 #include "announcer.h"
 #include "auth.h"
+#include "blob.h"
 #include "events.h"
 #include "fair.h"
 #include "metrics.h"
@@ -39,6 +40,7 @@ _PG_init(void)
 	jam_define_witness_gucs();
 	jam_rate_limit_init();
 	jam_fair_init();
+	jam_define_blob_gucs();
 	jam_define_gucs();
 	jam_auth_cache_init();
 	jam_attempts_init();

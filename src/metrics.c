@@ -24,6 +24,7 @@
  * counted per committed batch.
  */
 #include "jam.h"
+#include "blob.h"
 #include "errors.h"
 #include "metrics.h"
 #include "processor.h"
@@ -166,6 +167,7 @@ static const OpInfo op_info[JAM_OP__COUNT] = {
 	{"package_submit_batch", OUT_STORE},
 	{"process_batch", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_EMPTY) | OUT(JAM_OUTCOME_ERROR)},
 	{"replay", OUT(JAM_OUTCOME_OK) | OUT(JAM_OUTCOME_FAILED) | OUT(JAM_OUTCOME_ERROR)},
+	{"offload", OUT_READ},
 	{"log_events", OUT_READ},
 	{"log_tile", OUT_READ},
 	{"log_entry_bundle", OUT_READ},
@@ -648,6 +650,80 @@ emit_processors(ReturnSetInfo *out)
 				  m == 2 ? st.busy_seconds : st.wait_seconds);
 }
 
+/*
+ * The blob store's counters (blob_metrics.c), labelled store = "s3"; each
+ * name's rows together.
+ */
+static void
+emit_blob_store(ReturnSetInfo *out)
+{
+	static const char *const op_keys[3] = {"store", "op", "outcome"};
+	static const char *const two_keys[2] = {"store", "op"};
+	JamBlobStats st;
+
+	if (!jam_blob_stats(&st))
+		return;
+	for (int op = 0; op < JAM_BLOB_OP__COUNT; op++)
+		for (int o = 0; o < JAM_BLOB_OUTCOME__COUNT; o++)
+		{
+			const char *values[3] = {JAM_BLOB_STORE_TYPE, jam_blob_op_label[op], jam_blob_outcome_label[o]};
+
+			emit(out, "jam_blob_store_requests_total", "counter",
+				 "Requests to the blob store, by operation and outcome (not_found: no such object).",
+				 3, op_keys, values, (double) st.requests[op][o]);
+		}
+	for (int op = 0; op < JAM_BLOB_OP__COUNT; op++)
+	{
+		const char *values[2] = {JAM_BLOB_STORE_TYPE, jam_blob_op_label[op]};
+
+		emit(out, "jam_blob_store_request_seconds_total", "counter",
+			 "Time spent in requests to the blob store, retries and failures included, by operation.",
+			 2, two_keys, values, st.seconds[op]);
+	}
+	{
+		static const char *const dir_keys[2] = {"store", "direction"};
+		const char *sent[2] = {JAM_BLOB_STORE_TYPE, "sent"};
+		const char *received[2] = {JAM_BLOB_STORE_TYPE, "received"};
+
+		emit(out, "jam_blob_store_bytes_total", "counter",
+			 "Bytes sent to and received from the blob store.", 2, dir_keys, sent, (double) st.bytes_sent);
+		emit(out, "jam_blob_store_bytes_total", "counter",
+			 "Bytes sent to and received from the blob store.", 2, dir_keys, received,
+			 (double) st.bytes_received);
+	}
+	emit1(out, "jam_blob_store_retries_total", "counter",
+		  "Requests to the blob store retried after a failure that may pass (down, 5xx, 429).",
+		  "store", JAM_BLOB_STORE_TYPE, (double) st.retries);
+	for (int r = 0; r < JAM_BLOB_READ__COUNT; r++)
+	{
+		static const char *const read_keys[2] = {"store", "outcome"};
+		const char *values[2] = {JAM_BLOB_STORE_TYPE, jam_blob_read_label[r]};
+
+		emit(out, "jam_blob_store_reads_total", "counter",
+			 "Preimages read through the blob store: hit (verified bytes), miss (object gone), error.",
+			 2, read_keys, values, (double) st.reads[r]);
+	}
+	emit1(out, "jam_blob_store_integrity_errors_total", "counter",
+		  "Objects that were missing or did not hash to their preimage's address when read.",
+		  "store", JAM_BLOB_STORE_TYPE, (double) st.integrity_errors);
+	emit1(out, "jam_blob_offloaded_total", "counter",
+		  "Inline preimages moved to the blob store by jam_offload() or the blob worker.",
+		  "store", JAM_BLOB_STORE_TYPE, (double) st.offloaded);
+	emit1(out, "jam_blob_offloaded_bytes_total", "counter",
+		  "Bytes of the inline preimages moved to the blob store.",
+		  "store", JAM_BLOB_STORE_TYPE, (double) st.offloaded_bytes);
+	for (int d = 0; d < JAM_BLOB_DELETE__COUNT; d++)
+	{
+		static const char *const delete_keys[2] = {"store", "outcome"};
+		const char *values[2] = {JAM_BLOB_STORE_TYPE, jam_blob_delete_label[d]};
+
+		emit(out, "jam_blob_deletes_total", "counter",
+			 "Queued object deletes carried out: deleted, kept (a row names the object again), "
+			 "failed (retried later).",
+			 2, delete_keys, values, (double) st.deletes[d]);
+	}
+}
+
 static double
 read_counter(pg_atomic_uint64 *counter)
 {
@@ -769,6 +845,7 @@ jam_metrics(PG_FUNCTION_ARGS)
 			  "Preimage refcount changes: raised by submits and processing, lowered by retention.",
 			  "direction", refcount_direction_label[d], read_counter(&shared->refcounts[d]));
 	emit_processors(out);
+	emit_blob_store(out);
 	for (int a = 0; a < 2; a++)
 		emit1(out, "jam_attestations_total", "counter",
 			  "Signed attestations written: by this node of its reports, or by external attesters.",
@@ -847,6 +924,7 @@ jam_metrics_reset(PG_FUNCTION_ARGS)
 	for (int i = 0; i < 2; i++)
 		pg_atomic_write_u64(&shared->attestations[i], 0);
 	jam_announcer_reset_counts();
+	jam_blob_metrics_reset();
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&scan, refusals);

@@ -6,9 +6,16 @@
  * preimage's refcount is the number of packages and reports that reference
  * it; they raise it through jam_reference_preimages() (xact_rows.c) in the
  * transaction that writes them.
+ *
+ * With a blob store, a preimage of at least jam.blob_offload_threshold
+ * bytes is uploaded before its row, which records storage_class 's3' and
+ * no data, is inserted; reads of such a row go through the store and
+ * return only bytes that hash to the address (blob_tier.c).  The meta
+ * never touches the store.
  */
 #include "jam.h"
 #include "auth.h"
+#include "blob.h"
 #include "quota.h"
 #include "errors.h"
 #include "holders.h"
@@ -30,15 +37,54 @@ static JamStatement insert_preimage = {
 	4, {TEXTOID, BYTEAOID, INT8OID, TEXTOID}
 };
 
+/* A preimage in the blob store: its object is written first (blob_tier.c). */
+static JamStatement insert_stored_preimage = {
+	"INSERT INTO jam.jam_preimages (hash, data, size, media_type, storage_class) "
+	"VALUES (@h($1), NULL, $2, $3, 's3') ON CONFLICT (hash) DO NOTHING "
+	"RETURNING " PREIMAGE_META_JSON,
+	3, {TEXTOID, INT8OID, TEXTOID}
+};
+
+static JamStatement select_class = {
+	"SELECT storage_class FROM jam.jam_preimages WHERE hash = @h($1)",
+	1, {TEXTOID}
+};
+
 static JamStatement select_meta = {
 	"SELECT " PREIMAGE_META_JSON " FROM jam.jam_preimages WHERE hash = @h($1)",
 	1, {TEXTOID}
 };
 
 static JamStatement select_data = {
-	"SELECT data FROM jam.jam_preimages WHERE hash = @h($1)",
+	"SELECT data, size FROM jam.jam_preimages WHERE hash = @h($1)",
 	1, {TEXTOID}
 };
+
+/*
+ * Stores a preimage of the blob tier's size: its object first, then its
+ * row, in the caller's transaction.  Bytes already stored are not uploaded
+ * again, unless their row is in the store and the object is gone, which a
+ * put repairs.  Returns whether the row is new.  Needs SPI; values are
+ * jam_put_preimage's statement parameters.
+ */
+static bool
+put_in_store(Datum *values, bytea *data)
+{
+	char	   *hash = TextDatumGetCString(values[0]);
+	Size		size = VARSIZE_ANY_EXHDR(data);
+	Datum		row[3] = {values[0], values[2], values[3]};
+
+	if (jam_spi_exec(&select_class, values, NULL, false, 1) == 1)
+	{
+		char	   *class = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (strcmp(class, "s3") == 0)
+			jam_blob_ensure_object(hash, (int64) size, VARDATA_ANY(data));
+		return false;
+	}
+	jam_blob_upload(hash, VARDATA_ANY(data), size);
+	return jam_spi_exec(&insert_stored_preimage, row, NULL, false, 0) == 1;
+}
 
 static void
 raise_not_found(const char *hash)
@@ -96,7 +142,10 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 	values[3] = CStringGetTextDatum(media_type);
 
 	SPI_connect();
-	created = jam_spi_exec(&insert_preimage, values, NULL, false, 0) == 1;
+	if (jam_blob_offloads((int64) size))
+		created = put_in_store(values, data);
+	else
+		created = jam_spi_exec(&insert_preimage, values, NULL, false, 0) == 1;
 	tenant = jam_holders_tenant();
 	if (tenant != NULL)
 	{
@@ -129,6 +178,7 @@ jam_get_preimage(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	bool		isnull;
 	Datum		data;
+	int64		size;
 
 	jam_check_enabled();
 	jam_auth_require(JAM_SCOPE_READ, "jam_get_preimage");
@@ -144,9 +194,15 @@ jam_get_preimage(PG_FUNCTION_ARGS)
 		raise_not_found(hash);
 	if (jam_spi_exec(&select_data, values, NULL, true, 1) == 0)
 		raise_not_found(hash);
+	size = DatumGetInt64(jam_spi_result_datum(2, &isnull));
 	data = jam_spi_result_datum(1, &isnull);
-	data = SPI_datumTransfer(data, false, -1);
+	if (!isnull)
+		data = SPI_datumTransfer(data, false, -1);
 	SPI_finish();
+
+	/* No bytes in the row: they are in the blob store, read back and checked. */
+	if (isnull)
+		data = PointerGetDatum(jam_blob_fetch(hash, size));
 
 	/* The row may hold a TOAST pointer; hand back the bytes themselves. */
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);

@@ -18,6 +18,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "blob.h"
 #include "errors.h"
 #include "claim.h"
 #include "fair.h"
@@ -34,8 +35,9 @@
 /* Services whose refine function a batch remembers. */
 #define JAM_PROCESS_SERVICES_CACHED 16
 
+/* data is NULL for a preimage in the blob store, read through it (blob_tier.c). */
 static JamStatement load_preimages = {
-	"SELECT @x(hash), data FROM jam.jam_preimages WHERE hash = ANY(@ha($1))",
+	"SELECT @x(hash), data, size FROM jam.jam_preimages WHERE hash = ANY(@ha($1))",
 	1, {TEXTARRAYOID}
 };
 
@@ -92,8 +94,13 @@ load_inputs(ArrayType *hashes, bytea ***inputs, int *n_inputs, ArrayType **held)
 		HeapTuple	row = SPI_tuptable->vals[i];
 		bool		isnull;
 
+		Datum		data = SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull);
+
 		found_names[i] = SPI_getvalue(row, SPI_tuptable->tupdesc, 1);
-		found_data[i] = DatumGetByteaPP(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
+		found_data[i] = isnull
+			? jam_blob_fetch(found_names[i],
+							 DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull)))
+			: DatumGetByteaPP(data);
 	}
 
 	/* held lists each stored hash once, in the package's order, so reports are reproducible. */

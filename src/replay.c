@@ -15,6 +15,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "blob.h"
 #include "errors.h"
 #include "metrics.h"
 
@@ -43,8 +44,9 @@ static JamStatement select_for_replay = {
 	1, {TEXTOID}
 };
 
+/* data is NULL for a preimage in the blob store, read through it (blob_tier.c). */
 static JamStatement load_preimage = {
-	"SELECT data FROM jam.jam_preimages WHERE hash = @h($1)",
+	"SELECT data, size FROM jam.jam_preimages WHERE hash = @h($1)",
 	1, {TEXTOID}
 };
 
@@ -189,7 +191,13 @@ jam_replay(PG_FUNCTION_ARGS)
 						(jam_errcode(JAM_ERR_MISSING_PREIMAGE),
 						 errmsg("preimage %s of package %s is no longer stored", TextDatumGetCString(elems[i]), package),
 						 errhint("A replay needs every input the package referenced.")));
-			inputs[i] = DatumGetByteaPCopy(jam_spi_result_datum(1, &isnull));
+			{
+				Datum		data = jam_spi_result_datum(1, &isnull);
+
+				inputs[i] = !isnull ? DatumGetByteaPCopy(data)
+					: jam_blob_fetch(TextDatumGetCString(elems[i]),
+									 DatumGetInt64(jam_spi_result_datum(2, &isnull)));
+			}
 		}
 
 		/* Whatever the refine does, none of it stays; its result does. */

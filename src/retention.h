@@ -7,6 +7,7 @@
 #define JAM_RETENTION_H
 
 #include "jam.h"
+#include "blob.h"
 
 #include "datatype/timestamp.h"
 
@@ -54,7 +55,8 @@ extern char *jam_cleanup_document(bool disabled, bool dry_run, const JamCleanupP
 typedef enum JamTaskKind
 {
 	JAM_TASK_CLEANUP = 1,		/* jam_cleanup_batches */
-	JAM_TASK_CRON				/* jam_cron_task */
+	JAM_TASK_CRON,				/* jam_cron_task */
+	JAM_TASK_OFFLOAD			/* jam_offload_run (offload.c) */
 } JamTaskKind;
 
 #define JAM_TASK_TEXT_MAX 1024
@@ -71,6 +73,7 @@ typedef struct JamTask
 
 	/* outputs */
 	JamCleanupCounts counts;
+	JamOffloadRun offload;
 	int64		cron_result;
 	bool		done;
 	bool		failed;

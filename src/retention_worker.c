@@ -2,9 +2,10 @@
  * retention_worker.c: the background workers of retention.
  *
  * - A task worker, started on demand (jam_task_run): it runs work that must
- *   commit as it goes (jam_cleanup's batches) or that must run in another
- *   database (pg_cron's functions live in cron.database_name), connected as
- *   the calling role, while the caller waits.  The caller and the worker
+ *   commit as it goes (jam_cleanup's and jam_offload's batches) or that
+ *   must run in another database (pg_cron's functions live in
+ *   cron.database_name), connected as the calling role, while the caller
+ *   waits.  The caller and the worker
  *   share a JamTask in a dynamic shared memory segment: the inputs, then
  *   the counts and any error the worker stopped with.  If the caller stops
  *   waiting (cancel, error, exit), it terminates the worker; whatever the
@@ -182,6 +183,9 @@ jam_task_main(Datum main_arg)
 				break;
 			case JAM_TASK_CRON:
 				jam_cron_task(task);
+				break;
+			case JAM_TASK_OFFLOAD:
+				jam_offload_run(&task->offload, 0);
 				break;
 			default:
 				elog(ERROR, "unknown jam task kind %d", (int) task->kind);

@@ -8,6 +8,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "blob.h"
 #include "metrics.h"
 #include "xact_rows.h"
 #include "ratelimit.h"
@@ -101,10 +102,11 @@ PG_FUNCTION_INFO_V1(jam_status);
 
 /*
  * jam_status() returns enablement, version, the node's signed-note
- * verifier key, the limits in force, auth, counts and every service's log
- * head.  It needs no token (health checks call it); without one through
- * jam_api, while tokens are required, it is only a health summary; with
- * one, the counts and heads cover the token's services only.
+ * verifier key, the limits in force, auth, counts, every service's log
+ * head and the blob store (blob_config.c).  It needs no token (health
+ * checks call it); without one through jam_api, while tokens are
+ * required, it is only a health summary; with one, the counts and heads
+ * cover the token's services only.
  */
 Datum
 jam_status(PG_FUNCTION_ARGS)
@@ -143,6 +145,7 @@ jam_status(PG_FUNCTION_ARGS)
 	jam_spi_exec(&select_status, values, nulls, false, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
+	doc = jam_with_member(doc, "blob_store", jam_blob_status());
 
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
 	PG_RETURN_DATUM(doc);

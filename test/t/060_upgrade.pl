@@ -470,6 +470,7 @@ sub api_snapshot
 		    'jam_list_tokens', } . $guard->('jam.jam_list_tokens()', "'-'") . q{,
 		    'jam_fsck', } . $guard->('jam.jam_fsck()', "'-'") . q{,
 		    'jam_status', } . $guard->('jam.jam_status()', "'-'") . q{ - 'version' #- '{counts,preimages_estimate}'
+		                  #- '{blob_store,catalog}' #- '{blob_store,delete_queue}'
 		                  #- '{counts,packages_estimate}' #- '{counts,reports_estimate}')});
 	my %api;
 	my $all = join(";\n", @queries);
@@ -597,7 +598,12 @@ for my $t (sort keys %$rows_before)
 	note "$t: columns added by the update: @added" if @added;
 }
 note 'tables added by the update: ' . join(', ', grep { !$rows_before->{$_} } sort keys %$rows_after);
-is_deeply(sequences_snapshot($db), $seqs_before, 'the sequences are where they were');
+my $seqs_after = sequences_snapshot($db);
+is_deeply({ map { $_ => $seqs_after->{$_} } keys %$seqs_before }, $seqs_before, 'the sequences are where they were');
+is(join(',', map { "$_=$seqs_after->{$_}" } grep { !exists $seqs_before->{$_} } sort keys %$seqs_after),
+	'jam_blob_deletes_id_seq=1/false', 'the sequence the update adds starts afresh');
+is(jsql("SELECT jam.jam_status()->'blob_store'")->{catalog}, JSON::PP::true,
+	'jam_status says the catalog has the blob tier now');
 
 # pg_dump keeps the data of registered relations only; a table the update
 # re-creates must be registered again (pgmq lost queues to this).

@@ -221,6 +221,7 @@ sub api_snapshot
 	$each->('whole', 'jam.%s()', q{'{jam_roots,jam_list_tokens,jam_fsck}'::text[]});
 	# jam_status but for what changes by itself: the version, the planner's estimates.
 	$each->('jam_status', q{jam.jam_status() - %L #- ''{counts,preimages_estimate}''
+		#- ''{blob_store,catalog}'' #- ''{blob_store,delete_queue}''
 		#- ''{counts,packages_estimate}'' #- ''{counts,reports_estimate}''}, q{'{version}'::text[]});
 	# Every leaf against the current size, every root, every pair of sizes.
 	my $logs = q{FROM jsonb_array_elements(jam.jam_roots()) r, generate_series(1, (r->>'tree_size')::bigint) n};
@@ -294,7 +295,12 @@ for my $t (sort keys %$rows_before)
 note 'tables added by the update: ' . join(', ', grep { !$rows_before->{$_} } sort keys %$rows_after);
 is(sql(q{SELECT coalesce(string_agg(service_id || '=' || share, ',') FILTER (WHERE share <> 1), 'all ' || count(*))
 	     FROM jam.jam_services}), 'all ' . @services, 'every service has share 1');
-is_deeply(sequences_snapshot($node, $db), $seqs_before, 'the sequences are where they were');
+my $seqs_after = sequences_snapshot($node, $db);
+is_deeply({ map { $_ => $seqs_after->{$_} } keys %$seqs_before }, $seqs_before, 'the sequences are where they were');
+is(join(',', map { "$_=$seqs_after->{$_}" } grep { !exists $seqs_before->{$_} } sort keys %$seqs_after),
+	'jam_blob_deletes_id_seq=1/false', 'the sequence the update adds starts afresh');
+is(jsql("SELECT jam.jam_status()->'blob_store'")->{catalog}, JSON::PP::true,
+	'jam_status says the catalog has the blob tier now');
 my %dumped_after = map { $_ => 1 } dumped_relations($node, $db);
 my %registrable = map { $_ => 1 } @dumped_before, ext_relations($node, $db, q{'r', 'p', 'S'});
 is(join(',', grep { !$dumped_after{$_} } sort keys %registrable), '',
