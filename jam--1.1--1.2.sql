@@ -250,3 +250,14 @@ SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
 REVOKE ALL ON FUNCTION jam_offload(boolean), jam_drain_blob_deletes(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION jam_offload(boolean), jam_drain_blob_deletes(integer) TO jam_operator;
 GRANT SELECT ON jam_blob_deletes TO jam_reader, jam_operator;
+
+-- A preimage's bytes as rows of chunk_bytes each, which the HTTP shim
+-- streams one at a time (libpq's single-row mode), so that it never holds a
+-- large preimage whole; jam_get_preimage's rules and checks.
+CREATE FUNCTION jam_read_preimage(hash text, chunk_bytes integer DEFAULT 262144)
+RETURNS SETOF bytea
+AS 'MODULE_PATHNAME', 'jam_read_preimage'
+LANGUAGE C STABLE ROWS 64
+SECURITY DEFINER SET search_path = pg_catalog, jam, pg_temp;
+REVOKE ALL ON FUNCTION jam_read_preimage(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION jam_read_preimage(text, integer) TO jam_api, jam_reader, jam_operator;

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "preimages.h"
 #include "request.h"
 #include "stream.h"
 
@@ -25,17 +26,6 @@
 
 /* JSON answers describe live state: no cache may keep them. */
 #define NO_STORE "Cache-Control: no-store\r\n"
-
-/*
- * A preimage never changes (its address is its hash), but it may be
- * private to a tenant: only the client's own cache may keep it.  nosniff
- * and the sandbox keep a stored text/html or SVG from running as a page of
- * this origin.
- */
-#define PREIMAGE_HEADERS \
-	"Cache-Control: private, max-age=31536000, immutable\r\n" \
-	"X-Content-Type-Options: nosniff\r\n" \
-	"Content-Security-Policy: default-src 'none'; sandbox\r\n"
 
 /* Answers with a failed statement's error, keeping the server's text for the log. */
 static void
@@ -137,83 +127,6 @@ answer_json_result(struct exchange *x, const PGresult *res, int status, const ch
 		buf_puts(&headers, extra);
 	answer(x, status, JSON_TYPE, body, strlen(body), headers.data);
 	buf_free(&headers);
-}
-
-/* media_type and size from a preimage's meta document. */
-static int
-meta_fields(const char *meta, size_t len, char *media_type, size_t mt_size, long long *size)
-{
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *obj,
-			   *v;
-	int			ok = 0;
-
-	if (tok == NULL)
-		return -1;
-	obj = json_tokener_parse_ex(tok, meta, (int) len);
-	if (obj && json_object_object_get_ex(obj, "media_type", &v) && json_object_is_type(v, json_type_string))
-	{
-		snprintf(media_type, mt_size, "%s", json_object_get_string(v));
-		ok = 1;
-	}
-	if (obj && json_object_object_get_ex(obj, "size", &v) && json_object_is_type(v, json_type_int))
-		*size = json_object_get_int64(v);
-	else
-		ok = 0;
-	json_object_put(obj);
-	json_tokener_free(tok);
-	return ok ? 0 : -1;
-}
-
-/* The headers of a preimage: ETag, type and caching. */
-static void
-preimage_headers(struct buf *h, const char *hash)
-{
-	buf_printf(h, "ETag: \"%s\"\r\n" PREIMAGE_HEADERS, hash);
-}
-
-/* GET of a preimage: its bytes, with the type and ETag from its meta. */
-static void
-run_get_preimage(struct exchange *x, struct plan *p, PGresult *res)
-{
-	char		media_type[256];
-	long long	size = -1;
-	struct buf	h = BUF_INIT;
-	int			meta_len = PQntuples(res) ? PQgetlength(res, 0, 0) : 0;
-
-	if (col(res, 0) == NULL || col(res, 1) == NULL ||
-		meta_fields(PQgetvalue(res, 0, 0), (size_t) meta_len, media_type, sizeof(media_type), &size) < 0)
-	{
-		answer_error(x, 500, "internal_error", "internal error", 0);
-		snprintf(x->detail, sizeof(x->detail), "unexpected preimage result");
-		return;
-	}
-	preimage_headers(&h, p->param);
-	answer(x, 200, media_type, PQgetvalue(res, 0, 1), (size_t) PQgetlength(res, 0, 1), h.data);
-	buf_free(&h);
-}
-
-/* HEAD of a preimage, or 304: the headers GET would send, from the meta alone. */
-static void
-run_preimage_head(struct exchange *x, struct plan *p, PGresult *res)
-{
-	char		media_type[256];
-	long long	size = -1;
-	struct buf	h = BUF_INIT;
-	const char *meta = col(res, 0);
-
-	if (meta == NULL || meta_fields(meta, strlen(meta), media_type, sizeof(media_type), &size) < 0)
-	{
-		answer_error(x, 500, "internal_error", "internal error", 0);
-		snprintf(x->detail, sizeof(x->detail), "unexpected preimage meta");
-		return;
-	}
-	preimage_headers(&h, p->param);
-	if (p->not_modified)
-		answer_sized(x, 304, NULL, NULL, 0, -1, h.data);
-	else
-		answer_sized(x, 200, media_type, NULL, 0, size, h.data);
-	buf_free(&h);
 }
 
 /* POST /jam/preimages: 201 when the bytes are new, 200 when they were there. */
@@ -520,16 +433,19 @@ call_run(struct exchange *x, struct plan *p)
 			break;
 	}
 
+	/* A preimage's bytes are streamed; before 1.2, they come whole. */
+	if (p->kind == CALL_GET_PREIMAGE && preimage_stream(x, p))
+		return;
 	res = execute(x, p);
 	if (res == NULL)
 		return;
 	switch (p->kind)
 	{
 		case CALL_GET_PREIMAGE:
-			run_get_preimage(x, p, res);
+			preimage_answer_get(x, p, res);
 			break;
 		case CALL_PREIMAGE_HEAD:
-			run_preimage_head(x, p, res);
+			preimage_answer_head(x, p, res);
 			break;
 		case CALL_PUT_PREIMAGE:
 			run_put_preimage(x, res);

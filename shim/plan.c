@@ -658,6 +658,14 @@ plan_preimage(struct plan *p, const struct http_request *req)
 	{
 		p->kind = CALL_GET_PREIMAGE;
 		p->binary_result = 1;
+		/*
+		 * The meta once, in a fenced subquery after the token's check; then
+		 * jam_read_preimage in the target list, which hands out its chunks
+		 * one row at a time.  The statement of old, for catalogs before 1.2.
+		 */
+		buf_printf(&p->stream_sql,
+				   "SELECT s.meta, jam.jam_read_preimage($%d)"
+				   " FROM (SELECT jam.jam_preimage_meta($%d)::text AS meta" AUTH_FROM " OFFSET 0) s", n, n);
 		buf_printf(&p->sql,
 				   "SELECT jam.jam_preimage_meta($%d)::text, jam.jam_get_preimage($%d)" AUTH_FROM, n, n);
 	}
@@ -1107,4 +1115,5 @@ plan_free(struct plan *p)
 		free(p->owned[i]);
 	p->nparams = 0;
 	buf_free(&p->sql);
+	buf_free(&p->stream_sql);
 }

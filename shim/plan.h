@@ -48,7 +48,7 @@ typedef enum call_kind
 	CALL_OPTIONS,				/* 204 with Allow, answered by the shim */
 	CALL_JSON,					/* one jsonb column: the body */
 	CALL_PUT_PREIMAGE,			/* body, created */
-	CALL_GET_PREIMAGE,			/* meta as text, the bytes (binary results) */
+	CALL_GET_PREIMAGE,			/* stream_sql: meta and a chunk a row; sql: meta, the bytes (binary) */
 	CALL_PREIMAGE_HEAD,			/* meta only: HEAD, or 304 for If-None-Match */
 	CALL_SUBMIT,				/* body, created, id, service_id */
 	CALL_SUBMIT_BATCH,			/* body, any created, service_id */
@@ -81,6 +81,7 @@ struct plan
 	/* A call. */
 	call_kind	kind;
 	struct buf	sql;
+	struct buf	stream_sql;		/* CALL_GET_PREIMAGE: the bytes in rows (preimages.c) */
 	int			nparams;
 	unsigned int types[PLAN_MAX_PARAMS];
 	const char *values[PLAN_MAX_PARAMS];

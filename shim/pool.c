@@ -361,40 +361,101 @@ pool_pg(struct pool_conn *c)
 }
 
 /*
- * Runs a statement, preparing it on this connection the first time: the
- * shim's statements are a fixed set of shapes, so each is parsed and
- * planned once per connection.  Returns the result (never NULL: a libpq
- * failure becomes a result carrying the connection's error).
+ * The prepared statement of sql on this connection, preparing it the first
+ * time: the shim's statements are a fixed set of shapes, so each is parsed
+ * and planned once per connection.  NULL when the connection holds as
+ * many as it may (the statement then runs unprepared); *failed, the
+ * result of a PREPARE that failed.
+ */
+static struct prepared *
+prepared_statement(struct pool_conn *c, const char *sql, int nparams, const unsigned int *types,
+				   PGresult **failed)
+{
+	struct prepared *stmt = NULL;
+	PGresult   *res;
+
+	*failed = NULL;
+	for (int i = 0; i < c->nprepared; i++)
+		if (strcmp(c->prepared[i].sql, sql) == 0)
+			stmt = &c->prepared[i];
+	if (stmt != NULL || c->nprepared >= POOL_MAX_PREPARED)
+		return stmt;
+	stmt = &c->prepared[c->nprepared];
+	snprintf(stmt->name, sizeof(stmt->name), "jam_shim_%d", c->nprepared);
+	res = PQprepare(c->pg, stmt->name, sql, nparams, (const Oid *) types);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		*failed = res ? res : PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+		return NULL;
+	}
+	PQclear(res);
+	stmt->sql = xstrdup(sql);
+	c->nprepared++;
+	return stmt;
+}
+
+/*
+ * Runs a statement, prepared (see prepared_statement).  Returns the result
+ * (never NULL: a libpq failure becomes a result carrying the connection's
+ * error).
  */
 PGresult *
 pool_exec(struct pool *p, struct pool_conn *c, const char *sql, int nparams,
 		  const unsigned int *types, const char *const *values,
 		  const int *lengths, const int *formats, int result_format)
 {
-	struct prepared *stmt = NULL;
+	PGresult   *failed;
+	struct prepared *stmt = prepared_statement(c, sql, nparams, types, &failed);
 	PGresult   *res;
 
 	(void) p;
-	for (int i = 0; i < c->nprepared; i++)
-		if (strcmp(c->prepared[i].sql, sql) == 0)
-			stmt = &c->prepared[i];
-
-	if (stmt == NULL && c->nprepared < POOL_MAX_PREPARED)
-	{
-		stmt = &c->prepared[c->nprepared];
-		snprintf(stmt->name, sizeof(stmt->name), "jam_shim_%d", c->nprepared);
-		res = PQprepare(c->pg, stmt->name, sql, nparams, (const Oid *) types);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			return res ? res : PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
-		PQclear(res);
-		stmt->sql = xstrdup(sql);
-		c->nprepared++;
-	}
+	if (failed)
+		return failed;
 	if (stmt == NULL)
 		res = PQexecParams(c->pg, sql, nparams, (const Oid *) types, values, lengths, formats, result_format);
 	else
 		res = PQexecPrepared(c->pg, stmt->name, nparams, values, lengths, formats, result_format);
 	return res ? res : PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+}
+
+/*
+ * Sends a statement (prepared as pool_exec does) whose rows come back one
+ * result each (libpq's single-row mode), for the caller to read with
+ * PQgetResult until NULL, so that a large result is never held whole.
+ * Returns NULL once sent, else the error as a result.
+ */
+PGresult *
+pool_send_rows(struct pool *p, struct pool_conn *c, const char *sql, int nparams,
+			   const unsigned int *types, const char *const *values,
+			   const int *lengths, const int *formats, int result_format)
+{
+	PGresult   *failed;
+	struct prepared *stmt = prepared_statement(c, sql, nparams, types, &failed);
+	int			sent;
+
+	(void) p;
+	if (failed)
+		return failed;
+	if (stmt == NULL)
+		sent = PQsendQueryParams(c->pg, sql, nparams, (const Oid *) types, values, lengths, formats,
+								 result_format);
+	else
+		sent = PQsendQueryPrepared(c->pg, stmt->name, nparams, values, lengths, formats, result_format);
+	if (!sent || !PQsetSingleRowMode(c->pg))
+		return PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+	return NULL;
+}
+
+/* Cancels what the connection runs (its client went away); the caller still reads the results. */
+void
+pool_cancel(struct pool *p, struct pool_conn *c)
+{
+	char		err[256];
+
+	pthread_mutex_lock(&p->mu);
+	if (c->cancel != NULL && !PQcancel(c->cancel, err, sizeof(err)))
+		log_event("warning", "cannot cancel a statement: %s", err);
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* A consistent snapshot of the pool, for status and metrics. */

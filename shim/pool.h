@@ -39,6 +39,10 @@ PGconn	   *pool_pg(struct pool_conn *c);
 PGresult   *pool_exec(struct pool *pool, struct pool_conn *c, const char *sql, int nparams,
 					  const unsigned int *types, const char *const *values,
 					  const int *lengths, const int *formats, int result_format);
+PGresult   *pool_send_rows(struct pool *pool, struct pool_conn *c, const char *sql, int nparams,
+						   const unsigned int *types, const char *const *values,
+						   const int *lengths, const int *formats, int result_format);
+void		pool_cancel(struct pool *pool, struct pool_conn *c);
 void		pool_stats(struct pool *pool, struct pool_stats *out);
 void		pool_close(struct pool *pool);
 int			pool_closing(struct pool *pool);

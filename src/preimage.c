@@ -11,7 +11,8 @@
  * bytes is uploaded before its row, which records storage_class 's3' and
  * no data, is inserted; reads of such a row go through the store and
  * return only bytes that hash to the address (blob_tier.c).  The meta
- * never touches the store.
+ * never touches the store.  jam_read_preimage returns the bytes in chunks,
+ * for the HTTP shim to stream.
  */
 #include "jam.h"
 #include "auth.h"
@@ -23,6 +24,7 @@
 #include "xact_rows.h"
 
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 
 /* The JSON stat of a preimage, shared by every statement that returns one. */
@@ -167,25 +169,20 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(jam_with_created_flag(meta, created));
 }
 
-PG_FUNCTION_INFO_V1(jam_get_preimage);
-
-/* jam_get_preimage(hash) returns the stored bytes. */
-Datum
-jam_get_preimage(PG_FUNCTION_ARGS)
+/*
+ * The bytes of the preimage hash (checked hex), for a caller allowed to
+ * read it: from the row, or from the blob store, verified.  The row may
+ * hold a TOAST pointer; what is returned is the bytes themselves.
+ */
+static bytea *
+read_bytes(const char *hash)
 {
-	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PREIMAGE_GET);
-	char	   *hash;
 	Datum		values[1];
 	bool		isnull;
 	Datum		data;
 	int64		size;
 
-	jam_check_enabled();
-	jam_auth_require(JAM_SCOPE_READ, "jam_get_preimage");
-	jam_require_arg(fcinfo, 0, "hash");
-	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
 	values[0] = CStringGetTextDatum(hash);
-
 	SPI_connect();
 	/* A tenant reads only what it holds (holders.c). */
 	if (jam_holders_tenant() != NULL &&
@@ -202,11 +199,97 @@ jam_get_preimage(PG_FUNCTION_ARGS)
 
 	/* No bytes in the row: they are in the blob store, read back and checked. */
 	if (isnull)
-		data = PointerGetDatum(jam_blob_fetch(hash, size));
+		return jam_blob_fetch(hash, size);
+	return DatumGetByteaPP(data);
+}
 
-	/* The row may hold a TOAST pointer; hand back the bytes themselves. */
+PG_FUNCTION_INFO_V1(jam_get_preimage);
+
+/* jam_get_preimage(hash) returns the stored bytes. */
+Datum
+jam_get_preimage(PG_FUNCTION_ARGS)
+{
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PREIMAGE_GET);
+	bytea	   *data;
+
+	jam_check_enabled();
+	jam_auth_require(JAM_SCOPE_READ, "jam_get_preimage");
+	jam_require_arg(fcinfo, 0, "hash");
+	data = read_bytes(jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash"));
 	jam_metrics_end(metrics, JAM_OUTCOME_OK);
-	PG_RETURN_BYTEA_P(DatumGetByteaPP(data));
+	PG_RETURN_BYTEA_P(data);
+}
+
+/* Chunks jam_read_preimage may cut: 1 kB to 64 MB. */
+#define READ_CHUNK_MIN 1024
+#define READ_CHUNK_MAX (64 * 1024 * 1024)
+
+typedef struct ReadState
+{
+	bytea	   *data;
+	Size		offset;
+	int32		chunk;
+	bool		emitted;		/* a row went out: an empty preimage is one empty row */
+} ReadState;
+
+PG_FUNCTION_INFO_V1(jam_read_preimage);
+
+/*
+ * jam_read_preimage(hash, chunk_bytes) returns the stored bytes as rows of
+ * chunk_bytes each (the last one shorter; one empty row for no bytes), in order:
+ * what the HTTP shim streams a preimage from, one row at a time (libpq's
+ * single-row mode), so that it never holds a large preimage whole.  The
+ * bytes are read, and those from the blob store verified, before the first
+ * row, so that an error comes before anything is sent.  Counted as
+ * preimage_get.
+ */
+Datum
+jam_read_preimage(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *fctx;
+	ReadState  *st;
+	Size		n;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PREIMAGE_GET);
+		MemoryContext old;
+		char	   *hash;
+		int32		chunk;
+
+		jam_check_enabled();
+		jam_auth_require(JAM_SCOPE_READ, "jam_read_preimage");
+		jam_require_arg(fcinfo, 0, "hash");
+		jam_require_arg(fcinfo, 1, "chunk_bytes");
+		hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
+		chunk = PG_GETARG_INT32(1);
+		if (chunk < READ_CHUNK_MIN || chunk > READ_CHUNK_MAX)
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_INVALID_ARGUMENT),
+					 errmsg("chunk_bytes must be between %d and %d", READ_CHUNK_MIN, READ_CHUNK_MAX)));
+		fctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(fctx->multi_call_memory_ctx);
+		st = palloc0(sizeof(ReadState));
+		st->data = read_bytes(hash);
+		st->chunk = chunk;
+		fctx->user_fctx = st;
+		MemoryContextSwitchTo(old);
+		jam_metrics_end(metrics, JAM_OUTCOME_OK);
+	}
+	fctx = SRF_PERCALL_SETUP();
+	st = fctx->user_fctx;
+	n = Min((Size) st->chunk, VARSIZE_ANY_EXHDR(st->data) - st->offset);
+	if (n == 0 && st->emitted)
+		SRF_RETURN_DONE(fctx);
+	st->emitted = true;
+	{
+		bytea	   *out = palloc(VARHDRSZ + n);
+
+		SET_VARSIZE(out, VARHDRSZ + n);
+		memcpy(VARDATA(out), VARDATA_ANY(st->data) + st->offset, n);
+		st->offset += n;
+		SRF_RETURN_NEXT(fctx, PointerGetDatum(out));
+	}
 }
 
 PG_FUNCTION_INFO_V1(jam_preimage_meta);

@@ -15,6 +15,7 @@ use strict;
 use warnings;
 
 use HTTP::Tiny;
+use IO::Socket::INET;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -133,6 +134,52 @@ $r = $shim->request('GET', "/jam/preimages/$web_hash");
 is($r->{status}, 200, 'GET of it: 200');
 ok($r->{content} eq $web, 'the same bytes back');
 is($r->{headers}{etag}, qq{"$web_hash"}, 'with its ETag');
+
+# A preimage of several chunks: streamed as jam_read_preimage's rows arrive.
+my $large = bytes_of(9, 1_100_000);
+my $large_hash = hash_hex($large);
+$r = $shim->request('POST', '/jam/preimages', body => $large, headers => { 'Content-Type' => 'application/x-jam-test' });
+is($r->{status}, 201, 'a 1.1 MB preimage is stored');
+$r = $shim->request('GET', "/jam/preimages/$large_hash");
+is($r->{status}, 200, 'GET of it: 200');
+is($r->{headers}{'content-length'}, 1_100_000, 'Content-Length is its size');
+is($r->{headers}{'content-type'}, 'application/x-jam-test', 'Content-Type its media type');
+ok($r->{content} eq $large, 'every byte, in order, across five chunks');
+is(sql("SELECT count(*) FROM jam.jam_read_preimage('$large_hash')"), '5', 'which jam_read_preimage cuts it into');
+$r = $shim->request('POST', '/jam/preimages', body => '');
+$r = $shim->request('GET', '/jam/preimages/' . hash_hex(''));
+ok($r->{status} == 200 && $r->{headers}{'content-length'} == 0 && $r->{content} eq '', 'an empty preimage streams as no bytes');
+
+# A client that goes away in the middle: the statement is cancelled, the
+# connection goes back to the pool, and the next request is served.  The
+# preimage is far larger than what the sockets buffer, so the shim is still
+# writing when the client closes.
+my $huge = bytes_of(10, 1_000_003) x 15;
+my $huge_hash = hash_hex($huge);
+$r = $shim->request('POST', '/jam/preimages', body => $huge);
+is($r->{status}, 201, 'a 15 MB preimage is stored');
+my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $shim->port) or die "connect: $!";
+print $sock "GET /jam/preimages/$huge_hash HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $token\r\n\r\n";
+my $got = '';
+while (length($got) < 300_000) { my $n = sysread($sock, $got, 65536, length($got)); last unless $n; }
+like($got, qr{^HTTP/1.1 200 }, 'a client reads the first chunks of a large preimage');
+close $sock;
+my $cut;
+for (1 .. 300)
+{
+	($cut) = grep { ($_->{error_detail} // '') =~ /went away/ } $shim->log_lines;
+	last if $cut;
+	usleep(100_000);
+}
+ok($cut, 'then goes away: the shim stops the statement and logs the request it cut short')
+  or diag explain [ $shim->log_lines ];
+for my $i (1 .. 3)
+{
+	$r = $shim->request('GET', "/jam/preimages/$large_hash");
+	ok($r->{status} == 200 && $r->{content} eq $large, "request $i after it is served whole (the pool is sound)");
+}
+is(sql(q{SELECT count(*) FROM pg_stat_activity WHERE usename = 'jam_shim' AND state = 'active'}), '0',
+	'and no statement of the shim is left running');
 
 $before = n_requests();
 $r = $shim->request('HEAD', "/jam/preimages/$web_hash");
