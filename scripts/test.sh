@@ -118,13 +118,14 @@ fi
 # package.json, every version pinned by its package-lock.json: test/openapi,
 # the validators test/t/053_openapi.pl checks docs/openapi.json and the
 # shim's answers with; test/s3, the S3-compatible server and AWS's SigV4
-# signer the blob tier's tests (test/t/10*_blob*.pl) run.  They are
-# installed outside the project where the postgres user can read them: as
-# root in /var/lib/jam-test-tools/NAME (JAM_TEST_TOOLS picks another
-# folder), as another user in ~/.cache/jam-test-tools/NAME.  npm ci runs
-# (and needs the registry) only when the lock file changed since the last
-# install; the tests themselves never touch the network.  Prints where the
-# modules are.
+# signer the blob tier's tests (test/t/10*_blob*.pl) run; test/sse, the
+# EventSource client test/t/055_sse_interop.pl follows the event stream
+# with.  They are installed outside the project where the postgres user
+# can read them: as root in /var/lib/jam-test-tools/NAME (JAM_TEST_TOOLS
+# picks another folder), as another user in ~/.cache/jam-test-tools/NAME.
+# npm ci runs (and needs the registry) only when the lock file changed
+# since the last install; the tests themselves never touch the network.
+# Prints where the modules are.
 npm_tools() {
 	local name=$1 dir lock=$root/test/$1/package-lock.json stamp
 	if [ "$(id -u)" = 0 ]; then
@@ -154,6 +155,7 @@ if [ ${#tap[@]} -gt 0 ]; then
 	echo "== TAP"
 	openapi_modules=$(npm_tools openapi)
 	s3_modules=$(npm_tools s3)
+	sse_modules=$(npm_tools sse)
 	# The public test vectors sit next to the project; tests skip without them.
 	[ -n "$vectors" ] || echo "TAP: no ../shared/vectors; the tests that need it skip"
 	# PostgreSQL::Test::Utils puts its clusters and logs under $TESTDIR/tmp_check.
@@ -165,6 +167,7 @@ if [ ${#tap[@]} -gt 0 ]; then
 		TESTDIR="$work/tap" TESTDATADIR="$work/tap/data" \
 		JAM_VECTORS_DIR="$vectors" JAM_SRC_DIR="$work/src" JAM_PROJECT_DIR="$root" \
 		JAM_OPENAPI_NODE_MODULES="$openapi_modules" JAM_S3_NODE_MODULES="$s3_modules" \
+		JAM_SSE_NODE_MODULES="$sse_modules" \
 		JAM_PROJECT_HIDDEN="${JAM_PROJECT_HIDDEN:-}" \
 		prove -v -I "$pgxs_dir/src/test/perl" -I test/perl "${tap[@]}" \
 		| tee "$work/tap.log" | grep --line-buffered -vE '^ *(ok [0-9]|#)'
