@@ -23,6 +23,9 @@
 #            (shim.sh, its own cluster and shim)
 #   tiles    the logs as tlog-tiles through the shim against civetweb
 #            serving the same bytes as files (tiles.sh, its own cluster)
+#   blob     put and get of 1 MiB preimages inline against in an
+#            S3-compatible store, and what offloading saves the database
+#            (blob.sh, its own cluster and s3rver)
 #
 # Throughput comparisons run pgbench on both sides alternately, round after
 # round, so that drift over the run affects both alike, without pgbench's
@@ -42,8 +45,8 @@ seconds=${BENCH_SECONDS:-15}
 rounds=${BENCH_ROUNDS:-2}
 clients=${BENCH_CLIENTS:-4}
 jobs=${BENCH_JOBS:-2}
-parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim tiles} "
-parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim} "
+parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim tiles blob} "
+parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim blob} "
 part() { [[ $parts == *" $1 "* ]]; }
 
 # Cluster commands run as postgres; clients connect over loopback TCP.  No
@@ -404,6 +407,16 @@ if part tiles; then
 	for w in tile tile_304 bundle; do
 		record "shim_${w}_vs_static_ratio" "$(from_output "$work/tiles.out" "shim_${w}_vs_static_ratio")" info
 	done
+fi
+
+# The blob tier: 1 MiB preimages inline against in an S3-compatible store
+# (s3rver on loopback), and the bytes offloading gives back (its own cluster).
+if part blob; then
+	bash "$here/blob.sh" | tee "$work/blob.out"
+	for w in put get; do
+		record "blob_${w}_store_vs_inline_ratio" "$(from_output "$work/blob.out" "blob_${w}_store_vs_inline_ratio")" info
+	done
+	record table_bytes_saved_per_gib_offloaded "$(from_output "$work/blob.out" table_bytes_saved_per_gib_offloaded)" info
 fi
 
 echo "== summary (bench ran $((SECONDS / 60)) min $((SECONDS % 60)) s)"

@@ -114,40 +114,6 @@ if [ ${#specs[@]} -gt 0 ]; then
 		"$work/test/isolation" "${specs[@]}"
 fi
 
-# The npm packages of the TAP tests, each folder of test/ with a
-# package.json, every version pinned by its package-lock.json: test/openapi,
-# the validators test/t/053_openapi.pl checks docs/openapi.json and the
-# shim's answers with; test/s3, the S3-compatible server and AWS's SigV4
-# signer the blob tier's tests (test/t/10*_blob*.pl) run; test/sse, the
-# EventSource client test/t/055_sse_interop.pl follows the event stream
-# with.  They are installed outside the project where the postgres user
-# can read them: as root in /var/lib/jam-test-tools/NAME (JAM_TEST_TOOLS
-# picks another folder), as another user in ~/.cache/jam-test-tools/NAME.
-# npm ci runs (and needs the registry) only when the lock file changed
-# since the last install; the tests themselves never touch the network.
-# Prints where the modules are.
-npm_tools() {
-	local name=$1 dir lock=$root/test/$1/package-lock.json stamp
-	if [ "$(id -u)" = 0 ]; then
-		dir=${JAM_TEST_TOOLS:-/var/lib/jam-test-tools}/$name
-	else
-		dir=${JAM_TEST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/jam-test-tools}/$name
-	fi
-	echo "$dir/node_modules"
-	stamp=$(sha256sum <"$lock" | cut -c1-64)
-	[ "$(cat "$dir/.installed" 2>/dev/null)" = "$stamp" ] && return 0
-	echo "TAP: installing the npm packages of test/$name into $dir" >&2
-	if ! command -v npm >/dev/null; then
-		echo "TAP: npm is missing; run make deps (the tests that need test/$name's packages fail or skip)" >&2
-		return 1
-	fi
-	rm -rf "$dir" && mkdir -p "$dir" && cp "$root/test/$name/package.json" "$lock" "$dir/" &&
-		(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 &&
-		chmod -R a+rX "$dir" && echo "$stamp" >"$dir/.installed" && return 0
-	echo "TAP: could not install the npm packages of test/$name (the tests that need them fail or skip)" >&2
-	return 1
-}
-
 mapfile -t tap < <(names test/t .pl)
 if [ ${#tap[@]} -gt 0 ]; then
 	tap=("${tap[@]/#/test/t/}")
