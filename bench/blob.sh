@@ -50,10 +50,12 @@ if [ -z "$node" ] || [ ! -f "$modules/s3rver/bin/s3rver.js" ]; then
 	exit 0
 fi
 
+# s3rver runs in a process group of its own (setsid), ended whole: as root
+# it runs under runuser, which would outlive a plain kill of its parent.
 s3_pid=
 bench_cleanup_extra() {
 	if [ -n "$s3_pid" ] && kill -0 "$s3_pid" 2>/dev/null; then
-		kill "$s3_pid"
+		kill -- "-$s3_pid" 2>/dev/null || true
 		wait "$s3_pid" 2>/dev/null || true
 	fi
 }
@@ -65,8 +67,10 @@ mkdir -p "$work/s3"
 printf 'access_key_id = S3RVER\nsecret_access_key = S3RVER\n' >"$work/credentials"
 chmod 600 "$work/credentials"
 if [ "$(id -u)" = 0 ]; then chown -R postgres: "$work/s3" "$work/credentials"; fi
-as_pg "$node" "$modules/s3rver/bin/s3rver.js" -d "$work/s3" -a 127.0.0.1 -p "$s3_port" --silent \
-	--configure-bucket jam-bench >"$work/s3rver.log" 2>&1 &
+as_postgres=()
+if [ "$(id -u)" = 0 ]; then as_postgres=(runuser -u postgres --); fi
+setsid "${as_postgres[@]}" "$node" "$modules/s3rver/bin/s3rver.js" -d "$work/s3" -a 127.0.0.1 -p "$s3_port" \
+	--silent --configure-bucket jam-bench >"$work/s3rver.log" 2>&1 &
 s3_pid=$!
 for _ in $(seq 1 100); do
 	(exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
