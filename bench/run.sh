@@ -46,7 +46,6 @@ rounds=${BENCH_ROUNDS:-2}
 clients=${BENCH_CLIENTS:-4}
 jobs=${BENCH_JOBS:-2}
 parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim tiles blob} "
-parts=" ${BENCH_PARTS:-submit metrics batch proofs auth history txn storage cleanup workers shim blob} "
 part() { [[ $parts == *" $1 "* ]]; }
 
 # Cluster commands run as postgres; clients connect over loopback TCP.  No
