@@ -179,6 +179,7 @@ match_reports(PGconn *conn, Sent *sent, int n_sent, const Seen *seen, int n_seen
 		Sent		key;
 		Sent	   *hit;
 
+		memset(&key, 0, sizeof(key));
 		snprintf(key.package_id, sizeof(key.package_id), "%s", PQgetvalue(res, r, 1));
 		hit = bsearch(&key, sent, n_sent, sizeof(Sent), by_package);
 		if (hit && hit->reported == 0)

@@ -153,7 +153,7 @@ int
 sse_cursor_parse(const char *text, const char *single_service, struct sse_cursor *out,
 				 char *err, size_t err_size)
 {
-	struct sse_cursor local;
+	struct sse_cursor local = {0};
 	struct sse_cursor *c = out ? out : &local;
 	size_t		len = strlen(text);
 	long long	seq;

@@ -74,7 +74,7 @@ struct stream
 };
 
 /* A service a stream of every service has to catch up on, and how far. */
-struct todo
+struct visible_log
 {
 	char		service_id[SSE_SERVICE_ID_MAX + 1];
 	long long	last;
@@ -347,17 +347,17 @@ deliver(struct stream *s, const struct sse_event *e)
 
 /*
  * The services a stream of every service follows, from jam_roots() with
- * the token: into todo (allocated), each with its log's last seq (-1:
+ * the token: into logs (allocated), each with its log's last seq (-1:
  * empty).  Returns how many, or -1 with the error in e.
  */
 static int
-visible_services(struct stream *s, struct todo **todo, struct error_answer *e)
+visible_services(struct stream *s, struct visible_log **logs, struct error_answer *e)
 {
 	PGresult   *res = run(s, ROOTS_SQL, NULL, 0, 0, e);
 	struct json_object *roots;
 	int			n = 0;
 
-	*todo = NULL;
+	*logs = NULL;
 	if (res == NULL)
 		return -1;
 	roots = result_json(res);
@@ -371,7 +371,7 @@ visible_services(struct stream *s, struct todo **todo, struct error_answer *e)
 		snprintf(e->detail, sizeof(e->detail), "jam_roots answered something else");
 		return -1;
 	}
-	*todo = xmalloc(sizeof(**todo) * (json_object_array_length(roots) + 1));
+	*logs = xmalloc(sizeof(**logs) * (json_object_array_length(roots) + 1));
 	for (size_t i = 0; i < json_object_array_length(roots); i++)
 	{
 		struct json_object *r = json_object_array_get_idx(roots, i),
@@ -381,8 +381,8 @@ visible_services(struct stream *s, struct todo **todo, struct error_answer *e)
 		if (!json_object_object_get_ex(r, "service_id", &id) || !json_object_object_get_ex(r, "tree_size", &size) ||
 			json_object_get_string_len(id) > SSE_SERVICE_ID_MAX)
 			continue;
-		snprintf((*todo)[n].service_id, sizeof((*todo)[n].service_id), "%s", json_object_get_string(id));
-		(*todo)[n].last = json_object_get_int64(size) - 1;
+		snprintf((*logs)[n].service_id, sizeof((*logs)[n].service_id), "%s", json_object_get_string(id));
+		(*logs)[n].last = json_object_get_int64(size) - 1;
 		n++;
 	}
 	json_object_put(roots);
@@ -396,20 +396,20 @@ visible_services(struct stream *s, struct todo **todo, struct error_answer *e)
  * beginning.  An error is answered: the head is not out yet.
  */
 static int
-start_every_service(struct stream *s, struct todo **todo, int *ntodo, int resumed)
+start_every_service(struct stream *s, struct visible_log **logs, int *nlogs, int resumed)
 {
 	struct error_answer e;
-	int			n = visible_services(s, todo, &e);
+	int			n = visible_services(s, logs, &e);
 	int			with_entries = 0;
 
-	*ntodo = 0;
+	*nlogs = 0;
 	if (n < 0)
 	{
 		refuse(s, &e);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
-		with_entries += (*todo)[i].last >= 0;
+		with_entries += (*logs)[i].last >= 0;
 	if (with_entries > SSE_MAX_SERVICES)
 	{
 		char		msg[160];
@@ -426,11 +426,11 @@ start_every_service(struct stream *s, struct todo **todo, int *ntodo, int resume
 		int			found = -1;
 
 		for (int k = 0; k < n && found < 0; k++)
-			if (strcmp((*todo)[k].service_id, p->service_id) == 0)
+			if (strcmp((*logs)[k].service_id, p->service_id) == 0)
 				found = k;
 		if (found < 0)
 			hide(s, p->service_id);
-		else if (p->seq > (*todo)[found].last)
+		else if (p->seq > (*logs)[found].last)
 		{
 			char		msg[200];
 
@@ -441,9 +441,9 @@ start_every_service(struct stream *s, struct todo **todo, int *ntodo, int resume
 		}
 	}
 	for (int i = 0; i < n; i++)
-		if (!resumed && (*todo)[i].last >= 0)
-			sse_cursor_add(s->cursor, (*todo)[i].service_id, (*todo)[i].last);
-	*ntodo = n;
+		if (!resumed && (*logs)[i].last >= 0)
+			sse_cursor_add(s->cursor, (*logs)[i].service_id, (*logs)[i].last);
+	*nlogs = n;
 	return 0;
 }
 
@@ -474,15 +474,15 @@ start_one_service(struct stream *s, int resumed)
 
 /* Catches up on every log a stream follows that has entries past its position. */
 static int
-catch_up_all(struct stream *s, struct todo *todo, int ntodo, int tolerant)
+catch_up_all(struct stream *s, struct visible_log *logs, int nlogs, int tolerant)
 {
 	if (s->single)
 		return catch_up(s, s->single, tolerant);
-	for (int i = 0; i < ntodo; i++)
+	for (int i = 0; i < nlogs; i++)
 	{
-		struct sse_position *p = sse_cursor_find(s->cursor, todo[i].service_id);
+		struct sse_position *p = sse_cursor_find(s->cursor, logs[i].service_id);
 
-		if (todo[i].last > (p ? p->seq : -1) && catch_up(s, todo[i].service_id, tolerant) < 0)
+		if (logs[i].last > (p ? p->seq : -1) && catch_up(s, logs[i].service_id, tolerant) < 0)
 			return -1;
 	}
 	return 0;
@@ -497,17 +497,17 @@ catch_up_all(struct stream *s, struct todo *todo, int ntodo, int tolerant)
 static int
 recheck(struct stream *s)
 {
-	struct todo *todo = NULL;
+	struct visible_log *logs = NULL;
 	struct error_answer e;
 	int			n,
 				rc;
 
 	if (s->single)
 		return catch_up(s, s->single, 1);
-	n = visible_services(s, &todo, &e);
+	n = visible_services(s, &logs, &e);
 	if (n < 0)
 	{
-		free(todo);
+		free(logs);
 		return (e.status == 401 || e.status == 403) ? end(s, STREAM_END_REVOKED) : 0;
 	}
 	for (int i = s->cursor->n - 1; i >= 0; i--)
@@ -515,14 +515,14 @@ recheck(struct stream *s)
 		int			found = 0;
 
 		for (int k = 0; k < n && !found; k++)
-			found = strcmp(todo[k].service_id, s->cursor->pos[i].service_id) == 0;
+			found = strcmp(logs[k].service_id, s->cursor->pos[i].service_id) == 0;
 		if (!found)
 			hide(s, s->cursor->pos[i].service_id);
 	}
 	for (int i = 0; i < n; i++)
-		unhide(s, todo[i].service_id);
-	rc = catch_up_all(s, todo, n, 1);
-	free(todo);
+		unhide(s, logs[i].service_id);
+	rc = catch_up_all(s, logs, n, 1);
+	free(logs);
 	return rc;
 }
 
@@ -585,8 +585,8 @@ void
 stream_serve(struct exchange *x, struct plan *p)
 {
 	struct stream s;
-	struct todo *todo = NULL;
-	int			ntodo = 0;
+	struct visible_log *logs = NULL;
+	int			nlogs = 0;
 	int			resumed = p->last_event_id != NULL;
 	enum events_refusal why;
 	char		err[160];
@@ -616,7 +616,7 @@ stream_serve(struct exchange *x, struct plan *p)
 		}
 		goto done;
 	}
-	if ((s.single ? start_one_service(&s, resumed) : start_every_service(&s, &todo, &ntodo, resumed)) < 0)
+	if ((s.single ? start_one_service(&s, resumed) : start_every_service(&s, &logs, &nlogs, resumed)) < 0)
 		goto done;
 	send_head(&s);
 	if (x->method == METHOD_HEAD)
@@ -624,7 +624,7 @@ stream_serve(struct exchange *x, struct plan *p)
 	conns_stream_begin(x->conn_entry);
 	/* EventSource reconnects after this many milliseconds, sending the last id it saw. */
 	buf_puts(&s.out, "retry: 1000\n\n");
-	if (catch_up_all(&s, todo, ntodo, 0) == 0 && flush(&s) == 0)
+	if (catch_up_all(&s, logs, nlogs, 0) == 0 && flush(&s) == 0)
 		follow(&s);
 	events_count_end(s.end);
 
@@ -634,7 +634,7 @@ done:
 	for (int i = 0; i < s.nhidden; i++)
 		free(s.hidden[i]);
 	free(s.hidden);
-	free(todo);
+	free(logs);
 	free(s.cursor);
 	buf_free(&s.out);
 }
