@@ -80,6 +80,14 @@ static void announcer_process_utility(PlannedStmt *pstmt, const char *query, boo
 /* Entries read back and announced per statement. */
 #define ANNOUNCE_CHUNK 1000
 
+/*
+ * After a round with work, the announcer lets this long pass before the
+ * next, so that under a steady stream of commits a round takes several
+ * (each round is a transaction: one per commit cost the submits a tenth
+ * of the machine), at this much added latency per event.
+ */
+#define ANNOUNCE_GATHER_US 2000
+
 typedef struct RingLine
 {
 	char		service_id[JAM_SERVICE_ID_MAX + 1];
@@ -125,10 +133,21 @@ static HTAB *appended = NULL;	/* in TopTransactionContext, NULL when empty */
 static bool callback_registered = false;
 static bool warned_no_worker = false;
 
+/*
+ * The entries of many lines, in the lines' order and each line's log
+ * order: one statement for a round's lines (a round holds one line per
+ * committed transaction), with a generic plan (unnest($), spi_util.c).
+ * The LIMIT, which a range never reaches, keeps the subquery apart, so
+ * each line is an index range scan: joined, the generic plan would hash
+ * the lines and scan the whole log.
+ */
 static JamStatement select_entries = {
-	"SELECT seq, kind, @x(hash), status FROM jam.jam_log_entries "
-	"WHERE service_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
-	3, {TEXTOID, INT8OID, INT8OID}
+	"SELECT u.svc, e.seq, e.kind, @x(e.hash), e.status "
+	"FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY AS u(svc, a, b, i) "
+	"CROSS JOIN LATERAL (SELECT seq, kind, hash, status FROM jam.jam_log_entries "
+	"WHERE service_id = u.svc AND seq BETWEEN u.a AND u.b ORDER BY seq LIMIT u.b - u.a + 1) AS e "
+	"ORDER BY u.i, e.seq",
+	3, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
 
 static void
@@ -390,35 +409,74 @@ by_service_then_seq(const void *a, const void *b)
 	return x->first < y->first ? -1 : x->first > y->first;
 }
 
-/* Announces one line's entries as they are in the log.  Needs SPI. */
+/*
+ * Announces the entries of n pieces of lines (services[i], from first[i]
+ * to last[i]) as they are in the log.  Needs SPI.
+ */
 static uint64
-announce_line(const RingLine *line)
+announce_pieces(Datum *services, Datum *first, Datum *last, int n)
 {
 	Datum		values[3];
-	uint64		n = 0;
+	int			rows;
 
-	values[0] = CStringGetTextDatum(line->service_id);
-	for (int64 from = line->first; from <= line->last; from += ANNOUNCE_CHUNK)
+	values[0] = PointerGetDatum(construct_array(services, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(first, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(last, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rows = jam_spi_exec(&select_entries, values, NULL, true, 0);
+	for (int r = 0; r < rows; r++)
 	{
-		int			rows;
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
 
-		values[1] = Int64GetDatum(from);
-		values[2] = Int64GetDatum(Min(line->last, from + ANNOUNCE_CHUNK - 1));
-		rows = jam_spi_exec(&select_entries, values, NULL, true, 0);
-		for (int r = 0; r < rows; r++)
-		{
-			HeapTuple	row = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-
-			jam_event_notify(line->service_id,
-							 DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull)),
-							 SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3),
-							 SPI_getvalue(row, desc, 4));
-		}
-		n += rows;
+		jam_event_notify(SPI_getvalue(row, desc, 1),
+						 DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull)),
+						 SPI_getvalue(row, desc, 3), SPI_getvalue(row, desc, 4),
+						 SPI_getvalue(row, desc, 5));
 	}
-	return n;
+	return rows;
+}
+
+/*
+ * Announces the entries of lines[0..n), in order, at most ANNOUNCE_CHUNK
+ * entries a statement (a line of a large batch is cut into pieces).
+ * Needs SPI.
+ */
+static uint64
+announce_lines(const RingLine *lines, int n)
+{
+	Datum	   *services = palloc(sizeof(Datum) * ANNOUNCE_CHUNK);
+	Datum	   *first = palloc(sizeof(Datum) * ANNOUNCE_CHUNK);
+	Datum	   *last = palloc(sizeof(Datum) * ANNOUNCE_CHUNK);
+	int			pieces = 0;
+	int64		entries = 0;
+	uint64		announced = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		service = CStringGetTextDatum(lines[i].service_id);
+
+		for (int64 from = lines[i].first; from <= lines[i].last;)
+		{
+			int64		to = Min(lines[i].last, from + (ANNOUNCE_CHUNK - entries) - 1);
+
+			services[pieces] = service;
+			first[pieces] = Int64GetDatum(from);
+			last[pieces] = Int64GetDatum(to);
+			pieces++;
+			entries += to - from + 1;
+			from = to + 1;
+			if (entries == ANNOUNCE_CHUNK || pieces == ANNOUNCE_CHUNK)
+			{
+				announced += announce_pieces(services, first, last, pieces);
+				pieces = 0;
+				entries = 0;
+			}
+		}
+	}
+	if (pieces > 0)
+		announced += announce_pieces(services, first, last, pieces);
+	return announced;
 }
 
 /* Takes every line off the ring and announces them in one transaction; false when there were none. */
@@ -446,8 +504,7 @@ announce_round(MemoryContext round_context)
 	if (OidIsValid(get_extension_oid("jam", true)))
 	{
 		SPI_connect();
-		for (int i = 0; i < n; i++)
-			announced += announce_line(&lines[i]);
+		announced = announce_lines(lines, n);
 		SPI_finish();
 	}
 	PopActiveSnapshot();
@@ -500,7 +557,10 @@ jam_announcer_main(Datum main_arg)
 		busy = announce_round(round_context);
 		MemoryContextReset(round_context);
 		if (busy)
+		{
+			pg_usleep(ANNOUNCE_GATHER_US);
 			continue;
+		}
 		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					  ANNOUNCER_IDLE_MS, PG_WAIT_EXTENSION) & WL_TIMEOUT &&
 			leave_if_idle())
