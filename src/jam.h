@@ -123,6 +123,8 @@ extern Datum jam_with_created_flag(Datum doc, bool created);
 extern void jam_jsonb_push_key(JsonbParseState **state, const char *key);
 extern void jam_jsonb_push_members(JsonbParseState **state, Jsonb *object);
 extern void jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *doc);
+extern JsonbValue *jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *object,
+											   const char *key, Jsonb *value);
 extern JsonbValue *jam_jsonb_push_submitted(JsonbParseState **state, Datum summary,
 											bool created, Datum receipt);
 extern Datum jam_with_created_and_receipt(Datum summary, bool created, Datum receipt);

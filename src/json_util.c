@@ -67,6 +67,21 @@ jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *d
 }
 
 /*
+ * Pushes object with one more member, key: value (a jsonb document), as
+ * the current array element or key's value; returns what the push of its
+ * end returns (the whole document when it is the outermost).
+ */
+JsonbValue *
+jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *object, const char *key, Jsonb *value)
+{
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	jam_jsonb_push_members(state, object);
+	jam_jsonb_push_key(state, key);
+	jam_jsonb_push_document(state, WJB_VALUE, value);
+	return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/*
  * Pushes what a submit answers for one package: its summary (a jsonb
  * object) with "created" and, unless receipt is (Datum) 0, "receipt".
  */

@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/regproc.h"
 
 /* Services whose refine function a batch remembers. */
@@ -313,7 +314,7 @@ append_reports(JamService *svc, Refined **by_service, int n, bool want_receipts)
  * pending count lowered, the preimages referenced, the reports and
  * attestations, the reports' log entries, the packages' new status, each
  * kind of row in one statement.  With docs, docs[i] is item i's report
- * with its receipt.  Needs SPI.
+ * and items[i].receipt its receipt.  Needs SPI.
  */
 static void
 write_outcomes(Refined *items, int n, Datum *docs)
@@ -369,8 +370,14 @@ write_outcomes(Refined *items, int n, Datum *docs)
 	if (rows != n)
 		elog(ERROR, "jam finished %d packages of %d", rows, n);
 
-	for (int i = 0; docs && i < n; i++)
-		docs[i] = jam_with_member(docs[i], "receipt", items[i].receipt);
+}
+
+/* Pushes a report (write_outcomes' doc) with its receipt as a member. */
+static JsonbValue *
+with_receipt(JsonbParseState **state, Datum report, Datum receipt)
+{
+	return jam_jsonb_push_with_member(state, DatumGetJsonbP(report), "receipt",
+									  DatumGetJsonbP(receipt));
 }
 
 /*
@@ -415,6 +422,7 @@ jam_process_next(PG_FUNCTION_ARGS)
 	RefineCache cache = {0};
 	Refined		item;
 	Datum		doc;
+	JsonbParseState *state = NULL;
 
 	jam_check_enabled();
 	jam_auth_require(JAM_SCOPE_PROCESS, "jam_process_next");
@@ -429,6 +437,7 @@ jam_process_next(PG_FUNCTION_ARGS)
 	}
 	refine_claimed(&pkg, &cache, &item);
 	write_outcomes(&item, 1, &doc);
+	doc = JsonbPGetDatum(JsonbValueToJsonb(with_receipt(&state, doc, item.receipt)));
 	doc = SPI_datumTransfer(doc, false, -1);
 	SPI_finish();
 
@@ -485,7 +494,8 @@ jam_process_packages(PG_FUNCTION_ARGS)
 	char	   *service_id;
 	int32		max_packages;
 	ArrayType  *visible;
-	StringInfoData s;
+	JsonbParseState *state = NULL;
+	JsonbValue	count;
 	int			processed = 0;
 	int			allocated = 64;
 	Refined    *items;
@@ -504,8 +514,6 @@ jam_process_packages(PG_FUNCTION_ARGS)
 				 errdetail("The max_packages given was %d.", max_packages)));
 	visible = service_id ? NULL : jam_auth_visible_services();
 
-	initStringInfo(&s);
-	appendStringInfoString(&s, "[");
 	SPI_connect();
 	items = palloc(sizeof(Refined) * allocated);
 	while (processed < max_packages)
@@ -530,25 +538,25 @@ jam_process_packages(PG_FUNCTION_ARGS)
 		processed++;
 		CHECK_FOR_INTERRUPTS();
 	}
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	jam_jsonb_push_key(&state, "processed");
+	count.type = jbvNumeric;
+	count.val.numeric = int64_to_numeric(processed);
+	pushJsonbValue(&state, WJB_VALUE, &count);
+	jam_jsonb_push_key(&state, "reports");
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	if (processed > 0)
 	{
 		Datum	   *docs = palloc(sizeof(Datum) * processed);
 
 		write_outcomes(items, processed, docs);
 		for (int i = 0; i < processed; i++)
-		{
-			Jsonb	   *report = DatumGetJsonbP(docs[i]);
-
-			if (i > 0)
-				appendStringInfoString(&s, ", ");
-			(void) JsonbToCString(&s, &report->root, VARSIZE(report));
-		}
+			(void) with_receipt(&state, docs[i], items[i].receipt);
 	}
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	doc = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
+	doc = SPI_datumTransfer(doc, false, -1);
 	SPI_finish();
-	appendStringInfoString(&s, "]");
-	doc = jam_with_member(DirectFunctionCall1(jsonb_in, CStringGetDatum(
-							  psprintf("{\"processed\": %d}", processed))),
-						  "reports", DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 
 	jam_metrics_end(metrics, processed > 0 ? JAM_OUTCOME_OK : JAM_OUTCOME_EMPTY);
 	PG_RETURN_DATUM(doc);
