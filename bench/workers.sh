@@ -17,17 +17,21 @@
 #             fall of the pending count between two readings taken while the
 #             workers are busy (from the first package processed until
 #             BENCH_SECONDS later or a tenth of the backlog is left)
+#   batched   the same workers with jam.processor_batch_size =
+#             BENCH_WORKER_BATCH (default 32), the backlog topped up
 #
 # and then, with the workers on, bench/latency submitting new packages at
 # half the workers' best drain rate for BENCH_SECONDS: p50 and p99 of the
-# time from a submit's commit to its report's announcement on jam_events.
-# Targets (issue 13): drain >= the baseline; p99 under 50 ms.  pgmq is not
+# time from a submit's commit to its report's announcement on jam_events;
+# once with one package per transaction, once batched (at half the batched
+# rate).  Targets (issue 13): drain >= the baseline; p99 under 50 ms.  pgmq is not
 # packaged for Debian: the plain queue stands in for it.  The cluster is
 # removed at the end.
 #
 # Run as root (make bench) or as the postgres user, after make install and
 # make bench/latency.  Knobs (environment): BENCH_SECONDS (default 15),
-# BENCH_ROUNDS (default 2), BENCH_WORKERS, BENCH_WORKER_BACKLOG, PG_CONFIG.
+# BENCH_ROUNDS (default 2), BENCH_WORKERS, BENCH_WORKER_BACKLOG,
+# BENCH_WORKER_BATCH, PG_CONFIG.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +39,7 @@ seconds=${BENCH_SECONDS:-15}
 rounds=${BENCH_ROUNDS:-2}
 workers=${BENCH_WORKERS:-2}
 backlog=${BENCH_WORKER_BACKLOG:-20000}
+batch=${BENCH_WORKER_BATCH:-32}
 latency=$here/latency
 
 . "$here/cluster.sh"
@@ -48,8 +53,10 @@ echo "== jam workers benchmark: cluster in $work, port $port; $workers workers, 
 
 conninfo="host=127.0.0.1 port=$port dbname=postgres user=postgres"
 psql_q() { "$bindir/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"; }
+# restart_with_workers N [BATCH]
 restart_with_workers() {
-	psql_q -c "ALTER SYSTEM SET jam.processor_workers = $1"
+	psql_q -c "ALTER SYSTEM SET jam.processor_workers = $1" \
+		-c "ALTER SYSTEM SET jam.processor_batch_size = ${2:-1}"
 	as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w -m fast restart >/dev/null
 }
 pending() { psql_q -c 'SELECT coalesce(sum(pending_count), 0) FROM jam.jam_services'; }
@@ -89,10 +96,11 @@ run_baseline() {
 
 # The workers' drain rate: readings every 0.2 s from the first fall of the
 # pending count until $seconds later or a tenth of the backlog is left.
+# run_workers [BATCH]
 run_workers() {
 	local p0 t0 p t start_p start_t
 	p0=$(pending)
-	restart_with_workers "$workers"
+	restart_with_workers "$workers" "${1:-1}"
 	for _ in $(seq 1 600); do
 		p=$(pending)
 		[ "$p" -lt "$p0" ] && break
@@ -114,36 +122,59 @@ run_workers() {
 	awk -v p0="$start_p" -v p1="$p" -v t0="$start_t" -v t1="$t" 'BEGIN { printf "%.1f\n", (p0 - p1) / (t1 - t0) }'
 }
 
-base_rates=()
-worker_rates=()
-for round in $(seq 1 "$rounds"); do
+# The backlog topped up to $backlog with the workers off.
+top_up() {
 	restart_with_workers 0
-	fill_queue
-	# Whatever a round left is drained by the next; the backlog is topped up.
 	left=$(pending)
 	[ "$left" -lt "$backlog" ] && fill_jam
 	psql_q -c 'CHECKPOINT' >/dev/null
+}
+
+base_rates=()
+worker_rates=()
+batched_rates=()
+for round in $(seq 1 "$rounds"); do
+	top_up
+	fill_queue
+	psql_q -c 'CHECKPOINT' >/dev/null
 	b=$(run_baseline)
-	w=$(run_workers)
+	w=$(run_workers 1)
+	top_up
+	wb=$(run_workers "$batch")
 	base_rates+=("$b")
 	worker_rates+=("$w")
-	printf '   round %d  drain  plain queue (%d clients)  %8.1f rows/s   workers (%d)  %8.1f packages/s\n' \
-		"$round" "$workers" "$b" "$workers" "$w"
+	batched_rates+=("$wb")
+	printf '   round %d  drain  plain queue (%d clients) %8.1f rows/s   workers (%d) %8.1f packages/s   batched by %d %8.1f packages/s\n' \
+		"$round" "$workers" "$b" "$workers" "$w" "$batch" "$wb"
 done
 best_base=$(printf '%s\n' "${base_rates[@]}" | sort -g | tail -n 1)
 best_workers=$(printf '%s\n' "${worker_rates[@]}" | sort -g | tail -n 1)
+best_batched=$(printf '%s\n' "${batched_rates[@]}" | sort -g | tail -n 1)
 
-# Latency at half the workers' rate, the workers running.
+# Latency at half a drain rate ($1/s), the workers running with batch size
+# $2: sets lat_p50 and lat_p99 (ms), and lat_missing (submits without a report).
+measure_latency() {
+	local lat
+	restart_with_workers "$workers" "$2"
+	psql_q -c "SELECT count(jam.jam_process_packages(NULL, 10000)) FROM generate_series(1, 10)" >/dev/null
+	echo "-- latency: submits at $1/s for ${seconds}s, $workers workers (batch size $2), 4 services"
+	lat=$("$latency" "$conninfo" "$1" "$seconds" 4)
+	sed 's/^/   /' <<<"$lat"
+	lat_p50=$(sed -n 's/^p50_ms=//p' <<<"$lat")
+	lat_p99=$(sed -n 's/^p99_ms=//p' <<<"$lat")
+	lat_missing=$(sed -n 's/^missing=//p' <<<"$lat")
+}
 half=$(awk -v r="$best_workers" 'BEGIN { printf "%.0f", r / 2 }')
-psql_q -c "SELECT count(jam.jam_process_packages(NULL, 10000)) FROM generate_series(1, 10)" >/dev/null
-echo "-- latency: submits at $half/s for ${seconds}s, $workers workers, 4 services"
-lat=$("$latency" "$conninfo" "$half" "$seconds" 4)
-sed 's/^/   /' <<<"$lat"
-p50=$(sed -n 's/^p50_ms=//p' <<<"$lat")
-p99=$(sed -n 's/^p99_ms=//p' <<<"$lat")
-missing=$(sed -n 's/^missing=//p' <<<"$lat")
+measure_latency "$half" 1
+p50=$lat_p50 p99=$lat_p99 missing=$lat_missing
+half_batched=$(awk -v r="$best_batched" 'BEGIN { printf "%.0f", r / 2 }')
+measure_latency "$half_batched" "$batch"
+bp50=$lat_p50 bp99=$lat_p99 bmissing=$lat_missing
 
-echo "workers_drain_per_s=$best_workers queue_pop_per_s=$best_base"
+echo "workers_drain_per_s=$best_workers workers_batched_drain_per_s=$best_batched queue_pop_per_s=$best_base"
 echo "workers_vs_queue_drain_ratio=$(awk -v a="$best_workers" -v b="$best_base" 'BEGIN { printf "%.2f", a / b }')"
+echo "workers_batched_vs_queue_drain_ratio=$(awk -v a="$best_batched" -v b="$best_base" 'BEGIN { printf "%.2f", a / b }')"
 echo "submit_to_report_p50_ms=$p50 submit_to_report_p99_ms=$p99 (at ${half}/s; $missing without a report)"
+echo "batched_submit_to_report_p50_ms=$bp50 batched_submit_to_report_p99_ms=$bp99 (at ${half_batched}/s; $bmissing without a report)"
 echo "submit_to_report_p99_ms=$p99"
+echo "batched_submit_to_report_p99_ms=$bp99"

@@ -21,6 +21,14 @@ typedef struct ClaimedPackage
 } ClaimedPackage;
 
 extern bool jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg);
+/* What a worker needs to know of a package it processed. */
+typedef struct JamProcessed
+{
+	bool		applied;
+	TimestampTz submitted_at;
+} JamProcessed;
+
 extern bool jam_process_one(bool *applied, TimestampTz *submitted_at);
+extern int	jam_process_some(int max_packages, JamProcessed *out);
 
 #endif							/* JAM_CLAIM_H */

@@ -28,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "postmaster/interrupt.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -446,6 +447,43 @@ jam_process_next(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Claims and refines, one by one, up to max_packages pending packages (of
+ * service_id, or as fair scheduling picks among visible when it is NULL)
+ * into *items; returns how many.  Each package counts as a process call,
+ * timed by its refine: the writes it shares with the batch are counted by
+ * the caller.  A processor worker asked to stop claims no more, so that it
+ * writes what it has refined and leaves.  Needs SPI.
+ */
+static int
+claim_and_refine(const char *service_id, ArrayType *visible, int max_packages,
+				 Refined **items, RefineCache *cache)
+{
+	int			processed = 0;
+	int			allocated = Min(max_packages, 64);
+
+	*items = palloc(sizeof(Refined) * allocated);
+	while (processed < max_packages && !ShutdownRequestPending)
+	{
+		ClaimedPackage pkg;
+		JamMetricsCall one;
+
+		if (!claim(service_id, visible, &pkg))
+			break;
+		if (processed == allocated)
+		{
+			allocated *= 2;
+			*items = repalloc(*items, sizeof(Refined) * allocated);
+		}
+		one = jam_metrics_begin(JAM_OP_PROCESS);
+		refine_claimed(&pkg, cache, &(*items)[processed]);
+		jam_metrics_end(one, (*items)[processed].report.applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
+		processed++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return processed;
+}
+
+/*
  * Processes the oldest pending package of any service, as jam_process_next()
  * does, for the processor workers (processor.c); false when none is
  * pending.  *applied and *submitted_at describe the package processed.
@@ -475,6 +513,34 @@ jam_process_one(bool *applied, TimestampTz *submitted_at)
 	return true;
 }
 
+/*
+ * Processes up to max_packages pending packages of any service in fair
+ * order, their outcomes written together as jam_process_packages(NULL, n)
+ * writes them, for the processor workers (jam.processor_batch_size);
+ * returns how many, each described in out[i].
+ */
+int
+jam_process_some(int max_packages, JamProcessed *out)
+{
+	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PROCESS_BATCH);
+	RefineCache cache = {0};
+	Refined    *items;
+	int			processed;
+
+	SPI_connect();
+	processed = claim_and_refine(NULL, NULL, max_packages, &items, &cache);
+	if (processed > 0)
+		write_outcomes(items, processed, NULL);
+	for (int i = 0; i < processed; i++)
+	{
+		out[i].applied = items[i].report.applied;
+		out[i].submitted_at = items[i].pkg.submitted_at;
+	}
+	SPI_finish();
+	jam_metrics_end(metrics, processed > 0 ? JAM_OUTCOME_OK : JAM_OUTCOME_EMPTY);
+	return processed;
+}
+
 /* A call processes at most this many packages: a bound on one transaction's work. */
 #define JAM_MAX_PROCESS_BATCH 10000
 
@@ -496,8 +562,7 @@ jam_process_packages(PG_FUNCTION_ARGS)
 	ArrayType  *visible;
 	JsonbParseState *state = NULL;
 	JsonbValue	count;
-	int			processed = 0;
-	int			allocated = 64;
+	int			processed;
 	Refined    *items;
 	RefineCache cache = {0};
 	Datum		doc;
@@ -515,29 +580,7 @@ jam_process_packages(PG_FUNCTION_ARGS)
 	visible = service_id ? NULL : jam_auth_visible_services();
 
 	SPI_connect();
-	items = palloc(sizeof(Refined) * allocated);
-	while (processed < max_packages)
-	{
-		ClaimedPackage pkg;
-		JamMetricsCall one;
-
-		if (!claim(service_id, visible, &pkg))
-			break;
-		if (processed == allocated)
-		{
-			allocated *= 2;
-			items = repalloc(items, sizeof(Refined) * allocated);
-		}
-		/*
-		 * Each package counts as a process call too, timed by its refine:
-		 * the writes it shares with the batch count in process_batch.
-		 */
-		one = jam_metrics_begin(JAM_OP_PROCESS);
-		refine_claimed(&pkg, &cache, &items[processed]);
-		jam_metrics_end(one, items[processed].report.applied ? JAM_OUTCOME_APPLIED : JAM_OUTCOME_FAILED);
-		processed++;
-		CHECK_FOR_INTERRUPTS();
-	}
+	processed = claim_and_refine(service_id, visible, max_packages, &items, &cache);
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	jam_jsonb_push_key(&state, "processed");
 	count.type = jbvNumeric;

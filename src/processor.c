@@ -6,12 +6,16 @@
  * start and restarts one that dies.  A worker processes one package per
  * transaction, exactly as jam_process_next() does (the claim, the refine,
  * the report, the log), and sleeps on its latch when nothing is pending.
+ * With jam.processor_batch_size = n > 1 it takes up to n per transaction,
+ * claimed in fair order and written together as jam_process_packages()
+ * writes them: fewer commits and statements per package for a backlog,
+ * while a lone package is still taken alone at once.
  * A transaction that submitted packages sets the latches of its database's
  * workers when it commits, so a package is picked up at once; an idle
  * worker wakes only for that (and once a minute, in case a package arrived
  * by a path that wakes nobody, such as a hand-written INSERT).
  *
- * SIGTERM lets a worker finish the package in hand, then exit.  A worker
+ * SIGTERM lets a worker finish the package (or batch) in hand, then exit.  A worker
  * killed in the middle of a refine leaves its package pending: its
  * transaction never commits, and the claim's row lock dies with it.  On a
  * hot standby the workers wait, and start processing once it is promoted.
@@ -70,6 +74,7 @@ typedef struct ProcessorShared
 } ProcessorShared;
 
 int			jam_processor_workers = 0;
+static int	processor_batch_size = 1;
 static char *processor_databases = NULL;
 static int	n_databases = 0;
 static ProcessorShared *shared = NULL;
@@ -149,6 +154,12 @@ jam_processor_init(void)
 							"0 starts none; packages then wait for jam_process_next() calls.",
 							&jam_processor_workers, 0, 0, 32,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("jam.processor_batch_size",
+							"Packages a processor worker processes per transaction at most.",
+							"1 commits each package on its own; more write the outcomes of a "
+							"backlog's packages together, as jam_process_packages() does.",
+							&processor_batch_size, 1, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("jam.processor_databases",
 							   "Databases whose packages the processor workers process.",
 							   "A comma-separated list of database names.",
@@ -228,38 +239,49 @@ jam_installed(void)
 	return installed;
 }
 
-/* Processes one package in a transaction of its own; false when none was pending. */
+/*
+ * Processes one package, or up to jam.processor_batch_size, in a
+ * transaction of its own; false when none was pending.
+ */
 static bool
 process_in_transaction(ProcessorSlot *slot)
 {
 	TimestampTz started = GetCurrentTimestamp();
-	TimestampTz submitted_at = 0;
-	bool		applied = false;
-	bool		processed;
+	int			batch = processor_batch_size;
+	JamProcessed *done = palloc(sizeof(JamProcessed) * batch);
+	int			processed = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "jam processor: processing");
-	processed = jam_enabled && jam_process_one(&applied, &submitted_at);
+	if (!jam_enabled)
+		processed = 0;
+	else if (batch > 1)
+		processed = jam_process_some(batch, done);
+	else
+		processed = jam_process_one(&done[0].applied, &done[0].submitted_at) ? 1 : 0;
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 
-	if (processed)
+	if (processed > 0)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		pg_atomic_fetch_add_u64(applied ? &slot->processed : &slot->failed, 1);
 		pg_atomic_fetch_add_u64(&slot->busy_us, (uint64) Max(now - started, 0));
-		pg_atomic_fetch_add_u64(&slot->wait_us, (uint64) Max(started - submitted_at, 0));
+		for (int i = 0; i < processed; i++)
+		{
+			pg_atomic_fetch_add_u64(done[i].applied ? &slot->processed : &slot->failed, 1);
+			pg_atomic_fetch_add_u64(&slot->wait_us, (uint64) Max(started - done[i].submitted_at, 0));
+		}
 	}
-	return processed;
+	return processed > 0;
 }
 
 /*
- * Entry point of a processor worker: one package per transaction while
- * any is pending, then sleep until woken.
+ * Entry point of a processor worker: a package (or a batch) per
+ * transaction while any is pending, then sleep until woken.
  */
 void
 jam_processor_main(Datum main_arg)

@@ -80,6 +80,43 @@ ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM jam.jam_work_packages WHERE service_id LIKE 'fair-%' AND status = 'pending'"),
 	'and then the rest');
 
+# jam.processor_batch_size: a backlog is taken up to n packages per
+# transaction (one xmin per transaction), each package still once, the log
+# still whole; set back to 1 for what follows.
+$node->safe_psql('postgres', 'ALTER SYSTEM SET jam.processor_batch_size = 25');
+$node->reload;
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'jam processor' AND wait_event = 'Extension'"),
+	'the workers are idle before the batched backlog');
+my $applied_before = $node->safe_psql('postgres',
+	"SELECT sum(value)::int FROM jam.jam_metrics() WHERE name = 'jam_processor_applied_total'");
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT jam.jam_submit_packages('batched-' || s, (SELECT array_agg(convert_to(s || '/' || g, 'UTF8'))
+	                                                 FROM generate_series(1, 100) g))
+	FROM generate_series(1, 3) s;
+	COMMIT;
+});
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM jam.jam_work_packages WHERE service_id LIKE 'batched-%' AND status = 'pending'"),
+	'batched workers process the backlog');
+is($node->safe_psql('postgres',
+		"SELECT count(*), count(DISTINCT package_id) FROM jam.jam_work_reports WHERE service_id LIKE 'batched-%'"),
+	'300|300', 'batched: one report per package');
+my ($transactions, $largest) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT count(*), max(n) FROM (SELECT count(*) AS n FROM jam.jam_work_reports
+	                              WHERE service_id LIKE 'batched-%' GROUP BY xmin::text) t});
+ok($transactions < 300 && $largest > 1 && $largest <= 25,
+	"several packages per transaction, at most 25 ($transactions transactions, the largest $largest)");
+is($node->safe_psql('postgres',
+		"SELECT bool_and((jam.jam_verify_log(s))->>'ok' = 'true') FROM (VALUES ('batched-1'), ('batched-2'), ('batched-3')) v(s)"),
+	't', 'batched: every log verifies');
+is($node->safe_psql('postgres',
+		"SELECT sum(value)::int FROM jam.jam_metrics() WHERE name = 'jam_processor_applied_total'"),
+	$applied_before + 300, 'batched: the workers\' metrics count each package');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET jam.processor_batch_size');
+$node->reload;
+
 # A refine that takes a while, to catch a worker in the middle of it.
 $node->safe_psql('postgres', q{
 	CREATE FUNCTION public.slow_refine(payload bytea, preimages bytea[]) RETURNS bytea
