@@ -216,6 +216,19 @@ error_from_result(const PGresult *res, PGconn *conn, struct error_answer *out)
 		out->retry_after = 1;
 		return;
 	}
+	if (strcmp(state, "42883") == 0 && strstr(primary, "function jam.") != NULL)
+	{
+		/*
+		 * A route whose function a later version of the extension added,
+		 * on a database still at an earlier one: the library is newer than
+		 * the catalog until ALTER EXTENSION jam UPDATE.  Not the client's
+		 * fault, nor a bug; it lasts until an operator acts.
+		 */
+		set(out, 503, "extension_update_required",
+			"the jam extension in this database predates this route: run ALTER EXTENSION jam UPDATE");
+		out->retry_after = 60;
+		return;
+	}
 	if (strncmp(state, "22", 2) == 0)
 	{
 		set(out, 400, "invalid_argument", primary);

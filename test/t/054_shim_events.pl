@@ -440,6 +440,19 @@ for my $version ('1.0', '1.1')
 	is_deeply([ grep { $_->{id} eq $id } hear_until($l, sub { $_[0]{id} eq $id }) ],
 		[ event_doc('ev-old', 0, 'package', $id, 'pending') ], "$version catalog: the entry is announced");
 	$l->{psql}->quit;
+
+	# The shim on that database: the stream needs jam_log_events, which the
+	# catalog has not got yet; 503 with what the operator must do, not 500.
+	my $old_token = $node->safe_psql($db, q{SELECT jam.jam_create_token('old', ARRAY['jam:read']::text[])});
+	my $old_shim = JamTest::Shim->start(
+		dsn => sprintf('host=%s port=%d dbname=%s user=jam_shim', $node->host, $node->port, $db),
+		token => $old_token);
+	my $r = $old_shim->request('GET', '/jam/events?service_id=ev-old');
+	is($r->{status}, 503, "$version catalog: GET /jam/events answers 503");
+	is($r->{json}{code}, 'extension_update_required', "$version catalog: saying the extension needs its update");
+	ok(($r->{headers}{'retry-after'} // 0) > 0, "$version catalog: with a Retry-After");
+	is($old_shim->stop, 0, "$version catalog: the shim stops cleanly");
+
 	$node->safe_psql($db, q{CREATE FUNCTION public.log_events(text, bigint, integer) RETURNS jsonb
 		AS '$libdir/jam', 'jam_log_events' LANGUAGE C STABLE});
 	is_deeply($json->decode($node->safe_psql($db, q{SELECT public.log_events('ev-old', -1, 10)->'events'})),
