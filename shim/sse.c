@@ -72,6 +72,13 @@ sse_event_from_object(struct json_object *obj, struct sse_event *out)
 		(strcmp(out->status, "pending") != 0 && strcmp(out->status, "applied") != 0 &&
 		 strcmp(out->status, "failed") != 0) || !is_hex64(out->id))
 		return -1;
+	/* A report's package, named by jam 1.3 while the report is stored. */
+	out->package_id[0] = '\0';
+	if (json_object_object_get_ex(obj, "package_id", NULL) &&
+		(strcmp(out->kind, "report") != 0 ||
+		 string_member(obj, "package_id", out->package_id, sizeof(out->package_id)) < 0 ||
+		 !is_hex64(out->package_id)))
+		return -1;
 	return 0;
 }
 
@@ -108,8 +115,11 @@ sse_event_name(const struct sse_event *e)
 void
 sse_event_data(const struct sse_event *e, struct buf *out)
 {
-	buf_printf(out, "{\"service_id\": \"%s\", \"seq\": %lld, \"kind\": \"%s\", \"id\": \"%s\", \"status\": \"%s\"}",
+	buf_printf(out, "{\"service_id\": \"%s\", \"seq\": %lld, \"kind\": \"%s\", \"id\": \"%s\", \"status\": \"%s\"",
 			   e->service_id, e->seq, e->kind, e->id, e->status);
+	if (e->package_id[0])
+		buf_printf(out, ", \"package_id\": \"%s\"", e->package_id);
+	buf_puts(out, "}");
 }
 
 /* An empty position: of one service (single_service), or of every service (NULL). */

@@ -39,6 +39,7 @@ struct sse_event
 	char		kind[8];		/* package, report */
 	char		id[65];			/* the entry's hash: package id, or report hash */
 	char		status[8];		/* pending, applied, failed */
+	char		package_id[65];	/* a report's package (jam 1.3); "" when not named */
 };
 
 struct sse_position

@@ -18,12 +18,24 @@
 #include "utils/lsyscache.h"
 
 static JamCatalog known = JAM_CATALOG_UNKNOWN;
+static int	reports_by_hash = -1;	/* jam_reports_have_hash_index(); -1: not read */
 static bool callback_registered = false;
 
 static void
 forget_catalog(Datum arg, Oid relid)
 {
 	known = JAM_CATALOG_UNKNOWN;
+	reports_by_hash = -1;
+}
+
+static void
+register_callback(void)
+{
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(forget_catalog, (Datum) 0);
+		callback_registered = true;
+	}
 }
 
 /*
@@ -40,11 +52,7 @@ jam_catalog(void)
 
 	if (known != JAM_CATALOG_UNKNOWN)
 		return known;
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(forget_catalog, (Datum) 0);
-		callback_registered = true;
-	}
+	register_callback();
 	ns = get_namespace_oid("jam", true);
 	rel = OidIsValid(ns) ? get_relname_relid("jam_work_packages", ns) : InvalidOid;
 	att = OidIsValid(rel) ? get_attnum(rel, "id") : InvalidAttrNumber;
@@ -53,4 +61,25 @@ jam_catalog(void)
 	else
 		known = JAM_CATALOG_COMPACT;
 	return known;
+}
+
+/*
+ * Whether jam_work_reports has the index on report_hash that 1.3 adds,
+ * through which a report's event names its package; without it that
+ * lookup would read the whole table, and events name no package.  Read
+ * again when the table's cache entry is invalidated, as creating an index
+ * on it does.
+ */
+bool
+jam_reports_have_hash_index(void)
+{
+	if (reports_by_hash < 0)
+	{
+		Oid			ns = get_namespace_oid("jam", true);
+
+		register_callback();
+		reports_by_hash = OidIsValid(ns) &&
+			OidIsValid(get_relname_relid("jam_work_reports_report_hash_idx", ns));
+	}
+	return reports_by_hash == 1;
 }

@@ -14,10 +14,13 @@
  * payload:
  *
  *   {"service_id": "svc-1", "seq": 12, "kind": "package", "id": "<64 hex>", "status": "pending"}
+ *   {"service_id": "svc-1", "seq": 13, "kind": "report", "id": "<64 hex>", "status": "applied",
+ *    "package_id": "<64 hex>"}
  *
  * id is the entry's hash: the package id of a package entry, the report
- * hash of a report entry.  It is at most a few hundred bytes, well under
- * NOTIFY's 8000.
+ * hash of a report entry, whose package_id names the package it is of
+ * (since 1.3, while the report is stored: JAM_EVENT_PACKAGE_SQL).  It is
+ * at most a few hundred bytes, well under NOTIFY's 8000.
  *
  * The appending transaction does not send it: Postgres serializes notifying
  * commits cluster-wide, from queueing their notifications until the commit
@@ -49,10 +52,16 @@ bool		jam_events = true;
 /* The most events one jam_log_events call returns. */
 #define EVENTS_PAGE_MAX 1000
 
+#define SELECT_EVENTS(package) \
+	"SELECT seq, kind, @x(hash), status, " package " FROM jam.jam_log_entries e " \
+	"WHERE service_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+
 static JamStatement select_events = {
-	"SELECT seq, kind, @x(hash), status FROM jam.jam_log_entries "
-	"WHERE service_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-	3, {TEXTOID, INT8OID, INT8OID}
+	SELECT_EVENTS("NULL::text"), 3, {TEXTOID, INT8OID, INT8OID}
+};
+
+static JamStatement select_events_naming_packages = {
+	SELECT_EVENTS(JAM_EVENT_PACKAGE_SQL), 3, {TEXTOID, INT8OID, INT8OID}
 };
 
 static JamStatement select_last_seq = {
@@ -74,23 +83,27 @@ jam_define_events_gucs(void)
 
 /*
  * Writes one event's document into buf (at least EVENT_MAX_BYTES) and
- * returns its length.  Nothing needs escaping: service ids are checked on
- * the way in to be letters, digits and . _ : -, hashes are hex and the
- * kinds and statuses are jam's own words; a value that is not so is a bug,
- * not something to pass on.
+ * returns its length; package_id (NULL: none) is a report's package.
+ * Nothing needs escaping: service ids are checked on the way in to be
+ * letters, digits and . _ : -, hashes are hex and the kinds and statuses
+ * are jam's own words; a value that is not so is a bug, not something to
+ * pass on.
  */
 static int
 format_event(char *buf, const char *service_id, int64 seq, const char *kind,
-			 const char *hash, const char *status)
+			 const char *hash, const char *status, const char *package_id)
 {
 	int			n;
 
-	if (!jam_is_valid_service_id(service_id, strlen(service_id)) || strlen(hash) != JAM_HASH_HEX_CHARS)
+	if (!jam_is_valid_service_id(service_id, strlen(service_id)) || strlen(hash) != JAM_HASH_HEX_CHARS ||
+		(package_id != NULL && strlen(package_id) != JAM_HASH_HEX_CHARS))
 		elog(ERROR, "jam event of service \"%s\" is malformed", service_id);
 	n = snprintf(buf, EVENT_MAX_BYTES,
 				 "{\"service_id\": \"%s\", \"seq\": " INT64_FORMAT ", \"kind\": \"%s\", "
-				 "\"id\": \"%s\", \"status\": \"%s\"}",
-				 service_id, seq, kind, hash, status);
+				 "\"id\": \"%s\", \"status\": \"%s\"%s%s%s}",
+				 service_id, seq, kind, hash, status,
+				 package_id ? ", \"package_id\": \"" : "", package_id ? package_id : "",
+				 package_id ? "\"" : "");
 	if (n < 0 || n >= EVENT_MAX_BYTES)
 		elog(ERROR, "jam event of service \"%s\" is too long", service_id);
 	return n;
@@ -102,11 +115,11 @@ format_event(char *buf, const char *service_id, int64 seq, const char *kind,
  */
 void
 jam_event_notify(const char *service_id, int64 seq, const char *kind,
-				 const char *hash, const char *status)
+				 const char *hash, const char *status, const char *package_id)
 {
 	char		payload[EVENT_MAX_BYTES];
 
-	format_event(payload, service_id, seq, kind, hash, status);
+	format_event(payload, service_id, seq, kind, hash, status, package_id);
 	Async_Notify(JAM_EVENTS_CHANNEL, payload);
 }
 
@@ -205,7 +218,9 @@ jam_log_events(PG_FUNCTION_ARGS)
 
 	appendStringInfo(&doc, "{\"service_id\": \"%s\", \"after_seq\": " INT64_FORMAT
 					 ", \"last_seq\": " INT64_FORMAT ", \"events\": [", service_id, after, last);
-	rows = max_events > 0 ? jam_spi_exec(&select_events, values, NULL, true, 0) : 0;
+	rows = max_events <= 0 ? 0 :
+		jam_spi_exec(jam_reports_have_hash_index() ? &select_events_naming_packages : &select_events,
+					 values, NULL, true, 0);
 	next = after;
 	for (int r = 0; r < rows; r++)
 	{
@@ -217,7 +232,8 @@ jam_log_events(PG_FUNCTION_ARGS)
 			appendStringInfoString(&doc, ", ");
 		appendBinaryStringInfo(&doc, event,
 							   format_event(event, service_id, next, SPI_getvalue(row, desc, 2),
-											SPI_getvalue(row, desc, 3), SPI_getvalue(row, desc, 4)));
+											SPI_getvalue(row, desc, 3), SPI_getvalue(row, desc, 4),
+											SPI_getvalue(row, desc, 5)));
 	}
 	SPI_finish();
 	if (next < last)

@@ -71,6 +71,7 @@ typedef enum JamCatalog
 } JamCatalog;
 
 extern JamCatalog jam_catalog(void);
+extern bool jam_reports_have_hash_index(void);
 
 /*
  * spi_util.c: prepared statements kept for the life of the backend.

@@ -58,6 +58,14 @@ SELECT bool_and(e->>'id' = encode(l.hash, 'hex') AND e->>'kind' = l.kind AND e->
        AS events_are_the_log
 FROM jsonb_array_elements(jam_log_events('ev-a')->'events') AS e
 JOIN jam_log_entries l ON l.service_id = 'ev-a' AND l.seq = (e->>'seq')::bigint;
+-- A report's event names the package it is of (1.3); a package's has no
+-- package_id (its id is the package id).
+SELECT e->>'kind' AS kind, count(*) AS events,
+       count(*) FILTER (WHERE e->>'package_id' = encode(r.package_id, 'hex')) AS naming_their_package,
+       count(*) FILTER (WHERE e ? 'package_id') AS with_package_id
+FROM jsonb_array_elements(jam_log_events('ev-a')->'events') AS e
+LEFT JOIN jam_work_reports r ON e->>'kind' = 'report' AND r.report_hash = decode(e->>'id', 'hex')
+GROUP BY 1 ORDER BY 1;
 
 -- Paging: after_seq and max_events; next_after is where to go on, null at the end.
 SELECT a AS after_seq, m AS max_events,

@@ -103,8 +103,10 @@ sub docs { return [ map { $_->{json} } @_ ] }
 
 sub event_doc
 {
-	my ($service, $seq, $kind, $id, $status) = @_;
-	return { service_id => $service, seq => $seq, kind => $kind, id => $id, status => $status };
+	my ($service, $seq, $kind, $id, $status, $package_id) = @_;
+	my %doc = (service_id => $service, seq => $seq, kind => $kind, id => $id, status => $status);
+	$doc{package_id} = $package_id if defined $package_id;
+	return \%doc;
 }
 
 sub metric
@@ -191,15 +193,16 @@ my @events = map { $s->next_event(60) } 1 .. 4;
 is_deeply(docs(@events), [
 	event_doc('ev-a', 0, 'package', $p1, 'pending'),
 	event_doc('ev-a', 1, 'package', $p2, 'pending'),
-	event_doc('ev-a', 2, 'report', $applied->{report_hash}, 'applied'),
-	event_doc('ev-a', 3, 'report', $failed->{report_hash}, 'failed') ],
-	'the stream sends each entry as it commits: package submitted, report applied, report failed');
+	event_doc('ev-a', 2, 'report', $applied->{report_hash}, 'applied', $p1),
+	event_doc('ev-a', 3, 'report', $failed->{report_hash}, 'failed', $p2) ],
+	'the stream sends each entry as it commits: package submitted, report applied, report failed, '
+	  . 'a report naming its package');
 is_deeply([ map { $_->{event} } @events ], [qw(submitted submitted applied failed)], 'event: by what happened');
 is_deeply([ map { $_->{id} } @events ], [qw(0 1 2 3)], 'id: the position in the service\'s log');
 is($s->{retry}, 1000, 'retry: tells EventSource to come back after a second');
 is_deeply(docs(@events), $json->decode($node->safe_psql('postgres', q{SELECT jam.jam_log_events('ev-a')->'events'})),
 	'the events are the log\'s, as jam_log_events reads them back');
-is(scalar(grep { $_->{data} !~ /^\{"service_id": "ev-a", "seq": \d+, "kind": "(?:package|report)", "id": "[0-9a-f]{64}", "status": "(?:pending|applied|failed)"\}$/ } @events),
+is(scalar(grep { $_->{data} !~ /^\{"service_id": "ev-a", "seq": \d+, "kind": "(?:package|report)", "id": "[0-9a-f]{64}", "status": "(?:pending|applied|failed)"(?:, "package_id": "[0-9a-f]{64}")?\}$/ } @events),
 	0, 'data: the very document the extension announces');
 
 # Idle: keep-alive comments, for longer than JAM_REQUEST_TIMEOUT_MS (1.5 s at

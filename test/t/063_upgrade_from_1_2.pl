@@ -1,0 +1,193 @@
+# ALTER EXTENSION jam UPDATE from 1.2 to the default version (1.3), on a
+# database that 1.2 made itself (CREATE EXTENSION jam VERSION '1.2') and
+# filled through the API: services with shares and a refine, a tenant,
+# preimages, single and batched packages, reports applied and failed,
+# signed attestations, tokens and quotas, events read back.
+#
+# 1.3 adds one index, jam_work_reports (report_hash), through which a
+# report's event names its package.  So after the update every row, every
+# sequence, every function's rights, every receipt and checkpoint must be
+# as before; the events of the reports stored before the update must now
+# name their packages, in a new session, in one connected across the
+# update (its cached answer is dropped when the index appears) and in the
+# announcements of new reports; then pg_dump and restore at 1.3.
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+use JamTest::Upgrade qw(canon quote text_array ext_relations dumped_relations rows_snapshot
+  sequences_snapshot same_rows function_rights unverified_receipts checkpoints_verified);
+
+# Not jam_node: that creates the extension at the default version.
+my $node = PostgreSQL::Test::Cluster->new('upgrade_1_2');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'jam'\n");
+$node->start;
+
+my $db = 'jam_from_1_2';
+$node->safe_psql('postgres', "CREATE DATABASE $db");
+
+sub sql { my ($query, $dbname) = @_; return $node->safe_psql($dbname // $db, $query); }
+sub jsql { my $out = sql(@_); return $out eq '' ? undef : decode_json($out); }
+sub as_token { my ($call, $token) = @_; return "SELECT $call FROM jam.jam_authenticate('$token')"; }
+
+# The events of a service's log, as jam_log_events reads them.
+sub events { my ($service, $dbname) = @_; return jsql("SELECT jam.jam_log_events('$service')->'events'", $dbname); }
+
+# "<report events naming their package>/<report events>" of a service's
+# log, each checked against jam_work_reports.
+sub reports_named
+{
+	my ($service, $dbname) = @_;
+	my %package_of = map { split /\|/ } split /\n/,
+	  sql("SELECT encode(report_hash, 'hex') || '|' || encode(package_id, 'hex') FROM jam.jam_work_reports", $dbname);
+	my @reports = grep { $_->{kind} eq 'report' } @{ events($service, $dbname) };
+	my $named = grep { ($_->{package_id} // '') eq ($package_of{ $_->{id} } // 'none') } @reports;
+	return "$named/" . scalar(@reports);
+}
+
+# --- 1. Install 1.2 and fill it through the API ----------------------------
+
+sql("CREATE EXTENSION jam VERSION '1.2'");
+is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}), '1.2', 'jam is installed at 1.2');
+
+sql(q{
+	CREATE FUNCTION public.u12_refine(payload bytea, preimages bytea[]) RETURNS bytea
+	LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT pg_catalog.sha256(payload) $$;
+	CREATE FUNCTION public.u12_refine_fails(payload bytea, preimages bytea[]) RETURNS bytea
+	LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE EXCEPTION 'refine refused'; END $$;
+	SELECT jam.jam_register_service('u-refine', 'public.u12_refine(bytea, bytea[])', NULL, 3);
+	SELECT jam.jam_register_service('u-fails', 'public.u12_refine_fails(bytea, bytea[])');
+	SELECT jam.jam_register_service('u-tenant', NULL, 'acme');
+	SELECT jam.jam_set_quota('u-refine', max_pending_packages => 50);});
+my $admin = sql(q{SELECT jam.jam_create_token('u-admin', '{jam:admin}')});
+my $acme = sql(q{SELECT jam.jam_create_token('acme', '{jam:read,jam:submit,jam:process}', NULL, 'acme')});
+my $shared = sql(q{SELECT jam.jam_put_preimage(convert_to('shared bytes', 'UTF8'), 'text/plain')->>'hash'});
+
+my @packages;
+for my $p ([ 'u-refine', 'r1' ], [ 'u-refine', 'r2' ], [ 'u-fails', 'f1' ], [ 'u-builtin', 'b1' ], [ 'u-builtin', 'b2' ])
+{
+	push @packages, sql("SELECT jam.jam_submit_package('$p->[0]', convert_to('$p->[1]', 'UTF8'), "
+		  . 'preimage_hashes => ' . text_array($shared) . ")->>'id'");
+}
+push @packages, map { $_->{id} } @{ jsql(q{SELECT jam.jam_submit_packages('u-batch',
+	ARRAY[convert_to('x1', 'UTF8'), convert_to('x2', 'UTF8'), convert_to('x3', 'UTF8')])->'packages'}) };
+push @packages, sql(as_token(q{jam.jam_submit_package('u-tenant', convert_to('t1', 'UTF8'))->>'id'}, $acme));
+is(scalar(grep { /^[0-9a-f]{64}$/ } @packages), 9, 'submitted 9 packages, 3 of them in a batch');
+
+# Reports: some processed one by one, a batch together, one left pending per service.
+my @report_hashes;
+push @report_hashes, jsql(q{SELECT jam.jam_process_next('u-refine')})->{report_hash};
+push @report_hashes, jsql(q{SELECT jam.jam_process_next('u-fails')})->{report_hash};
+push @report_hashes, map { $_->{report_hash} } @{ jsql(q{SELECT jam.jam_process_packages('u-batch', 2)->'reports'}) };
+push @report_hashes, jsql(q{SELECT jam.jam_process_next('u-builtin')})->{report_hash};
+push @report_hashes, jsql(as_token(q{jam.jam_process_next('u-tenant')}, $acme))->{report_hash};
+is(scalar(grep { /^[0-9a-f]{64}$/ } @report_hashes), 6, 'six reports, one of them failed');
+
+# On 1.2 a report's event names no package: the catalog cannot find it.
+is(scalar(grep { exists $_->{package_id} } @{ events('u-batch') }), 0, '1.2: no event names a package');
+
+my $session = $node->background_psql($db, on_error_stop => 0);
+is($session->query(q{SELECT count(*) FROM jsonb_array_elements(jam.jam_log_events('u-refine')->'events') e
+	WHERE e ? 'package_id'}), '0', 'a long-lived session reads the 1.2 events too');
+
+my $rows_before = rows_snapshot($node, $db);
+my $seqs_before = sequences_snapshot($node, $db);
+my $rights_before = function_rights($node, $db);
+my @dumped_before = dumped_relations($node, $db);
+my $checkpoints = q{SELECT jsonb_object_agg(service_id, jam.jam_checkpoint(service_id)) FROM jam.jam_services};
+my $checkpoints_before = jsql($checkpoints);
+my $verifier_key = jsql('SELECT jam.jam_status()')->{verifier_key};
+my $events_before = { map { $_ => events($_) } qw(u-refine u-fails u-batch u-builtin u-tenant) };
+
+# --- 2. Update --------------------------------------------------------------
+
+my ($rc, $out, $err) = $node->psql($db, 'ALTER EXTENSION jam UPDATE');
+is($rc, 0, 'ALTER EXTENSION jam UPDATE succeeds') or diag($err);
+is(sql(q{SELECT extversion || ' ' || default_version FROM pg_extension, pg_available_extensions
+	     WHERE extname = 'jam' AND name = 'jam'}), '1.3 1.3', 'jam is at the default version, 1.3');
+
+# --- 3. Everything as before ------------------------------------------------
+
+my $rows_after = rows_snapshot($node, $db);
+is(join(',', sort keys %$rows_after), join(',', sort keys %$rows_before), 'the same tables');
+same_rows($rows_after->{$_}{rows}, $rows_before->{$_}{rows}, "$_: every row is as before") for sort keys %$rows_before;
+is_deeply(sequences_snapshot($node, $db), $seqs_before, 'every sequence where it was');
+is_deeply(function_rights($node, $db), $rights_before,
+	'every function keeps its grants, SECURITY DEFINER and pinned search_path');
+is(join(',', dumped_relations($node, $db)), join(',', @dumped_before), 'the same relations registered for pg_dump');
+is(unverified_receipts($node, $db, @packages, @report_hashes), '0/' . (@packages + @report_hashes),
+	'every receipt made before the update verifies against the current root');
+my $n_notes = keys %$checkpoints_before;
+is(checkpoints_verified($node, $db, $checkpoints_before, $verifier_key), "$n_notes/$n_notes",
+	'every checkpoint signed before the update verifies with the key pinned before');
+is_deeply(jsql($checkpoints), $checkpoints_before, 'and the heads are the same: nothing was appended');
+
+# --- 4. What 1.3 adds: report events name their packages --------------------
+
+is(sql(q{SELECT indexdef FROM pg_indexes WHERE schemaname = 'jam' AND indexname = 'jam_work_reports_report_hash_idx'}),
+	'CREATE INDEX jam_work_reports_report_hash_idx ON jam.jam_work_reports USING btree (report_hash)',
+	'the index on jam_work_reports (report_hash)');
+like(sql(q{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT package_id FROM jam.jam_work_reports
+	      WHERE report_hash = '\x00'::bytea}), qr/jam_work_reports_report_hash_idx/, 'through which a report hash finds its package');
+for my $service (qw(u-refine u-fails u-batch u-builtin u-tenant))
+{
+	my $n = grep { $_->{kind} eq 'report' } @{ $events_before->{$service} };
+	is(reports_named($service), "$n/$n", "$service: each report stored before the update names its package");
+	is_deeply([ map { my %e = %$_; delete $e{package_id}; \%e } @{ events($service) } ], $events_before->{$service},
+		"$service: and the events are otherwise as before");
+}
+is($session->query(q{SELECT count(*) FROM jsonb_array_elements(jam.jam_log_events('u-refine')->'events') e
+	WHERE e ? 'package_id'}), '1', 'the session connected across the update reads them too');
+$session->quit;
+
+# New work: a report announced live names its package.
+my $listener = $node->background_psql($db, on_error_stop => 0);
+$listener->query_safe('LISTEN jam_events');
+my $p = sql(q{SELECT jam.jam_submit_package('u-refine', convert_to('after', 'UTF8'))->>'id'});
+my $r = jsql(q{SELECT jam.jam_process_next('u-refine')});
+my $heard;
+for (1 .. 100)
+{
+	my $got = $listener->query('SELECT 1');
+	($heard) = grep { $_->{kind} eq 'report' && $_->{id} eq $r->{report_hash} }
+	  map { decode_json($_) } ($got =~ /Asynchronous notification "jam_events" with payload "(.*?)" received/g);
+	last if $heard;
+	usleep(100_000);
+}
+is($heard && $heard->{package_id}, $r->{package_id}, 'a new report is announced naming its package');
+$listener->quit;
+is(unverified_receipts($node, $db, $p, $r->{report_hash}), '0/2', 'and its receipts verify');
+
+# --- 5. pg_dump of the updated database, restored into a new one -----------
+
+my $src_rows = rows_snapshot($node, $db);
+my $src_seqs = sequences_snapshot($node, $db);
+my $src_checkpoints = jsql($checkpoints);
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my @conn = ('-h', $node->host, '-p', $node->port);
+$node->command_ok([ $node->installed_command('pg_dump'), @conn, '-Fc', '-f', "$tmp/updated.dump", $db ],
+	'pg_dump of the updated database');
+$node->safe_psql('postgres', 'CREATE DATABASE jam_restored');
+my ($stdout, $stderr) = ('', '');
+ok(IPC::Run::run([ $node->installed_command('pg_restore'), @conn, '--exit-on-error', '-d', 'jam_restored',
+			"$tmp/updated.dump" ], '>', \$stdout, '2>', \$stderr), 'pg_restore into a new database');
+is($stderr, '', 'pg_restore reports nothing');
+my $rdb = 'jam_restored';
+is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}, $rdb), '1.3', 'restored: jam 1.3');
+my $rst_rows = rows_snapshot($node, $rdb);
+same_rows($rst_rows->{$_}{rows}, $src_rows->{$_}{rows}, "restored: every row of $_") for sort keys %$src_rows;
+is_deeply(sequences_snapshot($node, $rdb), $src_seqs, 'restored: the sequences where the source left them');
+is_deeply(jsql($checkpoints, $rdb), $src_checkpoints, 'restored: the same signed checkpoints');
+my $n = grep { $_->{kind} eq 'report' } @{ events('u-batch', $rdb) };
+is(reports_named('u-batch', $rdb), "$n/$n", 'restored: report events name their packages');
+
+$node->stop;
+done_testing();
