@@ -139,22 +139,23 @@ static bool warned_no_worker = false;
  * committed transaction), with a generic plan (unnest($), spi_util.c).
  * The LIMIT, which a range never reaches, keeps the subquery apart, so
  * each line is an index range scan: joined, the generic plan would hash
- * the lines and scan the whole log.  With the package of each report's
- * entry where the catalog can find it (events.h), else NULL.
+ * the lines and scan the whole log.  With each report entry's package
+ * where the catalog keeps it (1.3), else NULL.
  */
 #define SELECT_ENTRIES(package) \
-	"SELECT u.svc, e.seq, e.kind, @x(e.hash), e.status, " package " " \
+	"SELECT u.svc, e.seq, e.kind, @x(e.hash), e.status, @x(e.package_id) " \
 	"FROM unnest($1::text[], $2::int8[], $3::int8[]) WITH ORDINALITY AS u(svc, a, b, i) " \
-	"CROSS JOIN LATERAL (SELECT seq, kind, hash, status FROM jam.jam_log_entries " \
+	"CROSS JOIN LATERAL (SELECT seq, kind, hash, status, " package " AS package_id " \
+	"FROM jam.jam_log_entries " \
 	"WHERE service_id = u.svc AND seq BETWEEN u.a AND u.b ORDER BY seq LIMIT u.b - u.a + 1) AS e " \
 	"ORDER BY u.i, e.seq"
 
 static JamStatement select_entries = {
-	SELECT_ENTRIES("NULL::text"), 3, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+	SELECT_ENTRIES("NULL::bytea"), 3, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
 
 static JamStatement select_entries_naming_packages = {
-	SELECT_ENTRIES(JAM_EVENT_PACKAGE_SQL), 3, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+	SELECT_ENTRIES("package_id"), 3, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
 };
 
 static void
@@ -429,7 +430,7 @@ announce_pieces(Datum *services, Datum *first, Datum *last, int n)
 	values[0] = PointerGetDatum(construct_array(services, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(first, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[2] = PointerGetDatum(construct_array(last, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	rows = jam_spi_exec(jam_reports_have_hash_index() ? &select_entries_naming_packages : &select_entries,
+	rows = jam_spi_exec(jam_log_has_package_id() ? &select_entries_naming_packages : &select_entries,
 						values, NULL, true, 0);
 	for (int r = 0; r < rows; r++)
 	{

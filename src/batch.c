@@ -467,7 +467,7 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 				new_ids[k++] = items[i].id_hex;
 			}
 		jam_log_meta_hash(service_id, GetUserNameFromId(GetSessionUserId(), false), "", meta);
-		jam_log_append_many(svc, JAM_LOG_PACKAGE, created, new_ids, meta, pending, receipts);
+		jam_log_append_many(svc, JAM_LOG_PACKAGE, created, new_ids, meta, pending, NULL, receipts);
 		jam_processor_wake_at_commit();
 		k = 0;
 		for (int i = 0; i < n; i++)

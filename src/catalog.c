@@ -18,14 +18,14 @@
 #include "utils/lsyscache.h"
 
 static JamCatalog known = JAM_CATALOG_UNKNOWN;
-static int	reports_by_hash = -1;	/* jam_reports_have_hash_index(); -1: not read */
+static int	log_names_packages = -1;	/* jam_log_has_package_id(); -1: not read */
 static bool callback_registered = false;
 
 static void
 forget_catalog(Datum arg, Oid relid)
 {
 	known = JAM_CATALOG_UNKNOWN;
-	reports_by_hash = -1;
+	log_names_packages = -1;
 }
 
 static void
@@ -64,22 +64,20 @@ jam_catalog(void)
 }
 
 /*
- * Whether jam_work_reports has the index on report_hash that 1.3 adds,
- * through which a report's event names its package; without it that
- * lookup would read the whole table, and events name no package.  Read
- * again when the table's cache entry is invalidated, as creating an index
- * on it does.
+ * Whether jam_log_entries has the package_id column that 1.3 adds, where
+ * a report's entry names its package for its event.  Read again when the
+ * table's cache entry is invalidated, as the update's ALTER TABLE does.
  */
 bool
-jam_reports_have_hash_index(void)
+jam_log_has_package_id(void)
 {
-	if (reports_by_hash < 0)
+	if (log_names_packages < 0)
 	{
 		Oid			ns = get_namespace_oid("jam", true);
+		Oid			rel = OidIsValid(ns) ? get_relname_relid("jam_log_entries", ns) : InvalidOid;
 
 		register_callback();
-		reports_by_hash = OidIsValid(ns) &&
-			OidIsValid(get_relname_relid("jam_work_reports_report_hash_idx", ns));
+		log_names_packages = OidIsValid(rel) && get_attnum(rel, "package_id") != InvalidAttrNumber;
 	}
-	return reports_by_hash == 1;
+	return log_names_packages == 1;
 }

@@ -19,8 +19,8 @@
  *
  * id is the entry's hash: the package id of a package entry, the report
  * hash of a report entry, whose package_id names the package it is of
- * (since 1.3, while the report is stored: JAM_EVENT_PACKAGE_SQL).  It is
- * at most a few hundred bytes, well under NOTIFY's 8000.
+ * (since 1.3, kept in the log beside the entry).  It is at most a few
+ * hundred bytes, well under NOTIFY's 8000.
  *
  * The appending transaction does not send it: Postgres serializes notifying
  * commits cluster-wide, from queueing their notifications until the commit
@@ -53,15 +53,15 @@ bool		jam_events = true;
 #define EVENTS_PAGE_MAX 1000
 
 #define SELECT_EVENTS(package) \
-	"SELECT seq, kind, @x(hash), status, " package " FROM jam.jam_log_entries e " \
+	"SELECT seq, kind, @x(hash), status, @x(" package ") FROM jam.jam_log_entries " \
 	"WHERE service_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
 
 static JamStatement select_events = {
-	SELECT_EVENTS("NULL::text"), 3, {TEXTOID, INT8OID, INT8OID}
+	SELECT_EVENTS("NULL::bytea"), 3, {TEXTOID, INT8OID, INT8OID}
 };
 
 static JamStatement select_events_naming_packages = {
-	SELECT_EVENTS(JAM_EVENT_PACKAGE_SQL), 3, {TEXTOID, INT8OID, INT8OID}
+	SELECT_EVENTS("package_id"), 3, {TEXTOID, INT8OID, INT8OID}
 };
 
 static JamStatement select_last_seq = {
@@ -219,7 +219,7 @@ jam_log_events(PG_FUNCTION_ARGS)
 	appendStringInfo(&doc, "{\"service_id\": \"%s\", \"after_seq\": " INT64_FORMAT
 					 ", \"last_seq\": " INT64_FORMAT ", \"events\": [", service_id, after, last);
 	rows = max_events <= 0 ? 0 :
-		jam_spi_exec(jam_reports_have_hash_index() ? &select_events_naming_packages : &select_events,
+		jam_spi_exec(jam_log_has_package_id() ? &select_events_naming_packages : &select_events,
 					 values, NULL, true, 0);
 	next = after;
 	for (int r = 0; r < rows; r++)

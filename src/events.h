@@ -17,15 +17,6 @@
 
 extern bool jam_events;
 
-/*
- * The package of the log entry e when it is a report's, as hex text, or
- * NULL: the column both the announcer and jam_log_events read events
- * with, where the catalog has jam_reports_have_hash_index() (1.3); NULL
- * too when retention has removed the report.
- */
-#define JAM_EVENT_PACKAGE_SQL \
-	"(SELECT @x(r.package_id) FROM jam.jam_work_reports r WHERE e.kind = 'report' AND r.report_hash = e.hash)"
-
 extern void jam_define_events_gucs(void);
 extern void jam_event_logged(const char *service_id, int64 seq, JamLogKind kind,
 							 const char *hash, const char *status);

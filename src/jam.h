@@ -71,7 +71,7 @@ typedef enum JamCatalog
 } JamCatalog;
 
 extern JamCatalog jam_catalog(void);
-extern bool jam_reports_have_hash_index(void);
+extern bool jam_log_has_package_id(void);
 
 /*
  * spi_util.c: prepared statements kept for the life of the backend.
@@ -174,7 +174,7 @@ extern Datum jam_log_append(JamService *svc, JamLogKind kind, const char *item_h
 							const uint8 meta_hash[JAM_HASH_BYTES], const char *status);
 extern void jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 								const uint8 meta_hash[JAM_HASH_BYTES], const char *const *statuses,
-								Datum *receipts);
+								char **package_ids, Datum *receipts);
 extern void jam_log_receipts_of(int n, char **item_hashes, JamLogKind kind, Datum *receipts);
 extern Datum jam_log_receipt_of(const char *item_hash, JamLogKind kind);
 extern void jam_log_meta_hash(const char *service_id, const char *principal,

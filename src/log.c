@@ -50,16 +50,31 @@ static JamStatement insert_entry = {
 	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
 };
 
-/* Many leaves in one statement: a batch's extension of the log. */
+/*
+ * Many leaves in one statement: a batch's extension of the log.  The
+ * second form also keeps each report entry's package ($12), beside the
+ * entry and outside what the leaf commits to, for its event (1.3).
+ */
+#define INSERT_ENTRIES(package_column, package_value, package_array, package_alias) \
+	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, " \
+	"processed_at, entry, leaf_hash, prev_root, new_root, nodes" package_column ") " \
+	"SELECT $1, u.seq, $3, @h(u.hash), u.status, $6, u.entry, @h(u.leaf), @h(u.prev), @h(u.new), u.nodes" \
+	package_value " " \
+	"FROM unnest($2::bigint[], $4::text[], $5::text[], $7::bytea[], $8::text[], $9::text[], " \
+	"            $10::text[], $11::bytea[]" package_array ") " \
+	"AS u(seq, hash, status, entry, leaf, prev, new, nodes" package_alias ") " \
+	"ORDER BY u.seq RETURNING seq, " RECEIPT_JSON
+#define INSERT_ENTRIES_ARG_TYPES \
+	TEXTOID, INT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID, \
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID
+
 static JamStatement insert_entries = {
-	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
-	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
-	"SELECT $1, u.seq, $3, @h(u.hash), u.status, $6, u.entry, @h(u.leaf), @h(u.prev), @h(u.new), u.nodes "
-	"FROM unnest($2::bigint[], $4::text[], $5::text[], $7::bytea[], $8::text[], $9::text[], "
-	"            $10::text[], $11::bytea[]) AS u(seq, hash, status, entry, leaf, prev, new, nodes) "
-	"ORDER BY u.seq RETURNING seq, " RECEIPT_JSON,
-	11, {TEXTOID, INT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID}
+	INSERT_ENTRIES("", "", "", ""), 11, {INSERT_ENTRIES_ARG_TYPES}
+};
+
+static JamStatement insert_entries_naming_packages = {
+	INSERT_ENTRIES(", package_id", ", @h(u.pkg)", ", $12::text[]", ", pkg"), 12,
+	{INSERT_ENTRIES_ARG_TYPES, TEXTARRAYOID}
 };
 
 /* $1's receipts, each with its position in $1. */
@@ -261,14 +276,15 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 
 /*
  * Appends n entries of one kind and one metadata hash, entry i with
- * statuses[i], to the log of svc in one statement, and fills
+ * statuses[i] (and, for reports, package_ids[i], kept where the catalog
+ * has the column), to the log of svc in one statement, and fills
  * receipts[0..n) in order (unless receipts is NULL): a batch's whole
  * extension of the log.  Needs SPI.
  */
 void
 jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 					const uint8 meta_hash[JAM_HASH_BYTES], const char *const *statuses,
-					Datum *receipts)
+					char **package_ids, Datum *receipts)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int64		first = svc->log.size;
@@ -280,7 +296,8 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	Datum	   *news = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *nodes = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *status_texts = palloc(sizeof(Datum) * Max(n, 1));
-	Datum		values[11];
+	Datum		values[12];
+	bool		naming = package_ids != NULL && jam_log_has_package_id();
 	int			rows;
 
 	if (n == 0)
@@ -310,7 +327,15 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	values[8] = PointerGetDatum(construct_array(prevs, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[9] = PointerGetDatum(construct_array(news, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[10] = PointerGetDatum(construct_array(nodes, n, BYTEAOID, -1, false, TYPALIGN_INT));
-	rows = jam_spi_exec(&insert_entries, values, NULL, false, 0);
+	if (naming)
+	{
+		Datum	   *packages = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+			packages[i] = CStringGetTextDatum(package_ids[i]);
+		values[11] = PointerGetDatum(construct_array(packages, n, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	rows = jam_spi_exec(naming ? &insert_entries_naming_packages : &insert_entries, values, NULL, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam appended %d log entries of %d", rows, n);
 	jam_events_logged(svc->service_id, first, n, kind, item_hashes, statuses[0]);

@@ -286,6 +286,7 @@ static void
 append_reports(JamService *svc, Refined **by_service, int n, bool want_receipts)
 {
 	char	  **hashes = palloc(sizeof(char *) * n);
+	char	  **packages = palloc(sizeof(char *) * n);
 	const char **statuses = palloc(sizeof(char *) * n);
 	Datum	   *receipts = palloc(sizeof(Datum) * n);
 
@@ -297,11 +298,12 @@ append_reports(JamService *svc, Refined **by_service, int n, bool want_receipts)
 		while (end < n && strcmp(by_service[end]->report.refine, by_service[start]->report.refine) == 0)
 		{
 			hashes[end - start] = by_service[end]->report.report_hash;
+			packages[end - start] = by_service[end]->pkg.id;
 			statuses[end - start] = by_service[end]->report.applied ? "applied" : "failed";
 			end++;
 		}
 		jam_log_meta_hash(svc->service_id, jam_node_name, by_service[start]->report.refine, meta);
-		jam_log_append_many(svc, JAM_LOG_REPORT, end - start, hashes, meta, statuses,
+		jam_log_append_many(svc, JAM_LOG_REPORT, end - start, hashes, meta, statuses, packages,
 							want_receipts ? receipts : NULL);
 		for (int i = start; want_receipts && i < end; i++)
 			by_service[i]->receipt = receipts[i - start];
