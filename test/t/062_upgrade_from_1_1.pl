@@ -19,7 +19,6 @@ use strict;
 use warnings;
 
 use Digest::SHA qw(sha256_hex);
-use IPC::Run;
 use JSON::PP;
 use MIME::Base64 qw(encode_base64 decode_base64);
 use PostgreSQL::Test::Cluster;
@@ -28,16 +27,10 @@ use Test::More;
 
 use JamTest::Upgrade qw(canon quote text_array ext_relations dumped_relations rows_snapshot
   sequences_snapshot same_rows same_map function_rights unverified_receipts
-  checkpoints_verified $try_functions);
-
-# Not jam_node: that creates the extension at the default version.
-my $node = PostgreSQL::Test::Cluster->new('upgrade_1_1');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'jam'\n");
-$node->start;
+  checkpoints_verified upgrade_node dump_and_restore $try_functions);
 
 my $db = 'jam_from_1_1';
-$node->safe_psql('postgres', "CREATE DATABASE $db");
+my $node = upgrade_node('upgrade_1_1', $db);
 
 sub sql { my ($query, $dbname) = @_; return $node->safe_psql($dbname // $db, $query); }
 sub jsql { my $out = sql(@_); return $out eq '' ? undef : decode_json($out); }
@@ -457,23 +450,14 @@ my $src_rows = rows_snapshot($node, $db);
 my $src_seqs = sequences_snapshot($node, $db);
 my $checkpoints = q{SELECT jsonb_object_agg(service_id, jam.jam_checkpoint(service_id)) FROM jam.jam_services};
 my $src_checkpoints = jsql($checkpoints);
-my $tmp = PostgreSQL::Test::Utils::tempdir;
-my @conn = ('-h', $node->host, '-p', $node->port);
-$node->command_ok([ $node->installed_command('pg_dump'), @conn, '-Fc', '-f', "$tmp/updated.dump", $db ],
-	'pg_dump of the updated database');
-$node->safe_psql('postgres', 'CREATE DATABASE jam_restored');
-my ($stdout, $stderr) = ('', '');
-my $restored = ok(IPC::Run::run([ $node->installed_command('pg_restore'), @conn, '--exit-on-error', '-d', 'jam_restored',
-			"$tmp/updated.dump" ], '>', \$stdout, '2>', \$stderr), 'pg_restore into a new database');
-is($stderr, '', 'pg_restore reports nothing');
-if (!$restored)
+my $rdb = 'jam_restored';
+if (!dump_and_restore($node, $db, $rdb))
 {
 	# The restored database is not whole: what follows would only echo that.
 	$node->stop;
 	done_testing();
 	exit;
 }
-my $rdb = 'jam_restored';
 is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}, $rdb), '1.3', 'restored: jam 1.3');
 my $rst_rows = rows_snapshot($node, $rdb);
 is(join(',', sort keys %$rst_rows), join(',', sort keys %$src_rows), 'restored: the same jam tables');

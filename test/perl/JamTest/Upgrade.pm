@@ -3,9 +3,11 @@
 # comparisons that report the first differences (table, key, before,
 # after) so that a failure says what changed, not only that something did.
 # 060_upgrade.pl keeps its own copies of these (with its 1.0 hex/bytea
-# normalisation); 062_upgrade_from_1_1.pl uses this module.
+# normalisation); 062 and 063 use this module.
 #
+#   my $node = upgrade_node('upgrade_1_2', $db);   # a cluster preloading jam, $db created
 #   my $rows = rows_snapshot($node, $db);          # { table => {columns, rows, data} }
+#   dump_and_restore($node, $db, $restored) or ...; # pg_dump -Fc, pg_restore
 #   same_rows($after->{$t}{rows}, $before->{$t}{rows}, $name);
 #   same_map(\%got, \%want, $name);
 
@@ -15,12 +17,15 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use IPC::Run;
 use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT_OK = qw(canon quote text_array ext_relations dumped_relations rows_snapshot
   sequences_snapshot same_rows same_map function_rights unverified_receipts
-  checkpoints_verified $try_functions);
+  checkpoints_verified upgrade_node dump_and_restore $try_functions);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 
@@ -59,6 +64,38 @@ our $try_functions = q{
 	    RETURN jsonb_build_object('error', SQLSTATE, 'message', SQLERRM);
 	END
 	$$;};
+
+# A started cluster preloading jam, with the empty database $db: not
+# jam_node, which creates the extension at the default version, where an
+# upgrade test installs an older one.
+sub upgrade_node
+{
+	my ($name, $db) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'jam'\n");
+	$node->start;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	return $node;
+}
+
+# pg_dump -Fc of $db, restored into the new database $restored with
+# --exit-on-error; asserts each step and that pg_restore said nothing, and
+# returns whether the restore succeeded.
+sub dump_and_restore
+{
+	my ($node, $db, $restored) = @_;
+	my $tmp = PostgreSQL::Test::Utils::tempdir;
+	my @conn = ('-h', $node->host, '-p', $node->port);
+	$node->command_ok([ $node->installed_command('pg_dump'), @conn, '-Fc', '-f', "$tmp/updated.dump", $db ],
+		'pg_dump of the updated database');
+	$node->safe_psql('postgres', "CREATE DATABASE $restored");
+	my ($stdout, $stderr) = ('', '');
+	my $ok = ok(IPC::Run::run([ $node->installed_command('pg_restore'), @conn, '--exit-on-error', '-d', $restored,
+				"$tmp/updated.dump" ], '>', \$stdout, '2>', \$stderr), 'pg_restore into a new database');
+	is($stderr, '', 'pg_restore reports nothing');
+	return $ok;
+}
 
 # The extension's own relations of the given relkinds, from pg_depend.
 sub ext_relations
