@@ -7,7 +7,7 @@
 #
 #   my $node = upgrade_node('upgrade_1_2', $db);   # a cluster preloading jam, $db created
 #   my $rows = rows_snapshot($node, $db);          # { table => {columns, rows, data} }
-#   dump_and_restore($node, $db, $restored) or ...; # pg_dump -Fc, pg_restore
+#   restores_whole($node, $db, $restored, '1.3') or ...; # pg_dump -Fc, pg_restore, compared
 #   same_rows($after->{$t}{rows}, $before->{$t}{rows}, $name);
 #   same_map(\%got, \%want, $name);
 
@@ -25,7 +25,7 @@ use Test::More;
 
 our @EXPORT_OK = qw(canon quote text_array ext_relations dumped_relations rows_snapshot
   sequences_snapshot same_rows same_map function_rights unverified_receipts
-  checkpoints_verified upgrade_node dump_and_restore $try_functions);
+  checkpoints_verified upgrade_node restores_whole $try_functions);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 
@@ -80,11 +80,15 @@ sub upgrade_node
 }
 
 # pg_dump -Fc of $db, restored into the new database $restored with
-# --exit-on-error; asserts each step and that pg_restore said nothing, and
-# returns whether the restore succeeded.
-sub dump_and_restore
+# --exit-on-error: asserts each step, that pg_restore said nothing, and
+# that the restored database has jam at $version, the same tables with the
+# same rows and the sequences where $db left them; returns whether the
+# restore succeeded (when not, the comparisons would only echo that).
+sub restores_whole
 {
-	my ($node, $db, $restored) = @_;
+	my ($node, $db, $restored, $version) = @_;
+	my $src_rows = rows_snapshot($node, $db);
+	my $src_seqs = sequences_snapshot($node, $db);
 	my $tmp = PostgreSQL::Test::Utils::tempdir;
 	my @conn = ('-h', $node->host, '-p', $node->port);
 	$node->command_ok([ $node->installed_command('pg_dump'), @conn, '-Fc', '-f', "$tmp/updated.dump", $db ],
@@ -94,7 +98,14 @@ sub dump_and_restore
 	my $ok = ok(IPC::Run::run([ $node->installed_command('pg_restore'), @conn, '--exit-on-error', '-d', $restored,
 				"$tmp/updated.dump" ], '>', \$stdout, '2>', \$stderr), 'pg_restore into a new database');
 	is($stderr, '', 'pg_restore reports nothing');
-	return $ok;
+	return 0 if !$ok;
+	is($node->safe_psql($restored, q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}), $version,
+		"restored: jam $version");
+	my $rst_rows = rows_snapshot($node, $restored);
+	is(join(',', sort keys %$rst_rows), join(',', sort keys %$src_rows), 'restored: the same jam tables');
+	same_rows($rst_rows->{$_}{rows}, $src_rows->{$_}{rows}, "restored: every row of $_") for sort keys %$src_rows;
+	is_deeply(sequences_snapshot($node, $restored), $src_seqs, 'restored: the sequences where the source left them');
+	return 1;
 }
 
 # The extension's own relations of the given relkinds, from pg_depend.
