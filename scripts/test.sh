@@ -135,7 +135,7 @@ if [ ${#tap[@]} -gt 0 ]; then
 		JAM_OPENAPI_NODE_MODULES="$openapi_modules" JAM_S3_NODE_MODULES="$s3_modules" \
 		JAM_SSE_NODE_MODULES="$sse_modules" \
 		JAM_PROJECT_HIDDEN="${JAM_PROJECT_HIDDEN:-}" \
-		prove -v -I "$pgxs_dir/src/test/perl" -I test/perl "${tap[@]}" \
+		prove -v --timer -I "$pgxs_dir/src/test/perl" -I test/perl "${tap[@]}" \
 		| tee "$work/tap.log" | grep --line-buffered -vE '^ *(ok [0-9]|#)'
 	rc=${PIPESTATUS[0]}
 	# Passes and skips from the top-level TAP lines (subtests are indented);
