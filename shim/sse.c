@@ -72,7 +72,7 @@ sse_event_from_object(struct json_object *obj, struct sse_event *out)
 		(strcmp(out->status, "pending") != 0 && strcmp(out->status, "applied") != 0 &&
 		 strcmp(out->status, "failed") != 0) || !is_hex64(out->id))
 		return -1;
-	/* A report's package, named by jam 1.3 while the report is stored. */
+	/* A report's package, which jam names since 1.3. */
 	out->package_id[0] = '\0';
 	if (json_object_object_get_ex(obj, "package_id", NULL) &&
 		(strcmp(out->kind, "report") != 0 ||

@@ -20,7 +20,6 @@ typedef struct ClaimedPackage
 	TimestampTz submitted_at;
 } ClaimedPackage;
 
-extern bool jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg);
 /* What a worker needs to know of a package it processed. */
 typedef struct JamProcessed
 {
@@ -28,6 +27,7 @@ typedef struct JamProcessed
 	TimestampTz submitted_at;
 } JamProcessed;
 
+extern bool jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg);
 extern bool jam_process_one(bool *applied, TimestampTz *submitted_at);
 extern int	jam_process_some(int max_packages, JamProcessed *out);
 

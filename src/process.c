@@ -26,7 +26,6 @@
 #include "xact_rows.h"
 
 #include "catalog/pg_type.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "utils/builtins.h"
@@ -372,7 +371,6 @@ write_outcomes(Refined *items, int n, Datum *docs)
 	rows = jam_spi_exec(&finish_packages, values, NULL, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam finished %d packages of %d", rows, n);
-
 }
 
 /* Pushes a report (write_outcomes' doc) with its receipt as a member. */
