@@ -16,6 +16,7 @@
  */
 #include "jam.h"
 #include "blob.h"
+#include "wake_at_commit.h"
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -57,8 +58,6 @@ typedef struct BlobWorkerShared
 static char *blob_worker_databases = NULL;
 static int	n_workers = 0;
 static BlobWorkerShared *shared = NULL;
-static bool wake_at_commit = false;
-static bool callback_registered = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -146,16 +145,16 @@ jam_blob_worker_init(void)
 	}
 }
 
+/* Sets the latch of this database's blob worker. */
 static void
-wake_worker(XactEvent event, void *arg)
+wake_worker(void)
 {
-	if (event == XACT_EVENT_COMMIT && wake_at_commit && shared != NULL)
-		for (int i = 0; i < shared->n_slots; i++)
-			if (shared->slots[i].database == MyDatabaseId && shared->slots[i].latch != NULL)
-				SetLatch(shared->slots[i].latch);
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
-		wake_at_commit = false;
+	for (int i = 0; i < shared->n_slots; i++)
+		if (shared->slots[i].database == MyDatabaseId && shared->slots[i].latch != NULL)
+			SetLatch(shared->slots[i].latch);
 }
+
+static JamCommitWake blob_worker_waker = {wake_worker, false};
 
 /* Has this database's blob worker woken when the transaction commits (a delete was queued). */
 void
@@ -163,12 +162,7 @@ jam_blob_wake_worker_at_commit(void)
 {
 	if (shared == NULL || shared->n_slots == 0)
 		return;
-	if (!callback_registered)
-	{
-		RegisterXactCallback(wake_worker, NULL);
-		callback_registered = true;
-	}
-	wake_at_commit = true;
+	jam_wake_at_commit(&blob_worker_waker);
 }
 
 /* Why the worker is idle, so that it says so once. */

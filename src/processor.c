@@ -28,6 +28,7 @@
 #include "claim.h"
 #include "metrics.h"
 #include "processor.h"
+#include "wake_at_commit.h"
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -78,8 +79,6 @@ static int	processor_batch_size = 1;
 static char *processor_databases = NULL;
 static int	n_databases = 0;
 static ProcessorShared *shared = NULL;
-static bool wake_at_commit = false;
-static bool callback_registered = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -200,18 +199,16 @@ jam_processor_init(void)
 	}
 }
 
+/* Sets the latches of this database's processors. */
 static void
-wake_processors(XactEvent event, void *arg)
+wake_processors(void)
 {
-	if (event == XACT_EVENT_COMMIT && wake_at_commit && shared != NULL)
-	{
-		for (int i = 0; i < shared->n_slots; i++)
-			if (shared->slots[i].database == MyDatabaseId && shared->slots[i].latch != NULL)
-				SetLatch(shared->slots[i].latch);
-	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
-		wake_at_commit = false;
+	for (int i = 0; i < shared->n_slots; i++)
+		if (shared->slots[i].database == MyDatabaseId && shared->slots[i].latch != NULL)
+			SetLatch(shared->slots[i].latch);
 }
+
+static JamCommitWake processors_waker = {wake_processors, false};
 
 /* Asks for this database's processors to be woken when the transaction commits. */
 void
@@ -219,12 +216,7 @@ jam_processor_wake_at_commit(void)
 {
 	if (shared == NULL || shared->n_slots == 0)
 		return;
-	if (!callback_registered)
-	{
-		RegisterXactCallback(wake_processors, NULL);
-		callback_registered = true;
-	}
-	wake_at_commit = true;
+	jam_wake_at_commit(&processors_waker);
 }
 
 /* Whether jam is installed in this worker's database, in the 1.1 catalog or the 1.0 one. */
