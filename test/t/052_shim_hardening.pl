@@ -199,7 +199,7 @@ for my $name (sort keys %ambiguous)
 	my @a = answers($res->{data});
 	subtest "ambiguous framing: $name" => sub {
 		is(scalar @a, 1, 'exactly one answer: the smuggled request gets none') or diag $res->{data};
-		is($a[0]{status}, 400, '400');
+		is($a[0]{status}, 400, 'status 400');
 		is(code_of($a[0]), 'bad_request', 'bad_request, as JSON');
 		is($a[0]{headers}{connection}, 'close', 'Connection: close');
 		ok($res->{eof}, 'and the connection really closes');
@@ -295,7 +295,7 @@ for my $target ("http://127.0.0.1/jam/roots", "http://jam.example/jam/roots", "H
 	@a = answers($r->{data});
 	subtest "GET $target" => sub {
 		is(scalar @a, 1, 'an answer, not a silent close') or diag $r->{data};
-		is($a[0]{status}, 200, '200');
+		is($a[0]{status}, 200, 'status 200');
 		is_deeply($a[0]{json}, \@roots, 'the roots, as GET /jam/roots gives them');
 	};
 }
@@ -324,7 +324,7 @@ $r = raw($port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
 @a = answers($r->{data});
 subtest 'OPTIONS *' => sub {
 	is(scalar @a, 1, 'an answer') or diag $r->{data};
-	is($a[0]{status}, 200, '200');
+	is($a[0]{status}, 200, 'status 200');
 	is($a[0]{headers}{allow}, 'GET, HEAD, POST, OPTIONS', 'Allow: every method the shim serves');
 	like($a[0]{headers}{'content-type'}, qr{^application/json}, 'JSON');
 	is_deeply($a[0]{json}, { methods => [qw(GET HEAD POST OPTIONS)] }, 'the same methods in the body');
@@ -358,7 +358,7 @@ $r = raw($slow->port, "POST /jam/preimages HTTP/1.1\r\nHost: x\r\n${auth}Content
 @a = answers($r->{data});
 subtest 'a second body of 1,000 bytes does not fit' => sub {
 	is(scalar @a, 1, 'an answer before any of it is sent') or diag $r->{data};
-	is($a[0]{status}, 503, '503');
+	is($a[0]{status}, 503, 'status 503');
 	is(code_of($a[0]), 'server_busy', 'server_busy');
 	like($a[0]{headers}{'retry-after'} // '', qr/^[1-9][0-9]*$/, 'Retry-After');
 	ok($r->{eof}, 'and the connection closes');
@@ -409,7 +409,7 @@ for my $name (sort keys %trickled)
 		ok($res->{eof}, 'the shim closes the connection');
 		cmp_ok($res->{seconds}, '<', 10, 'well before 10 s');
 		is(scalar @ans, 1, 'after one answer') or diag $res->{data};
-		is($ans[0]{status}, 408, '408');
+		is($ans[0]{status}, 408, 'status 408');
 		is(code_of($ans[0]), 'request_timeout', 'request_timeout');
 		is($ans[0]{headers}{connection}, 'close', 'Connection: close');
 	};
@@ -501,7 +501,7 @@ $r = raw($limited->port, '', wait => 10);
 @a = answers($r->{data});
 subtest 'a fourth connection from the same address' => sub {
 	is(scalar @a, 1, 'gets an answer without sending anything') or diag $r->{data};
-	is($a[0]{status}, 429, '429');
+	is($a[0]{status}, 429, 'status 429');
 	is(code_of($a[0]), 'too_many_connections', 'too_many_connections');
 	like($a[0]{headers}{'retry-after'} // '', qr/^[1-9][0-9]*$/, 'Retry-After');
 	ok($r->{eof}, 'and is closed');
@@ -635,7 +635,7 @@ my $took = time - $t0;
 @a = answers($data);
 subtest 'SIGTERM: the blocked request' => sub {
 	is(scalar @a, 1, 'is answered (not EOF)') or diag $data;
-	is($a[0]{status}, 503, '503');
+	is($a[0]{status}, 503, 'status 503');
 	is(code_of($a[0]), 'shutting_down', 'shutting_down');
 	like($a[0]{headers}{'retry-after'} // '', qr/^[1-9][0-9]*$/, 'Retry-After');
 	is($a[0]{headers}{connection}, 'close', 'Connection: close');
