@@ -107,7 +107,7 @@ async function verify(req, body) {
   if (req.headers['x-amz-content-sha256'] !== bodyHash)
     return ['XAmzContentSHA256Mismatch', `x-amz-content-sha256 ${req.headers['x-amz-content-sha256']} is not ${bodyHash}`];
 
-  const url = new URL(req.url, 'http://placeholder');
+  const url = requestUrl(req);
   const query = {};
   for (const [k, v] of url.searchParams) {
     if (k in query) query[k] = [].concat(query[k], v);
@@ -168,12 +168,19 @@ function forward(req, res, body, entry) {
   up.end(body);
 }
 
+// A request's path and query, parsed: req.url is origin-form, and URL
+// wants an absolute base, of which only the path and query are read (the
+// Host header is not trusted to form one).
+function requestUrl(req) {
+  return new URL(req.url, 'http://127.0.0.1');
+}
+
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', async () => {
     const body = Buffer.concat(chunks);
-    const url = new URL(req.url, 'http://placeholder');
+    const url = requestUrl(req);
     if (url.pathname.startsWith('/__jam_test/')) return control(req, res, url);
     const entry = { method: req.method, host: req.headers.host, path: req.url, bytes: body.length };
     if (failLeft > 0) {
