@@ -24,69 +24,21 @@
 #define SIG_PREFIX "\xe2\x80\x94 "	/* U+2014 EM DASH, then a space */
 #define COSIG_BYTES (4 + 8 + 64)
 
-static void
-cosig_key_id(const char *name, const unsigned char pub[32], unsigned char out[4])
-{
-	crypto_hash_sha256_state st;
-	unsigned char h[crypto_hash_sha256_BYTES];
-	const unsigned char sep_alg[2] = {'\n', 0x04};
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const unsigned char *) name, strlen(name));
-	crypto_hash_sha256_update(&st, sep_alg, 2);
-	crypto_hash_sha256_update(&st, pub, 32);
-	crypto_hash_sha256_final(&st, h);
-	memcpy(out, h, 4);
-}
-
+/*
+ * A cosigner's key: a cosignature key, or a note signer's key, whose
+ * public key then signs cosignatures under the cosignature key id.
+ */
 int
 cosig_parse_key(const char *vkey, struct cosigner *c, const char **why)
 {
-	const char *p1 = strchr(vkey, '+');
-	const char *p2 = p1 ? strchr(p1 + 1, '+') : NULL;
-	unsigned char raw[33];
-	unsigned char id[4];
-	char		hex[9];
+	struct note_key key;
 
 	memset(c, 0, sizeof(*c));
-	if (!p1 || !p2 || p2 - p1 - 1 != 8 || (size_t) (p1 - vkey) >= sizeof(c->name) || p1 == vkey)
-	{
-		*why = "a witness key is name+keyid+key";
+	if (note_parse_typed_key(vkey, 1, &key, why) < 0)
 		return -1;
-	}
-	/* A plain note key: its own checks, then the same public key as a cosigner's. */
-	if (b64_decode(p2 + 1, strlen(p2 + 1), raw, sizeof(raw)) == 33 && raw[0] == 0x01)
-	{
-		struct note_key k;
-
-		if (note_parse_key(vkey, &k, why) < 0)
-			return -1;
-		memcpy(c->name, k.name, sizeof(c->name));
-		memcpy(c->pub, k.pub, 32);
-		cosig_key_id(c->name, c->pub, c->keyid);
-		return 0;
-	}
-	memcpy(c->name, vkey, (size_t) (p1 - vkey));
-	memcpy(hex, p1 + 1, 8);
-	hex[8] = '\0';
-	if (from_hex(hex, id, 4) < 0)
-	{
-		*why = "the key id is not 8 hex digits";
-		return -1;
-	}
-	if (b64_decode(p2 + 1, strlen(p2 + 1), raw, sizeof(raw)) != 33 || raw[0] != 0x04)
-	{
-		*why = "the key is not base64 of 0x04 (a cosignature key) and 32 bytes";
-		return -1;
-	}
-	memcpy(c->pub, raw + 1, 32);
-	cosig_key_id(c->name, c->pub, c->keyid);
-	if (memcmp(id, c->keyid, 4) != 0)
-	{
-		*why = "the key id does not match the key's name and key";
-		return -1;
-	}
-	*why = NULL;
+	memcpy(c->name, key.name, sizeof(c->name));
+	memcpy(c->pub, key.pub, 32);
+	note_key_id(c->name, NOTE_KEY_COSIGNATURE, c->pub, c->keyid);
 	return 0;
 }
 

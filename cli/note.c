@@ -92,12 +92,12 @@ valid_text(const unsigned char *s, size_t len)
 	return 1;
 }
 
-static void
-key_id(const char *name, const unsigned char pub[32], unsigned char out[4])
+void
+note_key_id(const char *name, unsigned char type, const unsigned char pub[32], unsigned char out[4])
 {
 	crypto_hash_sha256_state st;
 	unsigned char h[crypto_hash_sha256_BYTES];
-	const unsigned char sep_alg[2] = {'\n', 0x01};
+	const unsigned char sep_alg[2] = {'\n', type};
 
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, (const unsigned char *) name, strlen(name));
@@ -108,7 +108,7 @@ key_id(const char *name, const unsigned char pub[32], unsigned char out[4])
 }
 
 int
-note_parse_key(const char *vkey, struct note_key *key, const char **why)
+note_parse_typed_key(const char *vkey, int accept_cosignature, struct note_key *key, const char **why)
 {
 	const char *p1 = strchr(vkey, '+');
 	const char *p2 = p1 ? strchr(p1 + 1, '+') : NULL;
@@ -146,13 +146,16 @@ note_parse_key(const char *vkey, struct note_key *key, const char **why)
 		*why = "the key is not base64 of 33 bytes";
 		return -1;
 	}
-	if (raw[0] != 0x01)
+	if (raw[0] != NOTE_KEY_ED25519 && !(accept_cosignature && raw[0] == NOTE_KEY_COSIGNATURE))
 	{
-		*why = "the key is not an Ed25519 key (its first byte is not 0x01)";
+		*why = accept_cosignature
+			? "the key is neither an Ed25519 key nor a cosignature key (its first byte is not 0x01 or 0x04)"
+			: "the key is not an Ed25519 key (its first byte is not 0x01)";
 		return -1;
 	}
+	key->type = raw[0];
 	memcpy(key->pub, raw + 1, 32);
-	key_id(key->name, key->pub, id);
+	note_key_id(key->name, key->type, key->pub, id);
 	if (memcmp(id, key->keyid, 4) != 0)
 	{
 		*why = "the key id does not match the key's name and key";
@@ -160,6 +163,12 @@ note_parse_key(const char *vkey, struct note_key *key, const char **why)
 	}
 	*why = NULL;
 	return 0;
+}
+
+int
+note_parse_key(const char *vkey, struct note_key *key, const char **why)
+{
+	return note_parse_typed_key(vkey, 0, key, why);
 }
 
 void

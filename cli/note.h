@@ -8,15 +8,32 @@
 
 #define NOTE_NAME_MAX 256
 
-/* A verifier key, "name+keyid+base64(0x01 || public key)". */
+/* Key types: the first byte of a key's base64, and part of its key id. */
+#define NOTE_KEY_ED25519 0x01		/* a note signer's */
+#define NOTE_KEY_COSIGNATURE 0x04	/* a witness's (c2sp.org/tlog-cosignature) */
+
+/* A verifier key, "name+keyid+base64(type || public key)". */
 struct note_key
 {
 	char		name[NOTE_NAME_MAX];
+	unsigned char type;			/* NOTE_KEY_ED25519 or NOTE_KEY_COSIGNATURE */
 	unsigned char keyid[4];
 	unsigned char pub[32];
 };
 
-/* Parses and checks a verifier key (its key id must be the one its name and key give); 0, or -1 with *why. */
+/* The key id of name's key of type: SHA-256(name || 0x0A || type || key)[:4]. */
+void		note_key_id(const char *name, unsigned char type, const unsigned char pub[32],
+						unsigned char out[4]);
+
+/*
+ * Parses and checks a verifier key of type (with accept_cosignature, of
+ * either type): its key id must be the one its name, type and key give;
+ * 0, or -1 with *why.
+ */
+int			note_parse_typed_key(const char *vkey, int accept_cosignature, struct note_key *key,
+								 const char **why);
+
+/* A note signer's verifier key (Ed25519): note_parse_typed_key of that type only. */
 int			note_parse_key(const char *vkey, struct note_key *key, const char **why);
 
 enum note_result
