@@ -17,6 +17,7 @@
 #include "jam.h"
 #include "blob.h"
 #include "wake_at_commit.h"
+#include "worker_round.h"
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -258,6 +259,37 @@ offload(void)
 						run.counts.skipped)));
 }
 
+/* What a blob worker's rounds share: when to offload next, how long to sleep after. */
+typedef struct BlobRound
+{
+	TimestampTz next_offload;
+	long		sleep_ms;
+} BlobRound;
+
+/* A blob worker's round: drain the deletes, offload when due. */
+static void
+blob_round(void *arg)
+{
+	BlobRound  *round = arg;
+
+	if (!ready())
+		return;
+	drain();
+	if (jam_blob_offload_interval > 0 && !ShutdownRequestPending &&
+		GetCurrentTimestamp() >= round->next_offload)
+	{
+		/* An offload that fails is tried again within a minute. */
+		round->next_offload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														  (int64) Min(jam_blob_offload_interval, 60) * 1000);
+		offload();
+		round->next_offload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														  (int64) jam_blob_offload_interval * 1000);
+	}
+	if (jam_blob_offload_interval > 0)
+		round->sleep_ms = Min(round->sleep_ms,
+							  Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), round->next_offload), 1));
+}
+
 /*
  * Entry point of a blob worker: drains, offloads when due, sleeps on its
  * latch until a delete is queued, a minute passes or the next offload is
@@ -268,7 +300,7 @@ jam_blob_worker_main(Datum main_arg)
 {
 	BlobWorkerSlot *slot = &shared->slots[DatumGetInt32(main_arg)];
 	MemoryContext round_context;
-	TimestampTz next_offload = 0;
+	BlobRound	round = {0, IDLE_WAKE_MS};
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -281,52 +313,18 @@ jam_blob_worker_main(Datum main_arg)
 	round_context = AllocSetContextCreate(TopMemoryContext, "jam blob worker", ALLOCSET_DEFAULT_SIZES);
 	while (!ShutdownRequestPending)
 	{
-		long		sleep_ms = IDLE_WAKE_MS;
-
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		MemoryContextSwitchTo(round_context);
-		PG_TRY();
-		{
-			if (ready())
-			{
-				drain();
-				if (jam_blob_offload_interval > 0 && !ShutdownRequestPending &&
-					GetCurrentTimestamp() >= next_offload)
-				{
-					/* An offload that fails is tried again within a minute. */
-					next_offload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-															   (int64) Min(jam_blob_offload_interval, 60) * 1000);
-					offload();
-					next_offload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-															   (int64) jam_blob_offload_interval * 1000);
-				}
-				if (jam_blob_offload_interval > 0)
-					sleep_ms = Min(sleep_ms, Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-																				  next_offload), 1));
-			}
-		}
-		PG_CATCH();
-		{
-			HOLD_INTERRUPTS();
-			MemoryContextSwitchTo(round_context);
-			EmitErrorReport();
-			AbortOutOfAnyTransaction();
-			FlushErrorState();
-			pgstat_report_activity(STATE_IDLE, NULL);
-			RESUME_INTERRUPTS();
-			sleep_ms = ERROR_PAUSE_MS;
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(TopMemoryContext);
-		MemoryContextReset(round_context);
+		round.sleep_ms = IDLE_WAKE_MS;
+		if (!jam_worker_round(round_context, blob_round, &round))
+			round.sleep_ms = ERROR_PAUSE_MS;
 		if (ShutdownRequestPending)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms, PG_WAIT_EXTENSION);
+						 round.sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

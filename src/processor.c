@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "processor.h"
 #include "wake_at_commit.h"
+#include "worker_round.h"
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -271,6 +272,21 @@ process_in_transaction(ProcessorSlot *slot)
 	return processed > 0;
 }
 
+/* A processor's round: a package, or a batch, in a transaction of its own. */
+typedef struct ProcessRound
+{
+	ProcessorSlot *slot;
+	bool		processed;		/* out: whether one was pending */
+} ProcessRound;
+
+static void
+process_round(void *arg)
+{
+	ProcessRound *round = arg;
+
+	round->processed = process_in_transaction(round->slot);
+}
+
 /*
  * Entry point of a processor worker: a package (or a batch) per
  * transaction while any is pending, then sleep until woken.
@@ -318,25 +334,11 @@ jam_processor_main(Datum main_arg)
 			sleep_ms = IDLE_WAKE_MS;
 		else
 		{
-			MemoryContextSwitchTo(round_context);
-			PG_TRY();
-			{
-				processed = process_in_transaction(slot);
-			}
-			PG_CATCH();
-			{
-				HOLD_INTERRUPTS();
-				MemoryContextSwitchTo(round_context);
-				EmitErrorReport();
-				AbortOutOfAnyTransaction();
-				FlushErrorState();
-				pgstat_report_activity(STATE_IDLE, NULL);
-				RESUME_INTERRUPTS();
+			ProcessRound round = {slot, false};
+
+			if (!jam_worker_round(round_context, process_round, &round))
 				sleep_ms = ERROR_PAUSE_MS;
-			}
-			PG_END_TRY();
-			MemoryContextSwitchTo(TopMemoryContext);
-			MemoryContextReset(round_context);
+			processed = round.processed;
 		}
 		if (processed)
 			continue;

@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "metrics.h"
 #include "retention.h"
+#include "worker_round.h"
 
 #include "access/xact.h"
 #include "commands/extension.h"
@@ -266,7 +267,7 @@ static const char *skipping = NULL;
  * off.
  */
 static void
-retention_round(void)
+retention_round(void *arg)
 {
 	const char *skip = NULL;
 	TimestampTz started;
@@ -333,24 +334,8 @@ jam_retention_worker_main(Datum main_arg)
 	{
 		TimestampTz started = GetCurrentTimestamp();
 
-		MemoryContextSwitchTo(round_context);
-		PG_TRY();
-		{
-			retention_round();
-		}
-		PG_CATCH();
-		{
-			HOLD_INTERRUPTS();
-			MemoryContextSwitchTo(round_context);
-			EmitErrorReport();
-			AbortOutOfAnyTransaction();
-			FlushErrorState();
-			pgstat_report_activity(STATE_IDLE, NULL);
-			RESUME_INTERRUPTS();
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(TopMemoryContext);
-		MemoryContextReset(round_context);
+		/* A round that fails is retried at the next interval. */
+		(void) jam_worker_round(round_context, retention_round, NULL);
 
 		for (;;)
 		{
