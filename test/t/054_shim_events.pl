@@ -30,20 +30,7 @@ use JamTest::Shim;
 my $node = jam_node('events', 'jam.events = on');
 my $json = JSON::PP->new->canonical;
 
-$node->safe_psql('postgres', q{
-	CREATE ROLE jam_shim LOGIN IN ROLE jam_api;
-	ALTER ROLE jam_shim SET log_parameter_max_length = 0;
-	ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;
-	CREATE FUNCTION public.ev_refine(payload bytea, preimages bytea[]) RETURNS bytea
-	LANGUAGE plpgsql IMMUTABLE AS $$
-	BEGIN
-		IF payload = 'fail'::bytea THEN
-			RAISE EXCEPTION 'this refine refuses fail';
-		END IF;
-		RETURN payload;
-	END
-	$$;
-});
+JamTest::Shim::prepare_database($node, 'ev_refine');
 
 sub token
 {

@@ -61,20 +61,7 @@ is(read_json("$modules/eventsource/package.json")->{version}, $locked,
 # --- A cluster, and a shim on a port it will come back to.
 
 my $node = jam_node('sse_interop', 'jam.events = on');
-$node->safe_psql('postgres', q{
-	CREATE ROLE jam_shim LOGIN IN ROLE jam_api;
-	ALTER ROLE jam_shim SET log_parameter_max_length = 0;
-	ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;
-	CREATE FUNCTION public.interop_refine(payload bytea, preimages bytea[]) RETURNS bytea
-	LANGUAGE plpgsql IMMUTABLE AS $$
-	BEGIN
-		IF payload = 'fail'::bytea THEN
-			RAISE EXCEPTION 'this refine refuses fail';
-		END IF;
-		RETURN payload;
-	END
-	$$;
-});
+JamTest::Shim::prepare_database($node, 'interop_refine');
 
 sub token
 {

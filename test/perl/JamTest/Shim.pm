@@ -26,6 +26,30 @@ use Time::HiRes qw(usleep);
 my $seq = 0;
 my @harnesses;    # every shim started; at exit, those still running are killed
 
+# The role the shim logs in as, a member of jam_api, whose statements'
+# parameters (tokens among them) stay out of the server log; and, with
+# $refine, a refine function public.$refine that returns its payload and
+# refuses the payload 'fail' (a report applied, a report failed).
+sub prepare_database
+{
+	my ($node, $refine) = @_;
+	$node->safe_psql('postgres', q{
+		CREATE ROLE jam_shim LOGIN IN ROLE jam_api;
+		ALTER ROLE jam_shim SET log_parameter_max_length = 0;
+		ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;});
+	return if !defined $refine;
+	$node->safe_psql('postgres', qq{
+		CREATE FUNCTION public.$refine(payload bytea, preimages bytea[]) RETURNS bytea
+		LANGUAGE plpgsql IMMUTABLE AS \$\$
+		BEGIN
+			IF payload = 'fail'::bytea THEN
+				RAISE EXCEPTION 'this refine refuses fail';
+			END IF;
+			RETURN payload;
+		END
+		\$\$;});
+}
+
 # The jam-shim binary of this source tree.
 sub binary
 {
