@@ -311,12 +311,17 @@ append_reports(JamService *svc, Refined **by_service, int n, bool want_receipts)
 }
 
 /*
- * Writes the outcomes of n refined packages: each service's row locked (in
- * service order, as every writer of several services takes them) and its
- * pending count lowered, the preimages referenced, the reports and
- * attestations, the reports' log entries, the packages' new status, each
- * kind of row in one statement.  With docs, docs[i] is item i's report
- * and items[i].receipt its receipt.  Needs SPI.
+ * Writes the outcomes of n refined packages, each kind of row in one
+ * statement: first the reports and attestations and the packages' new
+ * status, which no other transaction can touch (the packages are claimed);
+ * then each service's row locked (in service order, as every writer of
+ * several services takes them) and its pending count lowered, the
+ * preimages referenced (after the services, as a submit references them),
+ * and the reports' log entries.  The service's lock serializes its log and
+ * is held until commit, so it is taken last: another processor of the same
+ * service waits only for the log append and the commit, not for this
+ * transaction's other rows.  With docs, docs[i] is item i's report and
+ * items[i].receipt its receipt.  Needs SPI.
  */
 static void
 write_outcomes(Refined *items, int n, Datum *docs)
@@ -333,29 +338,8 @@ write_outcomes(Refined *items, int n, Datum *docs)
 	int			rows;
 
 	for (int i = 0; i < n; i++)
-		by_service[i] = &items[i];
-	qsort(by_service, n, sizeof(Refined *), compare_by_service);
-	for (int i = 0; i < n; i++)
-		if (i == 0 || strcmp(by_service[i]->pkg.service_id, by_service[i - 1]->pkg.service_id) != 0)
-			(void) jam_service_lock(by_service[i]->pkg.service_id);
-	for (int i = 0; i < n; i++)
-		jam_service_lock(by_service[i]->pkg.service_id)->pending_count--;
-	reference_inputs(items, n);
-
-	for (int i = 0; i < n; i++)
 		reports[i] = &items[i].report;
 	jam_store_reports(reports, n, docs);
-
-	for (int start = 0; start < n;)
-	{
-		int			end = start;
-
-		while (end < n && strcmp(by_service[end]->pkg.service_id, by_service[start]->pkg.service_id) == 0)
-			end++;
-		append_reports(jam_service_lock(by_service[start]->pkg.service_id), by_service + start,
-					   end - start, docs != NULL);
-		start = end;
-	}
 
 	for (int i = 0; i < n; i++)
 	{
@@ -371,6 +355,27 @@ write_outcomes(Refined *items, int n, Datum *docs)
 	rows = jam_spi_exec(&finish_packages, values, NULL, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam finished %d packages of %d", rows, n);
+
+	for (int i = 0; i < n; i++)
+		by_service[i] = &items[i];
+	qsort(by_service, n, sizeof(Refined *), compare_by_service);
+	for (int i = 0; i < n; i++)
+		if (i == 0 || strcmp(by_service[i]->pkg.service_id, by_service[i - 1]->pkg.service_id) != 0)
+			(void) jam_service_lock(by_service[i]->pkg.service_id);
+	for (int i = 0; i < n; i++)
+		jam_service_lock(by_service[i]->pkg.service_id)->pending_count--;
+	reference_inputs(items, n);
+
+	for (int start = 0; start < n;)
+	{
+		int			end = start;
+
+		while (end < n && strcmp(by_service[end]->pkg.service_id, by_service[start]->pkg.service_id) == 0)
+			end++;
+		append_reports(jam_service_lock(by_service[start]->pkg.service_id), by_service + start,
+					   end - start, docs != NULL);
+		start = end;
+	}
 }
 
 /* Pushes a report (write_outcomes' doc) with its receipt as a member. */
