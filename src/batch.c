@@ -14,6 +14,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "claim_hint.h"
 #include "errors.h"
 #include "holders.h"
 #include "metrics.h"
@@ -445,7 +446,10 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 
 	SPI_connect();
 	if (wait == 0)
+	{
+		jam_claim_hint_submitting();
 		created = insert_batch(service_id, items, n, ids);
+	}
 	if (created > 0)
 	{
 		JamService *svc = jam_service_lock(service_id);

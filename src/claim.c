@@ -18,9 +18,13 @@
  * packages it has already processed cannot be pruned before it ends, and
  * stepping over them again would make the n-th claim cost O(n).  A package
  * skipped because another transaction held it is left for later calls.
+ * Across transactions a claim starts at the hint claim_hint.c keeps, below
+ * which no package is pending, rather than among the entries of every
+ * package processed since the last VACUUM.
  */
 #include "jam.h"
 #include "claim.h"
+#include "claim_hint.h"
 
 #include "access/genam.h"
 #include "access/relscan.h"
@@ -267,9 +271,17 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	Datum	   *visible_ids = NULL;
 	int			n_visible = 0;
 	bool		taken = false;
+	ClaimHintScan hint;
+	int64		first_pending = -1;
 
 	if (visible != NULL)
 		deconstruct_array(visible, TEXTOID, -1, false, TYPALIGN_INT, &visible_ids, NULL, &n_visible);
+
+	heap = table_open(jam_relation("jam_work_packages"), RowShareLock);
+	index = index_open(jam_relation(service_id ? "jam_work_packages_service_pending_idx"
+									: "jam_work_packages_status_idx"), AccessShareLock);
+	/* Before the snapshot: claim_hint.c's rules need it taken after. */
+	jam_claim_hint_begin(index, service_id ? service_id : ANY_SERVICE_KEY, &hint);
 
 	/* See what this transaction has done so far, as a statement of its own would. */
 	CommandCounterIncrement();
@@ -277,14 +289,11 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	UpdateActiveSnapshotCommandId();
 	snapshot = GetActiveSnapshot();
 
-	heap = table_open(jam_relation("jam_work_packages"), RowShareLock);
-	index = index_open(jam_relation(service_id ? "jam_work_packages_service_pending_idx"
-									: "jam_work_packages_status_idx"), AccessShareLock);
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   index->rd_indcollation[0], F_TEXTEQ,
 						   CStringGetTextDatum(service_id ? service_id : "pending"));
 	ScanKeyEntryInitialize(&keys[1], 0, 2, BTGreaterStrategyNumber, InvalidOid,
-						   InvalidOid, F_INT8GT, Int64GetDatum(cursor->after));
+						   InvalidOid, F_INT8GT, Int64GetDatum(Max(cursor->after, hint.lowest - 1)));
 
 	slot = table_slot_create(heap, NULL);
 	locked = table_slot_create(heap, NULL);
@@ -302,6 +311,8 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 		if (strcmp(status, "pending") != 0)
 			continue;
 		seq = DatumGetInt64(slot_getattr(slot, ATT_SEQ, &isnull));
+		if (first_pending < 0)
+			first_pending = seq;
 		if (hash_search(claimed, &seq, HASH_FIND, NULL) != NULL)
 			continue;
 		if (visible != NULL &&
@@ -329,6 +340,7 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	table_close(heap, NoLock);
 	PopActiveSnapshot();
 
+	jam_claim_hint_found(&hint, first_pending);
 	if (taken)
 		cursor->after = pkg->seq;
 	return taken;

@@ -10,6 +10,7 @@
 #include "announcer.h"
 #include "auth.h"
 #include "blob.h"
+#include "claim_hint.h"
 #include "events.h"
 #include "fair.h"
 #include "metrics.h"
@@ -40,6 +41,7 @@ _PG_init(void)
 	jam_define_witness_gucs();
 	jam_rate_limit_init();
 	jam_fair_init();
+	jam_claim_hint_init();
 	jam_define_blob_gucs();
 	jam_define_gucs();
 	jam_auth_cache_init();

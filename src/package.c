@@ -9,6 +9,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "claim_hint.h"
 #include "errors.h"
 #include "metrics.h"
 #include "holders.h"
@@ -258,7 +259,10 @@ jam_submit_package(PG_FUNCTION_ARGS)
 		created = false;
 	}
 	else
+	{
+		jam_claim_hint_submitting();
 		created = jam_spi_exec(&insert_package, values, nulls, false, 0) == 1;
+	}
 	if (created)
 	{
 		JamService *svc;

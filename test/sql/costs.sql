@@ -75,6 +75,31 @@ SELECT jam_preimage_meta(jam_hash('shared by all'))->'refcount' AS refcount,
        jam_verify_log('one-xact')->'ok' AS log_ok,
        jam_fsck()->'drift_count' AS drift;
 
+-- Across transactions, a claim starts where the claims before it left off
+-- (src/claim_hint.c), not among the index entries of every package
+-- processed since the last VACUUM (none runs here): after 10,000 claims,
+-- each committed on its own, a claim touches what an early one did.
+ALTER TABLE jam.jam_work_packages SET (autovacuum_enabled = off);
+SELECT count(jam_submit_packages('drained', (SELECT array_agg(convert_to(b || ' drained ' || g, 'UTF8'))
+                                             FROM generate_series(1, 1000) g)))
+FROM generate_series(1, 11) b;
+SELECT pg_temp.buffers($$SELECT jam.jam_process_next('drained')$$) > 0 AS warmed;
+SELECT pg_temp.buffers($$SELECT jam.jam_process_next('drained')$$) AS early_claim \gset
+DO $$
+BEGIN
+    FOR i IN 1 .. 10000 LOOP
+        PERFORM jam.jam_process_next('drained');
+        COMMIT;
+    END LOOP;
+END
+$$;
+SELECT pg_temp.buffers($$SELECT jam.jam_process_next('drained')$$) AS late_claim_after_many \gset
+SELECT :late_claim_after_many <= :early_claim + 12 AS claim_after_many_is_flat;
+SELECT count(*) FILTER (WHERE status = 'pending') AS still_pending,
+       count(*) FILTER (WHERE status = 'applied') AS applied
+FROM jam_work_packages WHERE service_id = 'drained';
+ALTER TABLE jam.jam_work_packages RESET (autovacuum_enabled);
+
 -- Keyset paging: a page far into the list costs what the first page does.
 SELECT pg_temp.buffers($$SELECT jam.jam_list_packages("limit" => 20, after => 1)$$) > 0 AS warmed;
 SELECT pg_temp.buffers($$SELECT jam.jam_list_packages("limit" => 20, after => 0)$$) AS first_page \gset

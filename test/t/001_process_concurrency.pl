@@ -355,6 +355,36 @@ is( $other->query_safe(
 	'the rolled-back report left no entry in the service log');
 $other->quit;
 
+# --- A package whose submit commits late is not passed over.
+#
+# Claims start where the claims before them left off (src/claim_hint.c).
+# L takes a seq and keeps its transaction open; E takes a later one and
+# commits, and is processed, by a claim whose snapshot cannot see L's
+# package, and claims that find nothing follow.  When L commits, its
+# package, below every seq those claims reached, must still be claimed.
+# fifo: every claim reads the one 'pending' range of the status index.
+my $late = $node->background_psql('postgres');
+my $claimer = $node->background_psql('postgres');
+$claimer->query_safe("SET jam.scheduling = 'fifo'");
+$late->query_safe('BEGIN');
+my $late_id = $late->query_safe(
+	q{SELECT jam.jam_submit_package('hint-late', convert_to('late', 'UTF8'))->>'id'});
+my $early_id = submit('hint-early', 'early');
+is($claimer->query_safe(q{SELECT jam.jam_process_next()->>'package_id'}),
+	$early_id, 'a claim takes the package committed first, the late one still invisible');
+is($claimer->query_safe(q{SELECT count(*) FROM generate_series(1, 3) WHERE jam.jam_process_next() IS NOT NULL}),
+	'0', 'and then finds nothing, three times');
+cmp_ok($node->safe_psql('postgres', qq{SELECT seq FROM jam.jam_work_packages WHERE id = decode('$late_id', 'hex')}),
+	'<', $node->safe_psql('postgres', qq{SELECT seq FROM jam.jam_work_packages WHERE id = decode('$early_id', 'hex')}),
+	'the late package has the lower seq');
+$late->query_safe('COMMIT');
+$late->quit;
+is($claimer->query_safe(q{SELECT jam.jam_process_next()->>'package_id'}),
+	$late_id, 'once committed, the late package is claimed');
+is($claimer->query_safe(q{SELECT jam.jam_process_next('hint-late') IS NULL}),
+	't', 'and its service has nothing left');
+$claimer->quit;
+
 # --- Preimage row locks are taken in one order, whatever the plan.
 #
 # Two submits referencing the same two preimages must not deadlock, even

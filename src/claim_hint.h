@@ -1,0 +1,25 @@
+/*
+ * claim_hint.h: where a claim may start reading a queue's index
+ * (claim_hint.c).
+ */
+#ifndef JAM_CLAIM_HINT_H
+#define JAM_CLAIM_HINT_H
+
+#include "jam.h"
+
+/* One claim's use of the hints: what claim_hint.c needs between its calls. */
+typedef struct ClaimHintScan
+{
+	bool		usable;			/* hints are kept for this scan */
+	Oid			index;			/* the index read, by relfilenode */
+	char		key[66];		/* the service, or "" for every service */
+	int64		lowest;			/* the published hint: no pending package below it */
+	int64		bound;			/* no candidate may pass this */
+} ClaimHintScan;
+
+extern void jam_claim_hint_init(void);
+extern void jam_claim_hint_submitting(void);
+extern void jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan);
+extern void jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending);
+
+#endif							/* JAM_CLAIM_HINT_H */
