@@ -32,9 +32,10 @@
  * A candidate is published only when its transaction commits, so that the
  * packages it claimed are processed for good, and only under READ
  * COMMITTED, where the claim's snapshot is taken after those reads.  A hint
- * only moves up.  Reading it is safe at any isolation level: a package
- * below it that an older snapshot still sees as pending has been processed
- * since, and its lock would be refused anyway.  A prepared transaction
+ * only moves up.  REPEATABLE READ reads it too: a package below it that an
+ * older snapshot still sees as pending has been processed since, and its
+ * lock would be refused anyway.  SERIALIZABLE does not, so that a claim
+ * predicate-locks its whole range, as a query would.  A prepared transaction
  * keeps its bound until the server restarts (jam is not told when COMMIT
  * PREPARED runs).  jam is the only writer of a package's status, and it
  * never sets a package back to 'pending': a package is pending again only
@@ -205,8 +206,8 @@ publish_candidates(void)
 	hash_seq_init(&seq, candidates);
 	while ((c = hash_seq_search(&seq)) != NULL)
 	{
-		HintEntry  *e = hash_search(hints, &c->key, HASH_ENTER_NULL, NULL);
 		bool		found;
+		HintEntry  *e = hash_search(hints, &c->key, HASH_ENTER_NULL, &found);
 
 		if (e == NULL)
 		{
@@ -220,9 +221,8 @@ publish_candidates(void)
 			e = hash_search(hints, &c->key, HASH_ENTER_NULL, &found);
 			if (e == NULL)
 				continue;
-			e->lowest = 0;
 		}
-		if (c->lowest > e->lowest)
+		if (!found || c->lowest > e->lowest)
 			e->lowest = c->lowest;
 	}
 	LWLockRelease(hints_lock);
@@ -363,7 +363,8 @@ jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan)
 	uint64		floor;
 
 	memset(scan, 0, sizeof(*scan));
-	if (shared == NULL)
+	/* Under SERIALIZABLE a claim reads, and so predicate-locks, its whole range. */
+	if (shared == NULL || IsolationIsSerializable())
 		return;
 	make_key(index, key, &hkey);
 	LWLockAcquire(hints_lock, LW_SHARED);
