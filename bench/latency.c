@@ -11,9 +11,10 @@
  * came back.
  * Another LISTENs on jam_events, where jam announces each report as its
  * transaction commits, and notes when each report's announcement arrived.
- * After the run the reports' hashes are mapped to their packages
- * (jam_work_reports), and the latencies (announcement arrived - submit
- * returned) are sorted.  Prints name=value lines: offered and achieved
+ * A report's announcement names its package (jam 1.3 on); from an older
+ * catalog the reports' hashes are mapped to their packages after the run
+ * (jam_work_reports).  The latencies (announcement arrived - submit
+ * returned) are then sorted.  Prints name=value lines: offered and achieved
  * rates, p50, p90, p99 and max in milliseconds, and how many packages had
  * no report within 10 s after the last submit (missing).
  *
@@ -43,6 +44,7 @@ typedef struct Sent
 typedef struct Seen
 {
 	char		report_hash[HEX_LEN + 1];
+	char		package_id[HEX_LEN + 1];	/* empty before 1.3 */
 	double		at;
 } Seen;
 
@@ -126,6 +128,8 @@ read_notifications(PGconn *listen, Seen **seen, int *n_seen, int *cap_seen)
 			s = &(*seen)[*n_seen];
 			if (payload_field(note->extra, "id", s->report_hash, sizeof(s->report_hash)) == 0)
 			{
+				if (payload_field(note->extra, "package_id", s->package_id, sizeof(s->package_id)) != 0)
+					s->package_id[0] = '\0';
 				s->at = at;
 				(*n_seen)++;
 			}
@@ -149,42 +153,62 @@ by_package(const void *a, const void *b)
 	return strcmp(((const Sent *) a)->package_id, ((const Sent *) b)->package_id);
 }
 
-/* Fills sent[].reported from the reports seen, through jam_work_reports. */
+/* Marks the package sent as reported at `at`, unless it already is. */
+static void
+mark_reported(Sent *sent, int n_sent, const char *package_id, double at)
+{
+	Sent		key;
+	Sent	   *hit;
+
+	memset(&key, 0, sizeof(key));
+	snprintf(key.package_id, sizeof(key.package_id), "%s", package_id);
+	hit = bsearch(&key, sent, n_sent, sizeof(Sent), by_package);
+	if (hit && hit->reported == 0)
+		hit->reported = at;
+}
+
+/*
+ * Fills sent[].reported from the reports seen: by the package their
+ * announcement names, else through jam_work_reports.
+ */
 static void
 match_reports(PGconn *conn, Sent *sent, int n_sent, const Seen *seen, int n_seen)
 {
 	size_t		len = 16 + (size_t) n_seen * (HEX_LEN + 1);
 	char	   *array = malloc(len);
 	char	   *p = array;
+	int			unnamed = 0;
 	const char *values[1];
 	PGresult   *res;
 
+	qsort(sent, n_sent, sizeof(Sent), by_package);
 	*p++ = '{';
 	for (int i = 0; i < n_seen; i++)
-		p += sprintf(p, "%s%s", i ? "," : "", seen[i].report_hash);
+	{
+		if (seen[i].package_id[0] != '\0')
+			mark_reported(sent, n_sent, seen[i].package_id, seen[i].at);
+		/* An unnamed report keeps its place, so that ord still indexes seen[]. */
+		p += sprintf(p, "%s%s", i ? "," : "", seen[i].package_id[0] ? "\"\"" : seen[i].report_hash);
+		unnamed += seen[i].package_id[0] == '\0';
+	}
 	*p++ = '}';
 	*p = '\0';
+	if (unnamed == 0)
+	{
+		free(array);
+		return;
+	}
 	values[0] = array;
 	res = PQexecParams(conn,
 					   "SELECT s.ord, encode(r.package_id::bytea, 'hex') "
 					   "FROM unnest($1::text[]) WITH ORDINALITY AS s(h, ord) "
-					   "JOIN jam.jam_work_reports r ON r.report_hash = decode(s.h, 'hex')",
+					   "JOIN jam.jam_work_reports r ON r.report_hash = decode(s.h, 'hex') "
+					   "WHERE s.h <> ''",
 					   1, NULL, values, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		die(conn, "matching reports to packages");
-	qsort(sent, n_sent, sizeof(Sent), by_package);
 	for (int r = 0; r < PQntuples(res); r++)
-	{
-		int			ord = atoi(PQgetvalue(res, r, 0));
-		Sent		key;
-		Sent	   *hit;
-
-		memset(&key, 0, sizeof(key));
-		snprintf(key.package_id, sizeof(key.package_id), "%s", PQgetvalue(res, r, 1));
-		hit = bsearch(&key, sent, n_sent, sizeof(Sent), by_package);
-		if (hit && hit->reported == 0)
-			hit->reported = seen[ord - 1].at;
-	}
+		mark_reported(sent, n_sent, PQgetvalue(res, r, 1), seen[atoi(PQgetvalue(res, r, 0)) - 1].at);
 	PQclear(res);
 	free(array);
 }
