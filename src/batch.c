@@ -44,7 +44,7 @@ typedef struct BatchItem
 	char		id_hex[JAM_HASH_HEX_CHARS + 1];
 	int			first;			/* the first item with this id (itself when it is) */
 	bool		created;
-	Datum		summary;
+	Datum		summary;		/* of a package stored before; one created here has none */
 	Datum		receipt;
 } BatchItem;
 
@@ -61,7 +61,7 @@ static JamStatement insert_packages = {
 	"FROM unnest($1::text[], $3::integer[], $4::integer[], $5::bytea[], $6::text[]) "
 	"     WITH ORDINALITY AS u(id, cv, w, payload, h, ord) "
 	"ORDER BY u.ord ON CONFLICT (id) DO NOTHING "
-	"RETURNING @x(id), " PACKAGE_SUMMARY_JSON,
+	"RETURNING @x(id)",
 	7, {TEXTARRAYOID, TEXTOID, INT4ARRAYOID, INT4ARRAYOID, BYTEAARRAYOID, TEXTARRAYOID, TEXTOID}
 };
 
@@ -207,17 +207,14 @@ insert_batch(const char *service_id, BatchItem *items, int n, HTAB *ids)
 	rows = jam_spi_exec(&insert_packages, values, nulls, false, 0);
 	for (int r = 0; r < rows; r++)
 	{
-		bool		isnull;
 		IdSlot	   *slot = hash_search(ids, SPI_getvalue(SPI_tuptable->vals[r],
 														SPI_tuptable->tupdesc, 1),
 									   HASH_FIND, NULL);
 
 		if (slot == NULL)
 			elog(ERROR, "jam inserted a package that is not in the batch");
+		/* Its summary is built from the item (package_summary.c). */
 		items[slot->item].created = true;
-		items[slot->item].summary =
-			SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2,
-											&isnull), false, -1);
 	}
 	return rows;
 }
@@ -392,7 +389,7 @@ fetch_existing(BatchItem *items, int n, HTAB *ids)
  * assembled from the stored documents without printing and parsing them.
  */
 static Datum
-batch_document(const char *service_id, BatchItem *items, int n, int created)
+batch_document(const char *service_id, BatchItem *items, int n, int created, const char *token_id)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue	v;
@@ -417,6 +414,15 @@ batch_document(const char *service_id, BatchItem *items, int n, int created)
 	{
 		BatchItem  *first = &items[items[i].first];
 
+		if (first->created)
+		{
+			/* Inserted by this call: its summary comes from the item itself. */
+			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+			jam_jsonb_push_new_package(&state, &first->pkg, first->id_hex, token_id);
+			jam_jsonb_push_created_and_receipt(&state, items[i].created, first->receipt);
+			pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+			continue;
+		}
 		if (first->summary == (Datum) 0)
 			elog(ERROR, "jam lost package %s of the batch", first->id_hex);
 		(void) jam_jsonb_push_submitted(&state, first->summary, items[i].created, first->receipt);
@@ -485,12 +491,12 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 	{
 		/* Refused by the rate, unless every package is a retry of a stored one. */
 		for (int i = 0; i < n; i++)
-			if (items[items[i].first].summary == (Datum) 0)
+			if (!items[items[i].first].created && items[items[i].first].summary == (Datum) 0)
 				jam_quota_refuse_submit(service_id, wait, &quota);
 	}
 	SPI_finish();
 
-	doc = batch_document(service_id, items, n, created);
+	doc = batch_document(service_id, items, n, created, jam_auth_token_id());
 	return doc;
 }
 

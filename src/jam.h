@@ -128,6 +128,7 @@ extern JsonbValue *jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *ob
 											   const char *key, Jsonb *value);
 extern JsonbValue *jam_jsonb_push_submitted(JsonbParseState **state, Datum summary,
 											bool created, Datum receipt);
+extern void jam_jsonb_push_created_and_receipt(JsonbParseState **state, bool created, Datum receipt);
 extern Datum jam_with_created_and_receipt(Datum summary, bool created, Datum receipt);
 
 /* report.c: reports and attestations. */

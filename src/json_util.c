@@ -88,10 +88,21 @@ jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *object, const char *k
 JsonbValue *
 jam_jsonb_push_submitted(JsonbParseState **state, Datum summary, bool created, Datum receipt)
 {
-	JsonbValue	v;
-
 	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
 	jam_jsonb_push_members(state, DatumGetJsonbP(summary));
+	jam_jsonb_push_created_and_receipt(state, created, receipt);
+	return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * Pushes the members a submit adds to a package's summary: "created" and,
+ * unless receipt is (Datum) 0, "receipt".
+ */
+void
+jam_jsonb_push_created_and_receipt(JsonbParseState **state, bool created, Datum receipt)
+{
+	JsonbValue	v;
+
 	jam_jsonb_push_key(state, "created");
 	v.type = jbvBool;
 	v.val.boolean = created;
@@ -101,7 +112,6 @@ jam_jsonb_push_submitted(JsonbParseState **state, Datum summary, bool created, D
 		jam_jsonb_push_key(state, "receipt");
 		jam_jsonb_push_document(state, WJB_VALUE, DatumGetJsonbP(receipt));
 	}
-	return pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
 /* The summary with "created" and "receipt", in one pass rather than two jsonb_sets. */

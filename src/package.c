@@ -36,8 +36,7 @@
 static JamStatement insert_package = {
 	"INSERT INTO jam.jam_work_packages "
 	"(id, service_id, contract_version, weight_hint, payload, preimage_hashes, token_id) "
-	"VALUES (@h($1), $2, $3, $4, $5, @ha($6), $7) ON CONFLICT (id) DO NOTHING "
-	"RETURNING " PACKAGE_SUMMARY_JSON,
+	"VALUES (@h($1), $2, $3, $4, $5, @ha($6), $7) ON CONFLICT (id) DO NOTHING",
 	7, {TEXTOID, TEXTOID, INT4OID, INT4OID, BYTEAOID, TEXTARRAYOID, TEXTOID}
 };
 
@@ -269,7 +268,9 @@ jam_submit_package(PG_FUNCTION_ARGS)
 		uint8		meta[JAM_HASH_BYTES];
 		int64		largest;
 
-		doc = jam_spi_copy_jsonb(1);
+		/* Out of SPI's memory, which SPI_finish() frees. */
+		doc = SPI_datumTransfer(jam_new_package_summary(&pkg, text_to_cstring(id_text), token_id),
+								false, -1);
 		svc = jam_service_lock(pkg.fields.service_id);
 		jam_auth_check_claim(pkg.fields.service_id, svc->tenant);
 		svc->pending_count++;

@@ -7,6 +7,8 @@
 
 #include "jam.h"
 
+#include "utils/jsonb.h"
+
 /* The checked fields of a package, as its hash and the database need them. */
 typedef struct CheckedPackage
 {
@@ -21,7 +23,13 @@ extern void jam_check_package(char *service_id, bytea *payload, int32 contract_v
 							  int32 weight_hint, ArrayType *preimage_hashes,
 							  CheckedPackage *pkg, uint8 id[JAM_HASH_BYTES]);
 
-/* The JSON summary of a package row, as every statement that returns one builds it. */
+/* package_summary.c: the summary of a package this transaction inserts, built in C. */
+extern void jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg,
+									   const char *id_hex, const char *token_id);
+extern Datum jam_new_package_summary(const CheckedPackage *pkg, const char *id_hex,
+									 const char *token_id);
+
+/* The JSON summary of a stored package row, as every statement that reads one builds it. */
 #define PACKAGE_SUMMARY_JSON \
 	"jsonb_build_object('id', @x(id), 'service_id', service_id, 'status', status, " \
 	"'contract_version', contract_version, 'weight_hint', weight_hint, " \

@@ -58,6 +58,17 @@ FROM jam_submit_packages(NULL, jsonb_build_array(
 SELECT jam_preimage_meta(jam_hash('batch-pre'))->'refcount' AS refcount_after;
 SELECT jam_fsck()->'drift_count' AS drift;
 
+-- A created package's answer is built without reading its row back
+-- (src/package_summary.c): it is the stored summary, member for member.
+SELECT jam_submit_packages(NULL, jsonb_build_array(
+    jsonb_build_object('service_id', 'batch-s', 'payload', encode('s1', 'base64'), 'weight_hint', 2,
+                       'preimage_hashes', jsonb_build_array(jam_hash('batch-pre'))),
+    jsonb_build_object('service_id', 'batch-s', 'payload', encode('s2', 'base64'), 'contract_version', 1)))
+    AS s \gset
+SELECT count(*) AS packages, bool_and(p->>'created' = 'true') AS created,
+       bool_and((p - 'created' - 'receipt') = (jam_get_package(p->>'id') - 'payload')) AS answers_are_the_rows
+FROM jsonb_array_elements((:'s'::jsonb)->'packages') AS p;
+
 -- Every refusal names the first bad package and writes nothing.
 CREATE TEMP TABLE before AS SELECT (SELECT count(*) FROM jam_work_packages) AS packages,
                                    (SELECT count(*) FROM jam_log_entries) AS entries;
