@@ -341,11 +341,11 @@ jam_claim_hint_submitting(void)
 }
 
 static void
-make_key(Relation index, const char *key, HintKey *out)
+make_key(Oid index_node, const char *key, HintKey *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->database = MyDatabaseId;
-	out->index = index->rd_node.relNode;
+	out->index = index_node;
 	strlcpy(out->key, key, sizeof(out->key));
 }
 
@@ -366,7 +366,7 @@ jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan)
 	/* Under SERIALIZABLE a claim reads, and so predicate-locks, its whole range. */
 	if (shared == NULL || IsolationIsSerializable())
 		return;
-	make_key(index, key, &hkey);
+	make_key(index->rd_node.relNode, key, &hkey);
 	LWLockAcquire(hints_lock, LW_SHARED);
 	e = hash_search(hints, &hkey, HASH_FIND, NULL);
 	scan->lowest = e ? e->lowest : 0;
@@ -422,10 +422,7 @@ jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending)
 		ctl.entrysize = sizeof(Candidate);
 		candidates = hash_create("jam claim hint candidates", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	memset(&key, 0, sizeof(key));
-	key.database = MyDatabaseId;
-	key.index = scan->index;
-	strlcpy(key.key, scan->key, sizeof(key.key));
+	make_key(scan->index, scan->key, &key);
 	c = hash_search(candidates, &key, HASH_ENTER, &found);
 	if (!found || candidate < c->lowest)
 		c->lowest = candidate;
