@@ -41,11 +41,7 @@ my $node = jam_node('shim_hardening');
 my $json = JSON::PP->new->canonical;
 
 # The shim logs in as a member of jam_api; requests carry an admin token.
-$node->safe_psql('postgres', q{
-	CREATE ROLE jam_shim LOGIN IN ROLE jam_api;
-	ALTER ROLE jam_shim SET log_parameter_max_length = 0;
-	ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;
-});
+JamTest::Shim::prepare_database($node);
 my $admin = $node->safe_psql('postgres',
 	q{SELECT jam.jam_create_token('admin', ARRAY['jam:read','jam:submit','jam:process','jam:admin'])});
 my $reader = $node->safe_psql('postgres', q{SELECT jam.jam_create_token('reader', ARRAY['jam:read'])});

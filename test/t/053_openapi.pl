@@ -137,11 +137,7 @@ for my $template (sort keys %routes)
 
 my $node = jam_node('openapi',
 	"jam.allowed_media_types = 'text/*, application/octet-stream, application/x-test'");
-$node->safe_psql('postgres', q{
-	CREATE ROLE jam_shim LOGIN IN ROLE jam_api;
-	ALTER ROLE jam_shim SET log_parameter_max_length = 0;
-	ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;
-});
+JamTest::Shim::prepare_database($node);
 my $admin = $node->safe_psql('postgres',
 	q{SELECT jam.jam_create_token('admin', ARRAY['jam:read','jam:submit','jam:process','jam:admin'])});
 my $reader = $node->safe_psql('postgres', q{SELECT jam.jam_create_token('reader', ARRAY['jam:read'])});

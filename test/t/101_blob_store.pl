@@ -115,11 +115,7 @@ is(metric('jam_blob_store_reads_total', '{"outcome": "hit"}'), '1', 'counted as 
 
 # --- Through the shim.
 
-$node->safe_psql('postgres', q{
-	CREATE ROLE jam_shim LOGIN IN ROLE jam_api;
-	ALTER ROLE jam_shim SET log_parameter_max_length = 0;
-	ALTER ROLE jam_shim SET log_parameter_max_length_on_error = 0;
-});
+JamTest::Shim::prepare_database($node);
 my $token = sql(q{SELECT jam.jam_create_token('blob', ARRAY['jam:read','jam:submit','jam:process','jam:admin'])});
 my $shim = JamTest::Shim->start(
 	dsn => sprintf('host=%s port=%d dbname=postgres user=jam_shim', $node->host, $node->port),
