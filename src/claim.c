@@ -85,6 +85,14 @@ typedef struct ClaimedEntry
 
 static HTAB *claimed = NULL;
 static List *claiming_subxids = NIL;	/* in TopTransactionContext */
+
+/*
+ * The lowest seq this transaction has claimed, -1 before any: its own
+ * processed packages no longer read as pending to its scans, so none of
+ * them may let claim_hint.c's hint pass them (a rollback to a savepoint
+ * makes them pending again).  Never raised when a claim is given back.
+ */
+static int64 lowest_claimed = -1;
 static bool callbacks_registered = false;
 
 static void
@@ -96,6 +104,7 @@ forget_cursors_at_end(XactEvent event, void *arg)
 		cursors = NULL;
 		claimed = NULL;
 		claiming_subxids = NIL;
+		lowest_claimed = -1;
 	}
 }
 
@@ -191,6 +200,9 @@ remember_claim(int64 seq)
 {
 	ClaimedEntry *e = hash_search(claimed, &seq, HASH_ENTER, NULL);
 	SubTransactionId subxid = GetCurrentSubTransactionId();
+
+	if (lowest_claimed < 0 || seq < lowest_claimed)
+		lowest_claimed = seq;
 
 	e->subxid = subxid;
 	if (!list_member_int(claiming_subxids, (int) subxid))
@@ -340,7 +352,7 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	table_close(heap, NoLock);
 	PopActiveSnapshot();
 
-	jam_claim_hint_found(&hint, first_pending);
+	jam_claim_hint_found(&hint, first_pending, lowest_claimed);
 	if (taken)
 		cursor->after = pkg->seq;
 	return taken;

@@ -39,8 +39,9 @@
  * keeps its bound until the server restarts (jam is not told when COMMIT
  * PREPARED runs).  jam is the only writer of a package's status, and it
  * never sets a package back to 'pending': a package is pending again only
- * when the transaction that processed it rolls back, and then it is at or
- * above the candidate of every scan that met it.
+ * when the transaction that processed it rolls back, wholly or to a
+ * savepoint, and then it is at or above the candidate of every scan that
+ * met it, and of every scan of that transaction after its claim.
  *
  * Without preloading, or with a sequence that caches values or steps by
  * anything but 1 (a value handed out could then be below one read before),
@@ -396,12 +397,16 @@ jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan)
 
 /*
  * After the scan: first_pending is the seq of the first package it met
- * that its snapshot sees pending, or -1 when it met none.  The candidate
- * is kept, the lowest of the transaction's for the same index and key,
- * until the transaction commits.
+ * that its snapshot sees pending, or -1 when it met none; own_lowest, the
+ * lowest seq the transaction claimed before it, or -1.  The scan did not
+ * see the packages this transaction has processed (they are no longer
+ * pending to it), yet a rollback to a savepoint can make them pending
+ * again: the candidate stays at or below them.  It is kept, the lowest of
+ * the transaction's for the same index and key, until the transaction
+ * commits.
  */
 void
-jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending)
+jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending, int64 own_lowest)
 {
 	HintKey		key;
 	Candidate  *c;
@@ -411,6 +416,8 @@ jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending)
 	if (!scan->usable)
 		return;
 	candidate = first_pending >= 0 ? Min(first_pending, scan->bound) : scan->bound;
+	if (own_lowest >= 0)
+		candidate = Min(candidate, own_lowest);
 	register_callbacks();
 	if (candidates == NULL)
 	{

@@ -20,6 +20,6 @@ typedef struct ClaimHintScan
 extern void jam_claim_hint_init(void);
 extern void jam_claim_hint_submitting(void);
 extern void jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan);
-extern void jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending);
+extern void jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending, int64 own_lowest);
 
 #endif							/* JAM_CLAIM_HINT_H */
