@@ -331,14 +331,8 @@ jam_announce_at_commit(const char *service_id, int64 seq)
 		callback_registered = true;
 	}
 	if (appended == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = JAM_SERVICE_ID_MAX + 1;
-		ctl.entrysize = sizeof(Appended);
-		ctl.hcxt = TopTransactionContext;
-		appended = hash_create("jam entries to announce", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
+		appended = jam_transaction_hash("jam entries to announce", 16, JAM_SERVICE_ID_MAX + 1,
+										sizeof(Appended), HASH_STRINGS);
 	memset(key, 0, sizeof(key));
 	strlcpy(key, service_id, sizeof(key));
 	a = hash_search(appended, key, HASH_ENTER, &found);

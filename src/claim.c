@@ -168,26 +168,11 @@ cursor_for(const char *service_id)
 		callbacks_registered = true;
 	}
 	if (cursors == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.hcxt = TopTransactionContext;
-		ctl.keysize = sizeof(((ClaimCursor *) 0)->key);
-		ctl.entrysize = sizeof(ClaimCursor);
-		cursors = hash_create("jam claim cursors", 8, &ctl,
-							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
+		cursors = jam_transaction_hash("jam claim cursors", 8, sizeof(((ClaimCursor *) 0)->key),
+									   sizeof(ClaimCursor), HASH_STRINGS);
 	if (claimed == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.hcxt = TopTransactionContext;
-		ctl.keysize = sizeof(int64);
-		ctl.entrysize = sizeof(ClaimedEntry);
-		claimed = hash_create("jam claimed packages", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		claimed = jam_transaction_hash("jam claimed packages", 64, sizeof(int64),
+									   sizeof(ClaimedEntry), HASH_BLOBS);
 	c = hash_search(cursors, service_id ? service_id : ANY_SERVICE_KEY, HASH_ENTER, &found);
 	if (!found)
 		c->after = -1;

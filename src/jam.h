@@ -12,6 +12,7 @@
 #include "fmgr.h"
 #include "executor/spi.h"
 #include "utils/array.h"
+#include "utils/hsearch.h"
 
 /* Content addresses: BLAKE2b-256, shown as 64 lowercase hex characters. */
 #define JAM_HASH_BYTES 32
@@ -115,6 +116,10 @@ typedef struct JamList
 extern Datum jam_list(JamList *list, text *filters[2], ArrayType *visible,
 					  int32 limit, int32 offset, int64 after);
 extern int64 jam_list_after(FunctionCallInfo fcinfo);
+
+/* xact_hash.c: a hash freed with the current transaction (HASH_STRINGS or HASH_BLOBS keys). */
+extern HTAB *jam_transaction_hash(const char *name, long nelem, Size keysize, Size entrysize,
+								  int key_kind);
 
 /* json_util.c */
 extern Datum jam_with_member(Datum doc, const char *key, Datum value);

@@ -125,8 +125,6 @@ static void subxact_callback(SubXactEvent event, SubTransactionId subxid,
 static void
 ensure_tables(void)
 {
-	HASHCTL		ctl;
-
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(xact_callback, NULL);
@@ -137,16 +135,10 @@ ensure_tables(void)
 		return;
 	/* API functions run as the owner of jam's tables; so do the writes at commit. */
 	writer = GetUserId();
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.hcxt = TopTransactionContext;
-	ctl.keysize = SERVICE_KEY_BYTES;
-	ctl.entrysize = sizeof(ServiceEntry);
-	services = hash_create("jam transaction services", 16, &ctl,
-						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	ctl.keysize = JAM_HASH_HEX_CHARS + 1;
-	ctl.entrysize = sizeof(PreimageEntry);
-	preimages = hash_create("jam transaction preimages", 64, &ctl,
-							HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	services = jam_transaction_hash("jam transaction services", 16, SERVICE_KEY_BYTES,
+									sizeof(ServiceEntry), HASH_STRINGS);
+	preimages = jam_transaction_hash("jam transaction preimages", 64, JAM_HASH_HEX_CHARS + 1,
+									 sizeof(PreimageEntry), HASH_STRINGS);
 }
 
 /* Reads the locked service row SPI just returned into svc, in TopTransactionContext. */
