@@ -70,13 +70,6 @@
 
 #define HINT_ENTRIES 8192
 
-typedef struct HintKey
-{
-	Oid			database;
-	Oid			index;			/* relfilenode: a new one (TRUNCATE, REINDEX) starts afresh */
-	char		key[66];
-} HintKey;
-
 typedef struct HintEntry
 {
 	HintKey		key;
@@ -341,14 +334,6 @@ jam_claim_hint_submitting(void)
 	pg_memory_barrier();
 }
 
-static void
-make_key(Oid index_node, const char *key, HintKey *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->database = MyDatabaseId;
-	out->index = index_node;
-	strlcpy(out->key, key, sizeof(out->key));
-}
 
 /*
  * Before a claim takes its snapshot: scan->lowest is where it may start
@@ -357,7 +342,6 @@ make_key(Oid index_node, const char *key, HintKey *out)
 void
 jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan)
 {
-	HintKey		hkey;
 	HintEntry  *e;
 	Oid			seq;
 	int64		bound;
@@ -367,9 +351,11 @@ jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan)
 	/* Under SERIALIZABLE a claim reads, and so predicate-locks, its whole range. */
 	if (shared == NULL || IsolationIsSerializable())
 		return;
-	make_key(index->rd_node.relNode, key, &hkey);
+	scan->key.database = MyDatabaseId;
+	scan->key.index = index->rd_node.relNode;
+	strlcpy(scan->key.key, key, sizeof(scan->key.key));
 	LWLockAcquire(hints_lock, LW_SHARED);
-	e = hash_search(hints, &hkey, HASH_FIND, NULL);
+	e = hash_search(hints, &scan->key, HASH_FIND, NULL);
 	scan->lowest = e ? e->lowest : 0;
 	LWLockRelease(hints_lock);
 
@@ -390,8 +376,6 @@ jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan)
 	if (floor != 0 && (int64) floor < bound)
 		bound = (int64) floor;
 	scan->usable = true;
-	scan->index = hkey.index;
-	strlcpy(scan->key, key, sizeof(scan->key));
 	scan->bound = bound;
 }
 
@@ -408,7 +392,6 @@ jam_claim_hint_begin(Relation index, const char *key, ClaimHintScan *scan)
 void
 jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending, int64 own_lowest)
 {
-	HintKey		key;
 	Candidate  *c;
 	bool		found;
 	int64		candidate;
@@ -420,17 +403,9 @@ jam_claim_hint_found(ClaimHintScan *scan, int64 first_pending, int64 own_lowest)
 		candidate = Min(candidate, own_lowest);
 	register_callbacks();
 	if (candidates == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.hcxt = TopTransactionContext;
-		ctl.keysize = sizeof(HintKey);
-		ctl.entrysize = sizeof(Candidate);
-		candidates = hash_create("jam claim hint candidates", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	make_key(scan->index, scan->key, &key);
-	c = hash_search(candidates, &key, HASH_ENTER, &found);
+		candidates = jam_transaction_hash("jam claim hint candidates", 8, sizeof(HintKey),
+										  sizeof(Candidate), HASH_BLOBS);
+	c = hash_search(candidates, &scan->key, HASH_ENTER, &found);
 	if (!found || candidate < c->lowest)
 		c->lowest = candidate;
 }

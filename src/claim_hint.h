@@ -7,12 +7,19 @@
 
 #include "jam.h"
 
+/* What a hint is kept under. */
+typedef struct HintKey
+{
+	Oid			database;
+	Oid			index;			/* relfilenode: a new one (TRUNCATE, REINDEX) starts afresh */
+	char		key[66];		/* the service, or "" for every service */
+} HintKey;
+
 /* One claim's use of the hints: what claim_hint.c needs between its calls. */
 typedef struct ClaimHintScan
 {
-	bool		usable;			/* hints are kept for this scan */
-	Oid			index;			/* the index read, by relfilenode */
-	char		key[66];		/* the service, or "" for every service */
+	bool		usable;			/* a candidate may be kept from this scan */
+	HintKey		key;
 	int64		lowest;			/* the published hint: no pending package below it */
 	int64		bound;			/* no candidate may pass this */
 } ClaimHintScan;
