@@ -29,7 +29,11 @@ extern void jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPac
 extern Datum jam_new_package_summary(const CheckedPackage *pkg, const char *id_hex,
 									 const char *token_id);
 
-/* The JSON summary of a stored package row, as every statement that reads one builds it. */
+/*
+ * The JSON summary of a stored package row, as every statement that reads
+ * one builds it.  package_summary.c builds the same members for a package
+ * just inserted; batch.sql checks that the two agree.
+ */
 #define PACKAGE_SUMMARY_JSON \
 	"jsonb_build_object('id', @x(id), 'service_id', service_id, 'status', status, " \
 	"'contract_version', contract_version, 'weight_hint', weight_hint, " \
