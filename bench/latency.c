@@ -21,6 +21,10 @@
  * Both ends are measured on this machine's monotonic clock, on the client
  * side, so the figure includes the notification's delivery: what a client
  * following the event stream sees.
+ *
+ * With LATENCY_TRACE set to a file name, every package's line goes there
+ * too (seconds from the start to its commit, then its latency in ms, or
+ * "missing"), to see when in the run a tail happened.
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -221,6 +225,34 @@ percentile(const double *sorted, int n, double p)
 	return n == 0 ? 0 : sorted[i < n ? i : n - 1];
 }
 
+/* Each package's commit time and latency, in submit order, to PATH. */
+static void
+write_trace(const char *path, const Sent *sent, int n_sent, double started)
+{
+	FILE	   *out;
+
+	if (path == NULL || *path == '\0')
+		return;
+	if ((out = fopen(path, "w")) == NULL)
+	{
+		perror(path);
+		exit(1);
+	}
+	for (int i = 0; i < n_sent; i++)
+	{
+		if (sent[i].reported == 0)
+			fprintf(out, "%.4f missing\n", sent[i].committed - started);
+		else
+			fprintf(out, "%.4f %.3f\n", sent[i].committed - started,
+					(sent[i].reported - sent[i].committed) * 1000.0);
+	}
+	if (fclose(out) != 0)
+	{
+		perror(path);
+		exit(1);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -358,6 +390,7 @@ main(int argc, char **argv)
 	}
 
 	match_reports(listen, sent, n_sent, seen, n_seen);
+	write_trace(getenv("LATENCY_TRACE"), sent, n_sent, started);
 	latencies = malloc(sizeof(double) * (n_sent ? n_sent : 1));
 	for (int i = 0; i < n_sent; i++)
 	{

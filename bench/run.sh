@@ -389,6 +389,7 @@ if part workers; then
 	bash "$here/workers.sh" | tee "$work/workers.out"
 	record workers_vs_queue_drain_ratio "$(from_output "$work/workers.out" workers_vs_queue_drain_ratio)" '>=' 1.0
 	record workers_batched_vs_queue_drain_ratio "$(from_output "$work/workers.out" workers_batched_vs_queue_drain_ratio)" '>=' 1.0
+	record workers_batched_vs_queue_batched_drain_ratio "$(from_output "$work/workers.out" workers_batched_vs_queue_batched_drain_ratio)" '>=' 1.0
 	record submit_to_report_p99_ms "$(from_output "$work/workers.out" submit_to_report_p99_ms)" '<=' 50
 	record batched_submit_to_report_p99_ms "$(from_output "$work/workers.out" batched_submit_to_report_p99_ms)" '<=' 50
 fi
