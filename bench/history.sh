@@ -18,12 +18,14 @@
 #           RETURNING, and pgmq pop where pgmq is installed
 #   batch   jam_process_packages('drain', 100) against the plain queue
 #           deleting 100 a statement: a fixed BENCH_DRAIN_ROWS (default
-#           20,000) rows each run, $clients clients
+#           nine tenths of the backlog) rows each run, $clients clients
 #
-# Backlogs are topped up to BENCH_BACKLOG before each drain run.
+# Before each drain run the plain queue is emptied, refilled to
+# BENCH_BACKLOG and vacuumed, and jam's backlog is topped up to it and its
+# table vacuumed; a run that empties its backlog stops the benchmark.
 history_rows=${BENCH_HISTORY:-1000000}
 backlog=${BENCH_BACKLOG:-100000}
-drain_rows=${BENCH_DRAIN_ROWS:-20000}
+drain_rows=${BENCH_DRAIN_ROWS:-$((backlog * 9 / 10))}
 
 echo "-- history: $history_rows and 1000 processed packages of 16 services, a backlog of $backlog packages of 'drain' in each"
 # hist_db DB N: a database with jam, N packages of history and the backlog.
@@ -41,6 +43,20 @@ hist_db jam_hist_1m "$history_rows"
 wait "$small_pid"
 pending() { psql_db "$1" -c "SELECT count(*) FROM jam.jam_work_packages WHERE service_id = 'drain' AND status = 'pending'"; }
 echo "   jam_hist_1k: $(psql_db jam_hist_1k -c 'SELECT count(*) FROM jam.jam_work_packages') packages, jam_hist_1m: $(psql_db jam_hist_1m -c 'SELECT count(*) FROM jam.jam_work_packages') packages"
+
+# fresh_queue: the plain queue refilled to the backlog from empty and
+# vacuumed, so that no pop walks past the rows an earlier run deleted (the
+# strongest baseline: a queue nobody has drained yet).
+fresh_queue() {
+	psql_db jam_hist_1m -c 'TRUNCATE bench_queue' -c "CALL bench_queue_fill($backlog)" \
+		-c 'VACUUM ANALYZE bench_queue' >/dev/null
+}
+# jam_backlog: the backlog of 'drain' topped up, and the table vacuumed as
+# the queue is (jam's claims step over dead entries on their own, see
+# src/claim_hint.c; the vacuum only makes both sides start alike).
+jam_backlog() {
+	psql_db jam_hist_1m -c "CALL bench_fill('drain', $backlog)" -c 'VACUUM ANALYZE jam.jam_work_packages' >/dev/null
+}
 
 # A run that emptied a backlog would have timed empty claims.
 check_backlog() {
@@ -87,17 +103,18 @@ if [ -z "$pgmq_skip" ]; then
 fi
 pgbench_db=jam_hist_1m run_pgbench queue_pop.sql 3 >/dev/null
 pgbench_db=jam_hist_1m run_pgbench process_next.sql 3 >/dev/null
+[ -z "$pgmq_skip" ] && pgbench_db=jam_hist_1m run_pgbench pgmq_pop.sql 3 >/dev/null
 queue_tps=()
 drain_tps=()
 pgmq_pop_tps=()
 for round in $(seq 1 "$rounds"); do
-	psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
+	fresh_queue
 	tps=$(pgbench_db=jam_hist_1m run_pgbench queue_pop.sql "$seconds")
 	queue_tps+=("$tps")
 	left=$(psql_db jam_hist_1m -c 'SELECT count(*) FROM bench_queue')
 	check_backlog "$left" bench_queue
 	printf '   round %d  plain queue DELETE     rows/s=%s (%s left)\n' "$round" "$tps" "$left"
-	psql_db jam_hist_1m -c "CALL bench_fill('drain', $backlog)"
+	jam_backlog
 	tps=$(pgbench_db=jam_hist_1m run_pgbench process_next.sql "$seconds")
 	drain_tps+=("$tps")
 	left=$(pending jam_hist_1m)
@@ -107,7 +124,9 @@ for round in $(seq 1 "$rounds"); do
 		pgmq_fill
 		tps=$(pgbench_db=jam_hist_1m run_pgbench pgmq_pop.sql "$seconds")
 		pgmq_pop_tps+=("$tps")
-		printf '   round %d  pgmq pop               rows/s=%s\n' "$round" "$tps"
+		left=$(psql_db jam_hist_1m -c 'SELECT count(*) FROM pgmq.q_drain')
+		check_backlog "$left" pgmq.q_drain
+		printf '   round %d  pgmq pop               rows/s=%s (%s left)\n' "$round" "$tps" "$left"
 	fi
 done
 queue_rate=$(rate "${queue_tps[@]}")
@@ -134,11 +153,11 @@ if have_function 'jam.jam_process_packages(text,integer)' jam_hist_1m; then
 	queue_rows=()
 	jam_rows=()
 	for round in $(seq 1 "$rounds"); do
-		psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
+		fresh_queue
 		tps=$(pgbench_db=jam_hist_1m run_pgbench queue_pop_batch.sql "x$per_client")
 		queue_rows+=("$(rows_per_s "$tps" "$backlog" "$(psql_db jam_hist_1m -c 'SELECT count(*) FROM bench_queue')")")
 		printf '   round %d  plain queue DELETE 100 rows/s=%s\n' "$round" "${queue_rows[-1]}"
-		psql_db jam_hist_1m -c "CALL bench_fill('drain', $backlog)"
+		jam_backlog
 		tps=$(pgbench_db=jam_hist_1m run_pgbench process_batch.sql "x$per_client")
 		jam_rows+=("$(rows_per_s "$tps" "$backlog" "$(pending jam_hist_1m)")")
 		printf '   round %d  jam_process_packages   rows/s=%s\n' "$round" "${jam_rows[-1]}"
