@@ -99,13 +99,13 @@ SQL
 fill_jam() {
 	[ "$1" -gt 0 ] || return 0
 	psql_q -c "SELECT count(jam.jam_submit_packages('bench-drain-' || g % 4, ARRAY(
-	             SELECT decode(repeat(md5(random()::text || g), 32), 'hex')
+	             SELECT decode(repeat(md5(random()::text || g), 64), 'hex')
 	             FROM generate_series(1, least(1000, $1 - (g - 1) * 1000)))))
 	           FROM generate_series(1, ($1 + 999) / 1000) g" >/dev/null
 }
 fill_queue() {
 	psql_q -c "TRUNCATE bench_queue" -c "INSERT INTO bench_queue (service_id, payload)
-	           SELECT 'bench-drain-' || g % 4, decode(repeat(md5(random()::text), 32), 'hex')
+	           SELECT 'bench-drain-' || g % 4, decode(repeat(md5(random()::text), 64), 'hex')
 	           FROM generate_series(1, $backlog) g" -c 'VACUUM ANALYZE bench_queue' >/dev/null
 }
 
