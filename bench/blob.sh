@@ -6,7 +6,8 @@
 # preloading jam) and s3rver (test/s3's npm package, an S3-compatible
 # server, installed as make test installs it) on loopback, with jam's store
 # pointed at it.  Then alternates, round after round, so that drift hits
-# both sides alike, pgbench (BENCH_CLIENTS clients) on each side:
+# both sides alike (inline first in odd rounds, store first in even ones),
+# pgbench (BENCH_CLIENTS clients) on each side:
 #
 #   put   jam_put_preimage of a new 1 MiB preimage a transaction,
 #         BENCH_BLOB_PUTS (default 50) a client and a run, with
@@ -123,8 +124,12 @@ echo "   1 MiB preimages, $clients clients, $jobs threads, $puts puts a client, 
 declare -A best
 for w in put get; do best[$w,inline]=0 best[$w,store]=0; done
 for round in $(seq 1 "$rounds"); do
+	# The side that goes first alternates: the second runs against a
+	# jam_preimages grown by the first's puts.
+	sides=(inline store)
+	[ $((round % 2)) -eq 1 ] || sides=(store inline)
 	for w in put get; do
-		for side in inline store; do
+		for side in "${sides[@]}"; do
 			threshold "$side"
 			length="-T $seconds"
 			[ "$w" = put ] && length="-t $puts"

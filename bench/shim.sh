@@ -5,7 +5,9 @@
 # Starts a throwaway cluster (as the postgres user, on a free loopback port,
 # preloading jam) and a jam-shim in front of it (pool of BENCH_SHIM_CONNS
 # connections, logging to a file), then alternates, so that drift hits both
-# sides alike:
+# sides alike: each round runs both sides of each workload, the shim first
+# in odd rounds and the direct side first in even ones (the POST side that
+# goes second inserts into a larger table), each run after a CHECKPOINT:
 #
 #   GET   wrk GET /jam/preimages/{hash}/meta     pgbench jam_preimage_meta()
 #   POST  wrk POST /jam/packages (1 KiB, 16     pgbench jam_submit_package()
@@ -18,9 +20,14 @@
 # GET and POST (target: at least 0.8), and p50 and p99 latency of each side
 # (wrk's distribution; pgbench's per-transaction log, written only in one
 # extra run per workload after the rounds, so that the runs compared carry
-# no log on the direct side).  A run with any
-# answer other than 2xx counts as a failure.  The cluster is removed at the
-# end.
+# no log on the direct side).  A wrk run with any answer other than 2xx or
+# 3xx, or any socket error, counts as a failure, and so does a pgbench run
+# with a failed transaction.  Every POST run must have created a new package
+# for each request it counts: on the shim side every answer a 201 (an
+# identical resubmit gets 200), counted by shim_submit.lua, and the packages
+# up by that many (plus at most one a connection, for requests still in
+# flight when wrk stopped counting); on the direct side the packages up by
+# exactly pgbench's transaction count.  The cluster is removed at the end.
 #
 # Run as root (make bench) or as the postgres user, after make install and
 # make (which builds shim/jam-shim).  Knobs (environment): BENCH_SECONDS
@@ -85,18 +92,52 @@ done
 base=http://127.0.0.1:$http_port
 echo "   $conns connections each side, $jobs threads, ${seconds}s per run, $rounds rounds, login role $user"
 
-# run_wrk NAME URL SCRIPT SECONDS: prints "rps p50_ms p99_ms".
+# packages: how many packages the cluster holds, once the shim has answered
+# every request it took (wrk stops counting with requests still in flight,
+# which the shim goes on to run).  /system/status counts itself in flight.
+packages() {
+	local i
+	for i in $(seq 1 100); do
+		curl -s "http://127.0.0.1:$http_port/system/status" | grep -q '"in_flight": 1,' && break
+		[ "$i" -lt 100 ] || { echo "bench: the shim still has requests in flight after 10s" >&2; return 1; }
+		sleep 0.1
+	done
+	psql_q -c 'SELECT count(*) FROM jam.jam_work_packages'
+}
+
+# run_wrk NAME URL SCRIPT SECONDS: a CHECKPOINT, then wrk; prints "rps
+# p50_ms p99_ms requests".  With shim_submit.lua, every answer must be a 201
+# and the packages must be up by as many (plus at most one a connection).
 run_wrk() {
-	local out
+	local out before after requests created
+	[ "$3" != shim_submit.lua ] || before=$(packages) || return 1
+	psql_q -c 'CHECKPOINT' || return 1
 	out=$(BENCH_TOKEN=$token wrk -t "$jobs" -c "$conns" -d "${4}s" --latency -s "$here/$3" "$2" 2>&1) ||
 		{ echo "$out" >&2; return 1; }
-	if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
-		echo "bench: $1: the shim answered errors:" >&2
+	if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' <<<"$out"; then
+		echo "bench: $1: the shim answered errors, or connections failed:" >&2
 		echo "$out" >&2
 		tail -n 3 "$work/shim.log" >&2
 		return 1
 	fi
-	awk '
+	requests=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out")
+	if [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
+		echo "bench: $1: wrk completed no requests:" >&2
+		echo "$out" >&2
+		return 1
+	fi
+	if [ "$3" = shim_submit.lua ]; then
+		created=$(sed -n 's/^created: \([0-9]*\)$/\1/p' <<<"$out")
+		after=$(packages) || return 1
+		if [ "$created" != "$requests" ] || [ $((after - before)) -lt "$requests" ] ||
+			[ $((after - before)) -gt $((requests + conns)) ]; then
+			echo "bench: $1: $requests requests, ${created:-no} answers 201 (a new package), packages up by $((after - before)):" >&2
+			echo "$out" >&2
+			tail -n 3 "$work/shim.log" >&2
+			return 1
+		fi
+	fi
+	awk -v n="$requests" '
 		function ms(v) {
 			if (v ~ /us$/) return v / 1000
 			if (v ~ /ms$/) return v + 0
@@ -106,17 +147,21 @@ run_wrk() {
 		/^ +50%/ { p50 = ms($2) }
 		/^ +99%/ { p99 = ms($2) }
 		/^Requests\/sec:/ { rps = $2 }
-		END { printf "%.1f %.2f %.2f\n", rps, p50, p99 }' <<<"$out"
+		END { printf "%.1f %.2f %.2f %d\n", rps, p50, p99, n }' <<<"$out"
 }
 
-# run_pgbench SCRIPT SECONDS [latency]: prints "tps p50_ms p99_ms".  The
-# percentiles need pgbench's per-transaction log, which slows the client
-# side: only a run asked for "latency" writes it (and then its tps is not
-# used); the others print "tps - -".  The database goes last: pgbench's -d
-# is --debug, which logs every transaction too.
+# run_pgbench SCRIPT SECONDS [latency]: a CHECKPOINT, then pgbench; prints
+# "tps p50_ms p99_ms transactions".  The percentiles need pgbench's
+# per-transaction log, which slows the client side: only a run asked for
+# "latency" writes it (and then its tps is not used); the others print "tps
+# - - transactions".  With shim_submit.sql, the packages must be up by
+# exactly the transactions pgbench counts.  The database goes last:
+# pgbench's -d is --debug, which logs every transaction too.
 run_pgbench() {
-	local out log=()
+	local out log=() before after n
 	[ "${3:-}" = latency ] && log=(-l)
+	[ "$1" != shim_submit.sql ] || before=$(packages) || return 1
+	psql_q -c 'CHECKPOINT' || return 1
 	rm -rf "$work/pgbench_log" && mkdir "$work/pgbench_log"
 	out=$(cd "$work/pgbench_log" && "$bindir/pgbench" -n -M prepared -c "$conns" -j "$jobs" -T "$2" \
 		-h 127.0.0.1 -p "$port" -U "$user" "${log[@]}" \
@@ -127,19 +172,33 @@ run_pgbench() {
 		echo "$out" >&2
 		return 1
 	fi
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+	if [ -z "$n" ] || [ "$n" -eq 0 ]; then
+		echo "bench: $1: pgbench processed no transactions:" >&2
+		echo "$out" >&2
+		return 1
+	fi
+	if [ "$1" = shim_submit.sql ]; then
+		after=$(packages) || return 1
+		if [ $((after - before)) -ne "$n" ]; then
+			echo "bench: $1: $n transactions, but packages up by $((after - before))" >&2
+			echo "$out" >&2
+			return 1
+		fi
+	fi
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out")
 	if [ ${#log[@]} = 0 ]; then
-		printf '%.1f - -\n' "$tps"
+		printf '%.1f - - %d\n' "$tps" "$n"
 		return
 	fi
 	# Log lines: client_id transaction_no time_us script_no epoch epoch_us
 	cat "$work"/pgbench_log/pgbench_log.* | awk '{ print $3 / 1000 }' | sort -n >"$work/latencies"
-	local n
-	n=$(wc -l <"$work/latencies")
-	awk -v tps="$tps" -v n="$n" '
+	local lines
+	lines=$(wc -l <"$work/latencies")
+	awk -v tps="$tps" -v n="$lines" -v t="$n" '
 		NR == int(n * 0.50) + 1 { p50 = $1 }
 		NR == int(n * 0.99) + 1 { p99 = $1 }
-		END { printf "%.1f %.2f %.2f\n", tps, p50, p99 }' "$work/latencies"
+		END { printf "%.1f %.2f %.2f %d\n", tps, p50, p99, t }' "$work/latencies"
 }
 
 echo "-- warm-up (3s each, not counted)"
@@ -149,22 +208,28 @@ run_wrk POST "$base/jam/packages" shim_submit.lua 3 >/dev/null
 run_pgbench shim_submit.sql 3 >/dev/null
 
 declare -a get_shim get_direct post_shim post_direct
+# measure WORKLOAD SIDE ROUND: one counted run (each starts with a CHECKPOINT).
+measure() {
+	local r rate p50 p99 n
+	case $1,$2 in
+	GET,shim) r=$(run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua "$seconds") ;;
+	GET,direct) r=$(run_pgbench shim_meta.sql "$seconds") ;;
+	POST,shim) r=$(run_wrk POST "$base/jam/packages" shim_submit.lua "$seconds") ;;
+	POST,direct) r=$(run_pgbench shim_submit.sql "$seconds") ;;
+	esac
+	read -r rate p50 p99 n <<<"$r"
+	case $1,$2 in
+	GET,shim) get_shim+=("$r") && printf '   round %d  GET meta   shim    rps=%s p50=%sms p99=%sms\n' "$3" "$rate" "$p50" "$p99" ;;
+	GET,direct) get_direct+=("$r") && printf '   round %d  GET meta   direct  tps=%s\n' "$3" "$rate" ;;
+	POST,shim) post_shim+=("$r") && printf '   round %d  POST pkg   shim    rps=%s p50=%sms p99=%sms (%d new packages, all 201)\n' "$3" "$rate" "$p50" "$p99" "$n" ;;
+	POST,direct) post_direct+=("$r") && printf '   round %d  POST pkg   direct  tps=%s (%d new packages)\n' "$3" "$rate" "$n" ;;
+	esac
+}
 for round in $(seq 1 "$rounds"); do
-	psql_q -c 'CHECKPOINT'
-	r=$(run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua "$seconds")
-	get_shim+=("$r")
-	printf '   round %d  GET meta   shim    rps=%s p50=%sms p99=%sms\n' "$round" $r
-	r=$(run_pgbench shim_meta.sql "$seconds")
-	get_direct+=("$r")
-	printf '   round %d  GET meta   direct  tps=%s\n' "$round" "${r%% *}"
-	psql_q -c 'CHECKPOINT'
-	r=$(run_wrk POST "$base/jam/packages" shim_submit.lua "$seconds")
-	post_shim+=("$r")
-	printf '   round %d  POST pkg   shim    rps=%s p50=%sms p99=%sms\n' "$round" $r
-	psql_q -c 'CHECKPOINT'
-	r=$(run_pgbench shim_submit.sql "$seconds")
-	post_direct+=("$r")
-	printf '   round %d  POST pkg   direct  tps=%s\n' "$round" "${r%% *}"
+	order=(shim direct)
+	[ $((round % 2)) -eq 1 ] || order=(direct shim)
+	for side in "${order[@]}"; do measure GET "$side" "$round"; done
+	for side in "${order[@]}"; do measure POST "$side" "$round"; done
 done
 
 # mean FIELD ROW...: the mean of one field (1 rate, 2 p50, 3 p99) over the rounds.
@@ -178,7 +243,6 @@ met() { awk -v r="$1" -v t="$target" 'BEGIN { print (r >= t) ? "met" : "NOT met"
 
 # The direct side's latency, from a run of its own with pgbench's log.
 get_latency=$(run_pgbench shim_meta.sql "$seconds" latency)
-psql_q -c 'CHECKPOINT'
 post_latency=$(run_pgbench shim_submit.sql "$seconds" latency)
 
 gs=$(mean 1 "${get_shim[@]}") gd=$(mean 1 "${get_direct[@]}")

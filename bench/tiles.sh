@@ -21,8 +21,11 @@
 #   bundle    GET of the 256 full entry bundles (19 KiB, jam_entry_bundle)
 #
 # Prints each run's requests per second, each side's best round, and the
-# ratio shim / static of each workload.  A run with any answer other than
-# 2xx or 304 counts as a failure.  The cluster is removed at the end.
+# ratio shim / static of each workload.  Every tile must have an ETag on
+# each side, which a GET with If-None-Match of it turns into a 304, and
+# every answer of a tile_304 run must be a 304 (counted by tiles.lua); a run
+# with any answer of 4xx or 5xx, or any socket error, counts as a failure.
+# The cluster is removed at the end.
 #
 # Run as root (make bench) or as the postgres user, after make install and
 # make (which builds shim/jam-shim).  Knobs (environment): BENCH_SECONDS
@@ -120,29 +123,50 @@ for _ in $(seq 1 100); do
 done
 static=http://127.0.0.1:$static_port/
 
-# Each side's ETags, for the 304 runs.
+# Each side's ETags, for the 304 runs: every tile must have one, and a GET
+# with If-None-Match of it must get a 304.
 : >"$work/shim.etags"
 : >"$work/static.etags"
 while read -r p; do
-	echo "$p $(curl -sI "$base$p" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')" >>"$work/shim.etags"
-	echo "$p $(curl -sI "$static$p" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')" >>"$work/static.etags"
+	for side in shim static; do
+		url=$base
+		[ "$side" = static ] && url=$static
+		etag=$(curl -sI "$url$p" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
+		case $etag in
+		\"*\" | W/\"*\") ;;
+		*) echo "bench: the $side side sends no ETag for $p (${etag:-none})" >&2; exit 1 ;;
+		esac
+		status=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$url$p")
+		[ "$status" = 304 ] ||
+			{ echo "bench: the $side side answers $status, not 304, to $p with If-None-Match: $etag" >&2; exit 1; }
+		echo "$p $etag" >>"$work/$side.etags"
+	done
 done <"$work/tile.paths"
-for side in shim static; do
-	grep -q ' "' "$work/$side.etags" || { echo "bench: the $side side sends no ETag" >&2; exit 1; }
-done
 cmp -s "$work/static/tile/0/000" <(curl -s "${base}tile/0/000") ||
 	{ echo "bench: the static copy differs from the shim's tile" >&2; exit 1; }
 echo "   $conns connections each side, $jobs wrk threads, $threads server threads each, ${seconds}s per run, $rounds rounds"
 
 # run_wrk NAME URL PATHS ETAGS SECONDS: prints the requests per second.
+# With ETAGS, every answer must be a 304.
 run_wrk() {
-	local out
+	local out requests
 	out=$(BENCH_PATHS=$3 BENCH_ETAGS=$4 wrk -t "$jobs" -c "$conns" -d "${5}s" -s "$here/tiles.lua" "$2" 2>&1) ||
 		{ echo "$out" >&2; return 1; }
-	if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
-		echo "bench: $1: answers other than 2xx or 3xx:" >&2
+	if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' <<<"$out"; then
+		echo "bench: $1: answers other than 2xx or 3xx, or connections failed:" >&2
 		echo "$out" >&2
 		tail -n 3 "$work/shim.log" >&2
+		return 1
+	fi
+	requests=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out")
+	if [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
+		echo "bench: $1: wrk completed no requests:" >&2
+		echo "$out" >&2
+		return 1
+	fi
+	if [ -n "$4" ] && [ "$(sed -n 's/^status 304: \([0-9]*\)$/\1/p' <<<"$out")" != "$requests" ]; then
+		echo "bench: $1: not every answer of $requests was a 304:" >&2
+		echo "$out" >&2
 		return 1
 	fi
 	sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out"
