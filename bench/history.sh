@@ -12,10 +12,11 @@
 #           jam_hist_1m: what one claim costs with 10^6 packages of history
 #           against 10^3 (claim_1m_vs_1k_ratio = time per claim 1m / 1k;
 #           the claim's processing, the same in both, is part of the time)
-#   drain   in jam_hist_1m, $clients clients for $seconds: jam_process_next
-#           per transaction against a plain queue table (bench_queue, no
-#           history, the same backlog) popped with DELETE ... SKIP LOCKED
-#           RETURNING, and pgmq pop where pgmq is installed
+#   drain   in jam_hist_1m, $clients clients: jam_process_next per
+#           transaction for $seconds, against a plain queue table
+#           (bench_queue, no history, the same backlog) popped with DELETE
+#           ... SKIP LOCKED RETURNING, nine tenths of it in a fixed number of
+#           transactions, and pgmq pop for $seconds where pgmq is installed
 #   batch   jam_process_packages('drain', 100) against the plain queue
 #           deleting 100 a statement: a fixed BENCH_DRAIN_ROWS (default
 #           nine tenths of the backlog) rows each run, $clients clients
@@ -109,7 +110,9 @@ drain_tps=()
 pgmq_pop_tps=()
 for round in $(seq 1 "$rounds"); do
 	fresh_queue
-	tps=$(pgbench_db=jam_hist_1m run_pgbench queue_pop.sql "$seconds")
+	# A fixed number of pops, nine tenths of the queue, so that none finds
+	# it empty however fast this machine drains it.
+	tps=$(pgbench_db=jam_hist_1m run_pgbench queue_pop.sql "x$((backlog * 9 / 10 / clients))")
 	queue_tps+=("$tps")
 	left=$(psql_db jam_hist_1m -c 'SELECT count(*) FROM bench_queue')
 	check_backlog "$left" bench_queue
