@@ -4,11 +4,11 @@
  *
  *   latency CONNINFO RATE SECONDS SERVICES
  *
- * SUBMITTERS connections take turns submitting a new package every 1/RATE
- * seconds (open loop: the schedule waits neither for the workers nor for
- * a slow commit, as long as one connection is free), round robin over
- * SERVICES services bench-lat-0.., and note when each submit's commit
- * came back.
+ * LATENCY_SUBMITTERS connections take turns submitting a new package
+ * every 1/RATE seconds (open loop: the schedule waits neither for the
+ * workers nor for a slow commit, as long as one connection is free), round
+ * robin over SERVICES services bench-lat-0.., and note when each submit's
+ * commit came back.
  * Another LISTENs on jam_events, where jam announces each report as its
  * transaction commits, and notes when each report's announcement arrived.
  * A report's announcement names its package (jam 1.3 on); from an older
@@ -21,6 +21,13 @@
  * Both ends are measured on this machine's monotonic clock, on the client
  * side, so the figure includes the notification's delivery: what a client
  * following the event stream sees.
+ *
+ * LATENCY_SUBMITTERS (default 4, at most 64) sets how many connections
+ * submit, and LATENCY_BATCH (default 1, at most 1000) how many due
+ * packages one call may carry: above 1 a free connection sends every
+ * package that is due, up to that many, in one jam_submit_packages() call
+ * to one service, which is how a producer offers more than single submits
+ * can carry; each package's latency still runs from its own call's commit.
  *
  * With LATENCY_TRACE set to a file name, every package's line goes there
  * too (seconds from the start to its commit, then its latency in ms, or
@@ -36,7 +43,8 @@
 
 #define HEX_LEN 64
 #define DRAIN_SECONDS 10.0
-#define SUBMITTERS 4
+#define MAX_SUBMITTERS 64
+#define MAX_BATCH 1000
 
 typedef struct Sent
 {
@@ -253,6 +261,24 @@ write_trace(const char *path, const Sent *sent, int n_sent, double started)
 	}
 }
 
+/* A positive integer from the environment, def when unset; exits when out of 1..max. */
+static int
+env_int(const char *name, int def, int max)
+{
+	const char *v = getenv(name);
+	int			n;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	n = atoi(v);
+	if (n < 1 || n > max)
+	{
+		fprintf(stderr, "latency: %s must be between 1 and %d\n", name, max);
+		exit(2);
+	}
+	return n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -260,8 +286,13 @@ main(int argc, char **argv)
 	double		rate;
 	double		seconds;
 	int			services;
-	PGconn	   *submit[SUBMITTERS];
-	int			slot_of[SUBMITTERS];	/* the sent[] entry in flight, or -1 */
+	int			submitters = env_int("LATENCY_SUBMITTERS", 4, MAX_SUBMITTERS);
+	int			batch = env_int("LATENCY_BATCH", 1, MAX_BATCH);
+	PGconn	   *submit[MAX_SUBMITTERS];
+	int			slot_of[MAX_SUBMITTERS];	/* the first sent[] entry in flight, or -1 */
+	int			count_of[MAX_SUBMITTERS];	/* how many from there */
+	int			calls = 0;
+	char	   *array = malloc((size_t) batch * 64 + 16);
 	PGconn	   *listen;
 	Sent	   *sent;
 	int			n_sent = 0;
@@ -297,14 +328,19 @@ main(int argc, char **argv)
 
 	listen = connect_or_die(conninfo);
 	exec_or_die(listen, "LISTEN jam_events");
-	for (int c = 0; c < SUBMITTERS; c++)
+	for (int c = 0; c < submitters; c++)
 	{
 		PGresult   *res;
 
 		submit[c] = connect_or_die(conninfo);
 		slot_of[c] = -1;
-		res = PQprepare(submit[c], "submit",
-						"SELECT jam.jam_submit_package($1, convert_to($2, 'UTF8'))->>'id'", 2, NULL);
+		/* The batch: its payloads as a text array, the ids in their order. */
+		res = PQprepare(submit[c], "submit", batch == 1
+						? "SELECT jam.jam_submit_package($1, convert_to($2, 'UTF8'))->>'id'"
+						: "SELECT e.p->>'id' FROM jsonb_array_elements(jam.jam_submit_packages($1, "
+						"ARRAY(SELECT convert_to(x, 'UTF8') FROM unnest($2::text[]) WITH ORDINALITY AS u(x, i) "
+						"ORDER BY i))->'packages') WITH ORDINALITY AS e(p, i) ORDER BY e.i",
+						2, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			die(submit[c], "prepare");
 		PQclear(res);
@@ -314,28 +350,44 @@ main(int argc, char **argv)
 	next = started;
 	for (;;)
 	{
-		struct pollfd fds[1 + SUBMITTERS];
+		struct pollfd fds[1 + MAX_SUBMITTERS];
 		double		t = now();
 		double		wait_s = 0.1;
 		int			in_flight = 0;
 
-		/* Every submit that is due goes out on a free connection. */
-		for (int c = 0; c < SUBMITTERS && t >= next && t < started + seconds && n_sent < cap_sent; c++)
+		/*
+		 * Every submit that is due goes out on a free connection: up to
+		 * batch of them in one call.
+		 */
+		for (int c = 0; c < submitters && t >= next && t < started + seconds && n_sent < cap_sent; c++)
 		{
 			char		service[32];
 			char		payload[96];
-			const char *values[2] = {service, payload};
+			const char *values[2] = {service, batch == 1 ? payload : array};
+			char	   *p = array;
+			int			n = 0;
 
 			if (slot_of[c] >= 0)
 				continue;
-			snprintf(service, sizeof(service), "bench-lat-%d", n_sent % services);
-			snprintf(payload, sizeof(payload), "latency %d %.9f", n_sent, t);
+			snprintf(service, sizeof(service), "bench-lat-%d", (batch == 1 ? n_sent : calls) % services);
+			*p++ = '{';
+			while (n < batch && t >= next && n_sent + n < cap_sent)
+			{
+				snprintf(payload, sizeof(payload), "latency %d %.9f", n_sent + n, t);
+				p += sprintf(p, "%s\"%s\"", n ? "," : "", payload);
+				n++;
+				next += 1.0 / rate;
+			}
+			*p++ = '}';
+			*p = '\0';
 			if (!PQsendQueryPrepared(submit[c], "submit", 2, values, NULL, NULL, 0))
 				die(submit[c], "submit");
-			slot_of[c] = n_sent++;
-			next += 1.0 / rate;
+			slot_of[c] = n_sent;
+			count_of[c] = n;
+			n_sent += n;
+			calls++;
 		}
-		for (int c = 0; c < SUBMITTERS; c++)
+		for (int c = 0; c < submitters; c++)
 			in_flight += slot_of[c] >= 0;
 		if (in_flight == 0 && t >= started + seconds)
 		{
@@ -349,12 +401,12 @@ main(int argc, char **argv)
 
 		fds[0].fd = PQsocket(listen);
 		fds[0].events = POLLIN;
-		for (int c = 0; c < SUBMITTERS; c++)
+		for (int c = 0; c < submitters; c++)
 		{
 			fds[1 + c].fd = PQsocket(submit[c]);
 			fds[1 + c].events = slot_of[c] >= 0 ? POLLIN : 0;
 		}
-		if (poll(fds, 1 + SUBMITTERS, (int) (wait_s * 1000) + (wait_s > 0 && wait_s < 0.001)) < 0 &&
+		if (poll(fds, 1 + submitters, (int) (wait_s * 1000) + (wait_s > 0 && wait_s < 0.001)) < 0 &&
 			errno != EINTR)
 		{
 			perror("latency: poll");
@@ -362,11 +414,10 @@ main(int argc, char **argv)
 		}
 		if (fds[0].revents & POLLIN)
 			read_notifications(listen, &seen, &n_seen, &cap_seen);
-		for (int c = 0; c < SUBMITTERS; c++)
+		for (int c = 0; c < submitters; c++)
 		{
 			PGresult   *res;
 			double		done;
-			Sent	   *s;
 
 			if (slot_of[c] < 0 || !(fds[1 + c].revents & POLLIN))
 				continue;
@@ -375,17 +426,21 @@ main(int argc, char **argv)
 			if (PQisBusy(submit[c]))
 				continue;
 			done = now();
-			s = &sent[slot_of[c]];
 			while ((res = PQgetResult(submit[c])) != NULL)
 			{
-				if (PQresultStatus(res) != PGRES_TUPLES_OK)
+				if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != count_of[c])
 					die(submit[c], "submit");
-				snprintf(s->package_id, sizeof(s->package_id), "%s", PQgetvalue(res, 0, 0));
-				s->committed = done;
+				for (int i = 0; i < count_of[c]; i++)
+				{
+					Sent	   *s = &sent[slot_of[c] + i];
+
+					snprintf(s->package_id, sizeof(s->package_id), "%s", PQgetvalue(res, i, 0));
+					s->committed = done;
+				}
 				PQclear(res);
 			}
+			n_done += count_of[c];
 			slot_of[c] = -1;
-			n_done++;
 		}
 	}
 
@@ -406,10 +461,12 @@ main(int argc, char **argv)
 	printf("p50_ms=%.2f\np90_ms=%.2f\np99_ms=%.2f\nmax_ms=%.2f\n",
 		   percentile(latencies, n_lat, 0.50), percentile(latencies, n_lat, 0.90),
 		   percentile(latencies, n_lat, 0.99), n_lat ? latencies[n_lat - 1] : 0);
-	for (int c = 0; c < SUBMITTERS; c++)
+	printf("submit_calls=%d\n", calls);
+	for (int c = 0; c < submitters; c++)
 		PQfinish(submit[c]);
 	PQfinish(listen);
 	free(latencies);
+	free(array);
 	free(sent);
 	free(seen);
 	return 0;

@@ -53,6 +53,7 @@ settle() {
 		fi
 		sleep 0.2
 	done
+	echo "   (the server was still busy after a minute; this run is timed anyway)" >&2
 }
 
 # ready SERVICE: psql commands that ready a run's session before its clock
