@@ -45,6 +45,7 @@
 #define DRAIN_SECONDS 10.0
 #define MAX_SUBMITTERS 64
 #define MAX_BATCH 1000
+#define PAYLOAD_MAX 96			/* a package's payload text, with its NUL */
 
 typedef struct Sent
 {
@@ -292,7 +293,7 @@ main(int argc, char **argv)
 	int			slot_of[MAX_SUBMITTERS];	/* the first sent[] entry in flight, or -1 */
 	int			count_of[MAX_SUBMITTERS];	/* how many from there */
 	int			calls = 0;
-	char	   *array = malloc((size_t) batch * 64 + 16);
+	char	   *array;			/* a call's payloads, as a text[] literal */
 	PGconn	   *listen;
 	Sent	   *sent;
 	int			n_sent = 0;
@@ -325,6 +326,13 @@ main(int argc, char **argv)
 	cap_sent = (int) (rate * seconds) + 16;
 	sent = calloc(cap_sent, sizeof(Sent));
 	seen = malloc(sizeof(Seen) * cap_seen);
+	/* Each element quoted, with its comma; the braces and the end. */
+	array = malloc((size_t) batch * (PAYLOAD_MAX + 3) + 3);
+	if (sent == NULL || seen == NULL || array == NULL)
+	{
+		fprintf(stderr, "latency: out of memory\n");
+		return 1;
+	}
 
 	listen = connect_or_die(conninfo);
 	exec_or_die(listen, "LISTEN jam_events");
@@ -362,7 +370,7 @@ main(int argc, char **argv)
 		for (int c = 0; c < submitters && t >= next && t < started + seconds && n_sent < cap_sent; c++)
 		{
 			char		service[32];
-			char		payload[96];
+			char		payload[PAYLOAD_MAX];
 			const char *values[2] = {service, batch == 1 ? payload : array};
 			char	   *p = array;
 			int			n = 0;
