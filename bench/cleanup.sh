@@ -57,41 +57,37 @@ psql_q -c "CREATE EXTENSION jam"
 # ones sharing it that its LIMIT left out are still there, so no row is
 # skipped or deleted twice.  A batch deleting fewer rows than the batch
 # size found all that was left.
-psql_q <<'SQL'
-CREATE PROCEDURE plain_delete(cutoff timestamptz, batch integer)
-LANGUAGE plpgsql AS $$
-DECLARE
-    resume timestamptz := '-infinity';
-    newest timestamptz;
-    n bigint;
-BEGIN
-    LOOP
-        WITH d AS (
-            DELETE FROM jam.jam_work_packages WHERE ctid = ANY (ARRAY(
-                SELECT ctid FROM jam.jam_work_packages
-                WHERE submitted_at < cutoff AND submitted_at >= resume
-                ORDER BY submitted_at LIMIT batch))
-            RETURNING submitted_at)
-        SELECT count(*), max(submitted_at) INTO n, newest FROM d;
-        COMMIT;
-        EXIT WHEN n < batch;
-        resume := newest;
-    END LOOP;
+# delete_loop TABLE COLUMN: the procedure's loop over one table, in PL/pgSQL
+# (static SQL, planned once like jam's statements).
+delete_loop() {
+	cat <<SQL
     resume := '-infinity';
     LOOP
         WITH d AS (
-            DELETE FROM jam.jam_preimages WHERE ctid = ANY (ARRAY(
-                SELECT ctid FROM jam.jam_preimages
-                WHERE created_at < cutoff AND created_at >= resume
-                ORDER BY created_at LIMIT batch))
-            RETURNING created_at)
-        SELECT count(*), max(created_at) INTO n, newest FROM d;
+            DELETE FROM $1 WHERE ctid = ANY (ARRAY(
+                SELECT ctid FROM $1
+                WHERE $2 < cutoff AND $2 >= resume
+                ORDER BY $2 LIMIT batch))
+            RETURNING $2)
+        SELECT count(*), max($2) INTO n, newest FROM d;
         COMMIT;
         EXIT WHEN n < batch;
         resume := newest;
     END LOOP;
+SQL
+}
+psql_q <<SQL
+CREATE PROCEDURE plain_delete(cutoff timestamptz, batch integer)
+LANGUAGE plpgsql AS \$\$
+DECLARE
+    resume timestamptz;
+    newest timestamptz;
+    n bigint;
+BEGIN
+$(delete_loop jam.jam_work_packages submitted_at)
+$(delete_loop jam.jam_preimages created_at)
 END
-$$;
+\$\$;
 SQL
 
 # A fresh copy of the same data: emptied tables, refilled, vacuumed,

@@ -70,3 +70,31 @@ bench_cluster() {
 	as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null ||
 		{ cat "$work/server.log" >&2; exit 1; }
 }
+
+# bench_settle [TABLE...]: VACUUM ANALYZE the tables (the whole database
+# when none), then waits, at most a minute, until nothing else in the
+# cluster is active, and says so when it never is.  What a run commits
+# leaves work behind it (autovacuum of the tables it filled, the
+# announcer's NOTIFYs of its log entries), and a run timed while that work
+# keeps the other CPU busy is not comparable with one timed on a quiet
+# machine: on this kind of virtual machine a statement's round trip between
+# a client and its backend wakes an idle CPU each time, unless another
+# process keeps it awake, and is twice as fast when one does.
+bench_settle() {
+	local psql=("$bindir/psql" -X -q -At -h 127.0.0.1 -p "$port" -U postgres -d postgres)
+	local tables quiet=0
+	tables=$(IFS=,; echo "$*")
+	"${psql[@]}" -c "VACUUM ANALYZE $tables" >/dev/null
+	for _ in $(seq 1 300); do
+		if [ "$("${psql[@]}" -c "SELECT count(*) FROM pg_stat_activity
+		                         WHERE pid <> pg_backend_pid() AND state = 'active'
+		                            OR backend_type = 'autovacuum worker'")" = 0 ]; then
+			quiet=$((quiet + 1))
+			[ "$quiet" -ge 5 ] && return 0
+		else
+			quiet=0
+		fi
+		sleep 0.2
+	done
+	echo "   (the server was still busy after a minute; timing anyway)" >&2
+}

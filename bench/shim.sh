@@ -105,6 +105,15 @@ packages() {
 	psql_q -c 'SELECT count(*) FROM jam.jam_work_packages'
 }
 
+# run_failed MESSAGE OUTPUT [shim]: says why a run does not count, with the
+# tool's output (and the shim's last log lines); returns 1.
+run_failed() {
+	echo "bench: $1" >&2
+	echo "$2" >&2
+	[ -z "${3:-}" ] || tail -n 3 "$work/shim.log" >&2
+	return 1
+}
+
 # run_wrk NAME URL SCRIPT SECONDS: a CHECKPOINT, then wrk; prints "rps
 # p50_ms p99_ms requests".  With shim_submit.lua, every answer must be a 201
 # and the packages must be up by as many (plus at most one a connection).
@@ -115,26 +124,22 @@ run_wrk() {
 	out=$(BENCH_TOKEN=$token wrk -t "$jobs" -c "$conns" -d "${4}s" --latency -s "$here/$3" "$2" 2>&1) ||
 		{ echo "$out" >&2; return 1; }
 	if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' <<<"$out"; then
-		echo "bench: $1: the shim answered errors, or connections failed:" >&2
-		echo "$out" >&2
-		tail -n 3 "$work/shim.log" >&2
-		return 1
+		run_failed "$1: the shim answered errors, or connections failed:" "$out" shim
+		return
 	fi
 	requests=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out")
 	if [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
-		echo "bench: $1: wrk completed no requests:" >&2
-		echo "$out" >&2
-		return 1
+		run_failed "$1: wrk completed no requests:" "$out"
+		return
 	fi
 	if [ "$3" = shim_submit.lua ]; then
 		created=$(sed -n 's/^created: \([0-9]*\)$/\1/p' <<<"$out")
 		after=$(packages) || return 1
 		if [ "$created" != "$requests" ] || [ $((after - before)) -lt "$requests" ] ||
 			[ $((after - before)) -gt $((requests + conns)) ]; then
-			echo "bench: $1: $requests requests, ${created:-no} answers 201 (a new package), packages up by $((after - before)):" >&2
-			echo "$out" >&2
-			tail -n 3 "$work/shim.log" >&2
-			return 1
+			run_failed "$1: $requests requests, ${created:-no} answers 201 (a new package), packages up by $((after - before)):" \
+				"$out" shim
+			return
 		fi
 	fi
 	awk -v n="$requests" '
@@ -169,21 +174,19 @@ run_pgbench() {
 	local failed
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
 	if [ -n "$failed" ] && [ "$failed" != 0 ]; then
-		echo "$out" >&2
-		return 1
+		run_failed "$1: $failed transactions failed:" "$out"
+		return
 	fi
 	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
 	if [ -z "$n" ] || [ "$n" -eq 0 ]; then
-		echo "bench: $1: pgbench processed no transactions:" >&2
-		echo "$out" >&2
-		return 1
+		run_failed "$1: pgbench processed no transactions:" "$out"
+		return
 	fi
 	if [ "$1" = shim_submit.sql ]; then
 		after=$(packages) || return 1
 		if [ $((after - before)) -ne "$n" ]; then
-			echo "bench: $1: $n transactions, but packages up by $((after - before))" >&2
-			echo "$out" >&2
-			return 1
+			run_failed "$1: $n transactions, but packages up by $((after - before))" "$out"
+			return
 		fi
 	fi
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out")

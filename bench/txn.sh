@@ -20,7 +20,7 @@
 #
 # Each run submits to a service of its own, so that no run meets the
 # packages of another (resubmits cost less), and starts on a quiet server
-# (settle, below).  The small N runs before and
+# (bench_settle in cluster.sh).  The small N runs before and
 # after the big one, best of them counted.  A big run stops at a time cap:
 # three times what the small runs' rate predicts (so a stopped run shows a
 # ratio above 3), at most BENCH_TXN_CAP seconds (default 180), and is then
@@ -30,31 +30,6 @@
 small=${BENCH_TXN_SMALL:-1000}
 big=${BENCH_TXN_BIG:-100000}
 max_cap=${BENCH_TXN_CAP:-180}
-
-# settle: waits (at most a minute) until the server has nothing else to do:
-# what a run commits leaves work behind it (autovacuum of the tables it
-# filled, the announcer's NOTIFYs of its log entries), and a run timed while
-# that work keeps the other CPU busy is not comparable with one timed on a
-# quiet machine.  On this kind of virtual machine it is twice as fast: a
-# statement's round trip between psql and its backend wakes an idle CPU
-# each time, unless another process keeps it awake.  So every run starts
-# on a quiet server, its tables vacuumed and analyzed first.
-settle() {
-	psql_q -c 'VACUUM ANALYZE jam.jam_work_packages, jam.jam_log_entries, jam.jam_services' >/dev/null
-	local quiet=0
-	for _ in $(seq 1 300); do
-		if [ "$(psql_q -c "SELECT count(*) FROM pg_stat_activity
-		                   WHERE pid <> pg_backend_pid() AND state = 'active'
-		                      OR backend_type = 'autovacuum worker'")" = 0 ]; then
-			quiet=$((quiet + 1))
-			[ "$quiet" -ge 5 ] && return 0
-		else
-			quiet=0
-		fi
-		sleep 0.2
-	done
-	echo "   (the server was still busy after a minute; this run is timed anyway)" >&2
-}
 
 # ready SERVICE: psql commands that ready a run's session before its clock
 # starts: the service registered, and one submit to it rolled back.
@@ -66,7 +41,7 @@ ready() {
 # stmt_ms SERVICE N CAP_S: milliseconds of the one statement, or "capped".
 stmt_ms() {
 	local out
-	settle
+	bench_settle jam.jam_work_packages jam.jam_log_entries jam.jam_services
 	if out=$({
 		ready "$1"
 		echo "SET statement_timeout = '${3}s';"
@@ -92,7 +67,7 @@ stmt_ms() {
 # that psql is still there, so a stopped run ends there.
 stmts_ms() {
 	local file=$work/txn_$1.sql out rc=0
-	settle
+	bench_settle jam.jam_work_packages jam.jam_log_entries jam.jam_services
 	{
 		printf '%s\n' '\o /dev/null'
 		ready "$1"

@@ -204,11 +204,7 @@ measure_latency() {
 	done
 	# The drains before left their dead rows: vacuumed now, so that the
 	# measured window does not share two CPUs with autovacuum of them.
-	psql_q -c 'VACUUM ANALYZE' >/dev/null
-	for _ in $(seq 1 300); do
-		[ "$(psql_q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && break
-		sleep 0.2
-	done
+	bench_settle
 	echo "-- latency: submits at $1/s, $workers workers (batch size $2), 4 services: ${warmup}s of warm-up, then ${seconds}s measured"
 	lat=$("$latency" "$conninfo" "$1" "$warmup" 4)
 	echo "   warm-up (after the restart): p99_ms=$(sed -n 's/^p99_ms=//p' <<<"$lat")"
