@@ -196,6 +196,7 @@ fi
 # off and on alternately, best of seven each (the best run is the one the
 # machine disturbed least).
 if part metrics; then
+	bench_settle
 	metrics_run() {
 		local tps
 		tps=$(PGOPTIONS="-c jam.metrics=$1" run_pgbench submit.sql "$seconds")
@@ -254,6 +255,7 @@ fi
 # submits to the same one service, whose row serializes the log appends.
 # The three alternate within each round.
 if part batch; then
+	bench_settle
 	batch_skip=
 	have_function 'jam.jam_submit_packages(text,bytea[],integer,integer)' ||
 		batch_skip="skipped: jam.jam_submit_packages not installed"
@@ -305,6 +307,8 @@ fi
 if part proofs; then
 	echo "-- building synthetic logs of 10^3 and 10^6 entries"
 	psql_q -f "$here/proofs_setup.sql"
+	# The parts before leave autovacuum work behind (bench_settle, cluster.sh).
+	bench_settle
 	run_pgbench proof_1k.sql 5 >/dev/null
 	run_pgbench proof_1m.sql 5 >/dev/null
 	small_tps=()
@@ -337,6 +341,7 @@ CREATE ROLE bench_off LOGIN IN ROLE jam_api;
 ALTER ROLE bench_on SET jam.rate_limit_per_minute = 100000000;
 ALTER ROLE bench_off SET jam.auth_required = off;
 SQL
+	bench_settle
 	token=$(psql_q -c "SELECT jam.jam_create_token('bench', '{jam:submit}')")
 	psql_q -c "SELECT jam.jam_set_quota(token_id => '${token:4:16}', rate_limit_per_minute => 100000000)" >/dev/null
 	run_pgbench submit_auth.sql 5 -U bench_on -D "token=$token" >/dev/null
