@@ -44,6 +44,8 @@ hist_db jam_hist_1m "$history_rows"
 wait "$small_pid"
 pending() { psql_db "$1" -c "SELECT count(*) FROM jam.jam_work_packages WHERE service_id = 'drain' AND status = 'pending'"; }
 echo "   jam_hist_1k: $(psql_db jam_hist_1k -c 'SELECT count(*) FROM jam.jam_work_packages') packages, jam_hist_1m: $(psql_db jam_hist_1m -c 'SELECT count(*) FROM jam.jam_work_packages') packages"
+# What the parts before wrote in the postgres database may still be vacuumed.
+bench_settle
 
 # fresh_queue: the plain queue refilled to the backlog from empty and
 # vacuumed, so that no pop walks past the rows an earlier run deleted (the
