@@ -198,15 +198,19 @@ static JamStatement delete_preimages = {
  * preimages expire) goes at once, as the preimage phase would delete it;
  * the others have their refcount lowered, one UPDATE each.  Those two run
  * as statements of their own, whose snapshots see the locked versions.
+ * The rows are found from the hashes, one index probe each (a batch's
+ * thousand hashes as "hash = ANY" made a bitmap scan that took 4.3 ms
+ * against 2.9), and locked after the sort: in hash order whatever join
+ * the planner picks.
  */
 static JamStatement lock_preimages = {
 	"SELECT count(*) FILTER (WHERE free), array_agg(ctid) FILTER (WHERE free),"
 	" array_agg(ctid) FILTER (WHERE NOT free), array_agg(n) FILTER (WHERE NOT free),"
 	" coalesce(sum(n), 0)::bigint "
 	"FROM (SELECT l.ctid, d.n, $4 AND l.refcount = d.n AND l.created_at < $3 AS free"
-	"      FROM (SELECT ctid, hash, refcount, created_at FROM jam.jam_preimages"
-	"            WHERE hash = ANY (@ha($1)) ORDER BY hash FOR UPDATE) l"
-	"      JOIN unnest($1::text[], $2::bigint[]) AS d(hash, n) ON @h(d.hash) = l.hash) x",
+	"      FROM unnest($1::text[], $2::bigint[]) AS d(hash, n)"
+	"      JOIN jam.jam_preimages l ON l.hash = @h(d.hash)"
+	"      ORDER BY l.hash FOR UPDATE OF l) x",
 	4, {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID, BOOLOID}
 };
 
