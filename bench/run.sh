@@ -416,6 +416,7 @@ fi
 if part shim; then
 	bash "$here/shim.sh" | tee "$work/shim.out"
 	record shim_vs_direct_get_ratio "$(from_output "$work/shim.out" shim_vs_direct_get_ratio)" '>=' 0.80
+	record shim_get_ratio_ceiling "$(from_output "$work/shim.out" shim_get_ratio_ceiling)" info
 	record shim_vs_direct_post_ratio "$(from_output "$work/shim.out" shim_vs_direct_post_ratio)" '>=' 0.80
 fi
 

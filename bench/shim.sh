@@ -12,6 +12,14 @@
 #   GET   wrk GET /jam/preimages/{hash}/meta     pgbench jam_preimage_meta()
 #   POST  wrk POST /jam/packages (1 KiB, 16     pgbench jam_submit_package()
 #         services, a new package each time)      with the same payloads
+#   404   wrk GET of a path that is no route,   (none)
+#         answered without a Postgres call
+#
+# The 404 runs give shim_get_ratio_ceiling = 404s / (404s + direct GET): on
+# a machine the runs saturate, a GET through the shim costs at least the
+# CPU of an HTTP request the shim answers (the 404 run) plus that of the
+# direct statement, so no shim whose own Postgres leg cost nothing could
+# reach more than that ratio here.
 #
 # wrk opens BENCH_SHIM_CONNS connections (keep-alive); pgbench runs as many
 # clients, each statement exactly the one the shim sends (trace step, token
@@ -123,13 +131,18 @@ run_wrk() {
 	psql_q -c 'CHECKPOINT' || return 1
 	out=$(BENCH_TOKEN=$token wrk -t "$jobs" -c "$conns" -d "${4}s" --latency -s "$here/$3" "$2" 2>&1) ||
 		{ echo "$out" >&2; return 1; }
-	if grep -q -e 'Non-2xx or 3xx responses' -e 'Socket errors' <<<"$out"; then
-		run_failed "$1: the shim answered errors, or connections failed:" "$out" shim
-		return
-	fi
 	requests=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out")
 	if [ -z "$requests" ] || [ "$requests" -eq 0 ]; then
 		run_failed "$1: wrk completed no requests:" "$out"
+		return
+	fi
+	# The 404 run must get nothing but errors (wrk counts them), the others none.
+	local errors
+	errors=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$out")
+	if grep -q 'Socket errors' <<<"$out" ||
+		{ [ "$3" = shim_http_only.lua ] && [ "${errors:-0}" != "$requests" ]; } ||
+		{ [ "$3" != shim_http_only.lua ] && [ -n "$errors" ]; }; then
+		run_failed "$1: the shim answered otherwise than expected, or connections failed:" "$out" shim
 		return
 	fi
 	if [ "$3" = shim_submit.lua ]; then
@@ -207,16 +220,18 @@ run_pgbench() {
 echo "-- warm-up (3s each, not counted)"
 run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua 3 >/dev/null
 run_pgbench shim_meta.sql 3 >/dev/null
+run_wrk 404 "$base/jam/no-such-route" shim_http_only.lua 3 >/dev/null
 run_wrk POST "$base/jam/packages" shim_submit.lua 3 >/dev/null
 run_pgbench shim_submit.sql 3 >/dev/null
 
-declare -a get_shim get_direct post_shim post_direct
+declare -a get_shim get_direct http_only post_shim post_direct
 # measure WORKLOAD SIDE ROUND: one counted run (each starts with a CHECKPOINT).
 measure() {
 	local r rate p50 p99 n
 	case $1,$2 in
 	GET,shim) r=$(run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua "$seconds") ;;
 	GET,direct) r=$(run_pgbench shim_meta.sql "$seconds") ;;
+	HTTP,shim) r=$(run_wrk 404 "$base/jam/no-such-route" shim_http_only.lua "$seconds") ;;
 	POST,shim) r=$(run_wrk POST "$base/jam/packages" shim_submit.lua "$seconds") ;;
 	POST,direct) r=$(run_pgbench shim_submit.sql "$seconds") ;;
 	esac
@@ -224,6 +239,7 @@ measure() {
 	case $1,$2 in
 	GET,shim) get_shim+=("$r") && printf '   round %d  GET meta   shim    rps=%s p50=%sms p99=%sms\n' "$3" "$rate" "$p50" "$p99" ;;
 	GET,direct) get_direct+=("$r") && printf '   round %d  GET meta   direct  tps=%s\n' "$3" "$rate" ;;
+	HTTP,shim) http_only+=("$r") && printf '   round %d  404        shim    rps=%s (no Postgres call)\n' "$3" "$rate" ;;
 	POST,shim) post_shim+=("$r") && printf '   round %d  POST pkg   shim    rps=%s p50=%sms p99=%sms (%d new packages, all 201)\n' "$3" "$rate" "$p50" "$p99" "$n" ;;
 	POST,direct) post_direct+=("$r") && printf '   round %d  POST pkg   direct  tps=%s (%d new packages)\n' "$3" "$rate" "$n" ;;
 	esac
@@ -232,6 +248,7 @@ for round in $(seq 1 "$rounds"); do
 	order=(shim direct)
 	[ $((round % 2)) -eq 1 ] || order=(direct shim)
 	for side in "${order[@]}"; do measure GET "$side" "$round"; done
+	measure HTTP shim "$round"
 	for side in "${order[@]}"; do measure POST "$side" "$round"; done
 done
 
@@ -257,6 +274,14 @@ echo "shim_get_meta_rps=$gs direct_get_meta_tps=$gd"
 echo "shim_get_meta_p50_ms=$(mean 2 "${get_shim[@]}") shim_get_meta_p99_ms=$(mean 3 "${get_shim[@]}")"
 echo "direct_get_meta_p50_ms=$(mean 2 "$get_latency") direct_get_meta_p99_ms=$(mean 3 "$get_latency") (a run with pgbench's log)"
 echo "shim_vs_direct_get_ratio=$get_ratio"
+# What the GET ratio could reach if the shim's own Postgres leg cost
+# nothing: on a machine the runs saturate, a request through the shim
+# costs at least the HTTP side's CPU (the HEAD runs: wrk, parsing, routing,
+# logging) plus the direct side's (pgbench and the backend), so the shim
+# can reach at most http / (http + direct) of the direct rate.
+hs=$(mean 1 "${http_only[@]}")
+echo "shim_http_only_rps=$hs"
+echo "shim_get_ratio_ceiling=$(awk -v h="$hs" -v d="$gd" 'BEGIN { printf "%.2f", h / (h + d) }')"
 echo "shim_post_package_rps=$ps direct_post_package_tps=$pd"
 echo "shim_post_package_p50_ms=$(mean 2 "${post_shim[@]}") shim_post_package_p99_ms=$(mean 3 "${post_shim[@]}")"
 echo "direct_post_package_p50_ms=$(mean 2 "$post_latency") direct_post_package_p99_ms=$(mean 3 "$post_latency") (a run with pgbench's log)"
