@@ -78,8 +78,15 @@ sub jc
 		if (defined $opt{env}{$k}) { $ENV{$k} = $opt{env}{$k} }
 		else { delete $ENV{$k} }
 	}
-	my $in = $opt{in} // '';
-	IPC::Run::run([ $jamctl, @$args ], '<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+	# Standard input comes from a file, not a pipe: a jamctl that refuses
+	# its arguments exits without reading it, and IPC::Run dies of the
+	# EPIPE its write into the pipe then gets.
+	my $in = "$tmp/stdin";
+	open(my $fh, '>', $in) or die "$in: $!";
+	binmode($fh);
+	print $fh $opt{in} // '';
+	close($fh) or die "$in: $!";
+	IPC::Run::run([ $jamctl, @$args ], '<', $in, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
 	my $rc = $? >> 8;
 	my $doc = eval { $json->decode($out) } if length $out;
 	return { rc => $rc, out => $out, err => $err, json => $doc };
