@@ -276,7 +276,7 @@ echo "direct_get_meta_p50_ms=$(mean 2 "$get_latency") direct_get_meta_p99_ms=$(m
 echo "shim_vs_direct_get_ratio=$get_ratio"
 # What the GET ratio could reach if the shim's own Postgres leg cost
 # nothing: on a machine the runs saturate, a request through the shim
-# costs at least the HTTP side's CPU (the HEAD runs: wrk, parsing, routing,
+# costs at least the HTTP side's CPU (the 404 runs: wrk, parsing, routing,
 # logging) plus the direct side's (pgbench and the backend), so the shim
 # can reach at most http / (http + direct) of the direct rate.
 hs=$(mean 1 "${http_only[@]}")
