@@ -262,22 +262,27 @@ write_trace(const char *path, const Sent *sent, int n_sent, double started)
 	}
 }
 
-/* A positive integer from the environment, def when unset; exits when out of 1..max. */
+/*
+ * A positive integer from the environment, def when unset; exits when it
+ * is not a whole number in 1..max ("4x" and "" included).
+ */
 static int
 env_int(const char *name, int def, int max)
 {
 	const char *v = getenv(name);
-	int			n;
+	char	   *end;
+	long		n;
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL)
 		return def;
-	n = atoi(v);
-	if (n < 1 || n > max)
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || errno != 0 || n < 1 || n > max)
 	{
-		fprintf(stderr, "latency: %s must be between 1 and %d\n", name, max);
+		fprintf(stderr, "latency: %s must be a whole number from 1 to %d, not \"%s\"\n", name, max, v);
 		exit(2);
 	}
-	return n;
+	return (int) n;
 }
 
 int
