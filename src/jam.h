@@ -127,6 +127,8 @@ extern Datum jam_with_created_flag(Datum doc, bool created);
 
 #include "utils/jsonb.h"
 extern void jam_jsonb_push_key(JsonbParseState **state, const char *key);
+extern void jam_jsonb_push_string(JsonbParseState **state, const char *key, const char *value);
+extern void jam_jsonb_push_integer(JsonbParseState **state, const char *key, int64 value);
 extern void jam_jsonb_push_members(JsonbParseState **state, Jsonb *object);
 extern void jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *doc);
 extern JsonbValue *jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *object,
@@ -183,6 +185,15 @@ extern void jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **
 								char **package_ids, Datum *receipts);
 extern void jam_log_receipts_of(int n, char **item_hashes, JamLogKind kind, Datum *receipts);
 extern Datum jam_log_receipt_of(const char *item_hash, JamLogKind kind);
+
+/* log_receipt.c */
+#include "datatype/timestamp.h"
+extern Datum jam_log_new_receipt(const char *service_id, int64 seq, const char *kind,
+								 const uint8 item_hash[JAM_HASH_BYTES],
+								 const uint8 leaf_hash[JAM_HASH_BYTES],
+								 const uint8 prev_root[JAM_HASH_BYTES],
+								 const uint8 new_root[JAM_HASH_BYTES],
+								 const char *status, TimestampTz processed_at);
 extern void jam_log_meta_hash(const char *service_id, const char *principal,
 							  const char *detail, uint8 out[JAM_HASH_BYTES]);
 

@@ -7,6 +7,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 /* Returns doc with the top-level member key set to value (a jsonb). */
 Datum
@@ -36,6 +37,36 @@ jam_jsonb_push_key(JsonbParseState **state, const char *key)
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
 	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+/* Pushes key with a string value (NULL: JSON null); value must outlive the build. */
+void
+jam_jsonb_push_string(JsonbParseState **state, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	jam_jsonb_push_key(state, key);
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* Pushes key with an integer value. */
+void
+jam_jsonb_push_integer(JsonbParseState **state, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	jam_jsonb_push_key(state, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(value);
+	pushJsonbValue(state, WJB_VALUE, &v);
 }
 
 /*

@@ -40,12 +40,13 @@
 /*
  * The leaf with its receipt.  The service's new head stays in the
  * transaction's copy of the service row (xact_rows.c), written once before
- * commit however many entries the transaction appends.
+ * commit however many entries the transaction appends.  The receipt is
+ * built from the values written (log_receipt.c), not read back.
  */
 static JamStatement insert_entry = {
 	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
-	"VALUES ($1, $2, $3, @h($4), $5, $6, $7, @h($8), @h($9), @h($10), $11) RETURNING " RECEIPT_JSON,
+	"VALUES ($1, $2, $3, @h($4), $5, $6, $7, @h($8), @h($9), @h($10), $11)",
 	11, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
 	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
 };
@@ -63,7 +64,7 @@ static JamStatement insert_entry = {
 	"FROM unnest($2::bigint[], $4::text[], $5::text[], $7::bytea[], $8::text[], $9::text[], " \
 	"            $10::text[], $11::bytea[]" package_array ") " \
 	"AS u(seq, hash, status, entry, leaf, prev, new, nodes" package_alias ") " \
-	"ORDER BY u.seq RETURNING seq, " RECEIPT_JSON
+	"ORDER BY u.seq"
 #define INSERT_ENTRIES_ARG_TYPES \
 	TEXTOID, INT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID, \
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID
@@ -202,18 +203,23 @@ jam_log_meta_hash(const char *service_id, const char *principal, const char *det
 /* One leaf, pushed onto a head: what a row of the log stores besides its receipt fields. */
 typedef struct PushedLeaf
 {
-	bytea	   *entry;
+	bytea	   *entry;			/* kind, then the item's hash: see the top of this file */
 	uint8		leaf[JAM_HASH_BYTES];
 	uint8		prev_root[JAM_HASH_BYTES];
 	uint8		new_root[JAM_HASH_BYTES];
 	bytea	   *nodes;
 } PushedLeaf;
 
-/* Builds the entry of item_hash at time now and pushes its leaf onto head. */
+/*
+ * Builds the entry of item_hash at time now and pushes its leaf onto head.
+ * prev_root is head's root when the caller has it (the previous leaf's new
+ * root, in a batch), NULL to compute it: a root costs a hash per frontier
+ * subtree, about half the work of a leaf in a large log.
+ */
 static void
 push_entry(JamLogHead *head, JamLogKind kind, const char *item_hash,
 		   const uint8 meta_hash[JAM_HASH_BYTES], const char *status, TimestampTz now,
-		   PushedLeaf *out)
+		   const uint8 *prev_root, PushedLeaf *out)
 {
 	uint8		entry[JAM_LOG_ENTRY_BYTES];
 	uint8		completed[JAM_LOG_MAX_HEIGHT * JAM_HASH_BYTES];
@@ -231,7 +237,10 @@ push_entry(JamLogHead *head, JamLogKind kind, const char *item_hash,
 	for (int i = 0; i < 8; i++)
 		*p++ = (uint8) (unix_micros >> (8 * i));
 
-	jam_log_head_root(head, out->prev_root);
+	if (prev_root != NULL)
+		memcpy(out->prev_root, prev_root, JAM_HASH_BYTES);
+	else
+		jam_log_head_root(head, out->prev_root);
 	jam_merkle_leaf_hash(entry, sizeof(entry), out->leaf);
 	n_completed = jam_log_head_push(head, out->leaf, completed);
 	jam_log_head_root(head, out->new_root);
@@ -242,6 +251,19 @@ push_entry(JamLogHead *head, JamLogKind kind, const char *item_hash,
 	out->nodes = palloc(VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
 	SET_VARSIZE(out->nodes, VARHDRSZ + (Size) n_completed * JAM_HASH_BYTES);
 	memcpy(VARDATA(out->nodes), completed, (Size) n_completed * JAM_HASH_BYTES);
+}
+
+/* The receipt of leaf, appended at seq to svc's log; a copy that outlives SPI. */
+static Datum
+leaf_receipt(const JamService *svc, int64 seq, JamLogKind kind, const PushedLeaf *leaf,
+			 const char *status, TimestampTz now)
+{
+	const uint8 *item_hash = (const uint8 *) VARDATA(leaf->entry) + 1;
+
+	return SPI_datumTransfer(jam_log_new_receipt(svc->service_id, seq, kind_name(kind), item_hash,
+												 leaf->leaf, leaf->prev_root, leaf->new_root,
+												 status, now),
+							 false, -1);
 }
 
 /*
@@ -257,7 +279,7 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 	PushedLeaf	leaf;
 	Datum		values[11];
 
-	push_entry(&svc->log, kind, item_hash, meta_hash, status, now, &leaf);
+	push_entry(&svc->log, kind, item_hash, meta_hash, status, now, NULL, &leaf);
 	values[0] = CStringGetTextDatum(svc->service_id);
 	values[1] = Int64GetDatum(svc->log.size - 1);
 	values[2] = CStringGetTextDatum(kind_name(kind));
@@ -271,7 +293,7 @@ jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 	values[10] = PointerGetDatum(leaf.nodes);
 	jam_spi_exec(&insert_entry, values, NULL, false, 0);
 	jam_event_logged(svc->service_id, svc->log.size - 1, kind, item_hash, status);
-	return jam_spi_copy_jsonb(1);
+	return leaf_receipt(svc, svc->log.size - 1, kind, &leaf, status, now);
 }
 
 /*
@@ -298,6 +320,7 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	Datum	   *status_texts = palloc(sizeof(Datum) * Max(n, 1));
 	Datum		values[12];
 	bool		naming = package_ids != NULL && jam_log_has_package_id();
+	uint8		root[JAM_HASH_BYTES];	/* the head's, after the leaves pushed so far */
 	int			rows;
 
 	if (n == 0)
@@ -306,7 +329,11 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	{
 		PushedLeaf	leaf;
 
-		push_entry(&svc->log, kind, item_hashes[i], meta_hash, statuses[i], now, &leaf);
+		push_entry(&svc->log, kind, item_hashes[i], meta_hash, statuses[i], now,
+				   i > 0 ? root : NULL, &leaf);
+		memcpy(root, leaf.new_root, JAM_HASH_BYTES);
+		if (receipts != NULL)
+			receipts[i] = leaf_receipt(svc, first + i, kind, &leaf, statuses[i], now);
 		seqs[i] = Int64GetDatum(first + i);
 		status_texts[i] = CStringGetTextDatum(statuses[i]);
 		hashes[i] = CStringGetTextDatum(item_hashes[i]);
@@ -339,15 +366,6 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	if (rows != n)
 		elog(ERROR, "jam appended %d log entries of %d", rows, n);
 	jam_events_logged(svc->service_id, first, n, kind, item_hashes, statuses[0]);
-	for (int r = 0; receipts && r < rows; r++)
-	{
-		bool		isnull;
-		int64		seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-													  SPI_tuptable->tupdesc, 1, &isnull));
-		Datum		receipt = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
-
-		receipts[seq - first] = SPI_datumTransfer(receipt, false, -1);
-	}
 }
 
 /* The receipt of the log entry of kind for item_hash, or NULL when there is none. Needs SPI. */

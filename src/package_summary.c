@@ -19,36 +19,7 @@
 #include "miscadmin.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 #include "utils/timestamp.h"
-
-static void
-push_string(JsonbParseState **state, const char *key, const char *value)
-{
-	JsonbValue	v;
-
-	jam_jsonb_push_key(state, key);
-	if (value == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) value;
-		v.val.string.len = strlen(value);
-	}
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-static void
-push_integer(JsonbParseState **state, const char *key, int64 value)
-{
-	JsonbValue	v;
-
-	jam_jsonb_push_key(state, key);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(value);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
 
 /*
  * Pushes the members of the summary of pkg (id id_hex), inserted by this
@@ -60,12 +31,12 @@ jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg, c
 {
 	JsonbValue	v;
 
-	push_string(state, "id", id_hex);
-	push_string(state, "service_id", pkg->fields.service_id);
-	push_string(state, "status", "pending");
-	push_integer(state, "contract_version", pkg->fields.contract_version);
-	push_integer(state, "weight_hint", pkg->fields.weight_hint);
-	push_integer(state, "payload_size", VARSIZE_ANY_EXHDR(pkg->payload));
+	jam_jsonb_push_string(state, "id", id_hex);
+	jam_jsonb_push_string(state, "service_id", pkg->fields.service_id);
+	jam_jsonb_push_string(state, "status", "pending");
+	jam_jsonb_push_integer(state, "contract_version", pkg->fields.contract_version);
+	jam_jsonb_push_integer(state, "weight_hint", pkg->fields.weight_hint);
+	jam_jsonb_push_integer(state, "payload_size", VARSIZE_ANY_EXHDR(pkg->payload));
 
 	jam_jsonb_push_key(state, "preimage_hashes");
 	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
@@ -81,14 +52,14 @@ jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg, c
 	}
 	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 
-	push_string(state, "failure_reason", NULL);
-	push_string(state, "submitted_by", GetUserNameFromId(GetSessionUserId(), false));
-	push_string(state, "token_id", token_id);
+	jam_jsonb_push_string(state, "failure_reason", NULL);
+	jam_jsonb_push_string(state, "submitted_by", GetUserNameFromId(GetSessionUserId(), false));
+	jam_jsonb_push_string(state, "token_id", token_id);
 	/* pushJsonbValue keeps pointers until the document is flattened: palloc'd, not on the stack. */
-	push_string(state, "submitted_at",
+	jam_jsonb_push_string(state, "submitted_at",
 				JsonEncodeDateTime(NULL, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 								   TIMESTAMPTZOID, NULL));
-	push_string(state, "processed_at", NULL);
+	jam_jsonb_push_string(state, "processed_at", NULL);
 }
 
 /* The summary of pkg, inserted by this transaction, as a jsonb Datum. */

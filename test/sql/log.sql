@@ -59,6 +59,11 @@ SELECT n, doc->'receipt'->>'seq' AS seq, doc->'receipt'->>'kind' AS kind,
        doc->'receipt'->>'hash' = doc->>'report_hash' AS names_report
 FROM processed ORDER BY n;
 
+-- The receipt an append builds is the one read back from the stored entry,
+-- member for member, for reports as for packages (retries above).
+SELECT n, doc->'receipt' = jam_receipt(doc->>'report_hash') - 'inclusion' AS same_as_stored
+FROM processed ORDER BY n;
+
 -- jam_roots: every service's head, equal to its latest receipt's root.
 SELECT r->>'service_id' AS service_id, (r->>'tree_size')::int AS tree_size,
        r->>'root' = (SELECT encode(new_root, 'hex') FROM jam_log_entries e
