@@ -17,6 +17,7 @@ extern int	jam_scheduling;
 extern void jam_fair_init(void);
 extern bool jam_fair_claim(ArrayType *visible, ClaimedPackage *pkg);
 extern bool jam_services_have_share(void);
+extern void jam_fair_backlog_changed(void);
 
 /* The shares jam_register_service accepts. */
 #define JAM_SHARE_MAX 1000000

@@ -161,6 +161,7 @@ jam_register_service(PG_FUNCTION_ARGS)
 					 errdetail("The share given was %d.", share)));
 		values[3] = Int32GetDatum(share);
 		nulls[3] = ' ';
+		jam_fair_backlog_changed();
 	}
 
 	/* The document shows the row as this transaction has changed it. */

@@ -29,6 +29,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "fair.h"
 #include "metrics.h"
 #include "xact_rows.h"
 
@@ -57,6 +58,7 @@ typedef struct ServiceEntry
 	char		key[SERVICE_KEY_BYTES];
 	SubTransactionId subxid;	/* the subtransaction that last changed it */
 	bool		dirty;			/* differs from the row */
+	int64		read_pending;	/* the row's pending count when it was locked */
 	JamService	svc;
 	List	   *saved;			/* of SavedService, innermost first */
 } ServiceEntry;
@@ -216,6 +218,7 @@ jam_service_lock(const char *service_id)
 		e->dirty = false;
 		e->saved = NIL;
 		read_service(service_id, &e->svc);
+		e->read_pending = e->svc.pending_count;
 	}
 	else
 		save_service(e);
@@ -420,6 +423,9 @@ write_services(void)
 		nulls[3] = e->svc.log.size == 0 ? 'n' : ' ';
 		if (jam_spi_exec(&write_service, values, nulls, false, 0) != 1)
 			elog(ERROR, "jam lost the row of service \"%s\"", e->key);
+		/* A service that had nothing pending has a backlog now: fair scheduling must see it. */
+		if (e->read_pending == 0 && e->svc.pending_count > 0)
+			jam_fair_backlog_changed();
 		save_service(e);
 		e->dirty = false;
 	}

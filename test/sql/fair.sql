@@ -103,6 +103,30 @@ SELECT (jam.jam_process_packages(NULL, 10000)->>'processed')::int AS fifo_rest;
 -- Only the two policies.
 SET jam.scheduling = 'random';
 
+-- 7. A claim does not read every service: with 1,000 idle services beside
+-- a backlogged one, 50 claims fetch jam_services' pages about once (the
+-- backend keeps the list of backlogged services until it may have grown),
+-- not 50 times (a scan of every service per claim).
+SELECT count(jam.jam_register_service('idle-' || g)) AS idle_services FROM generate_series(1, 1000) g;
+SELECT pg_temp.fill('scan', 60);
+BEGIN;
+-- (The counter also holds what earlier transactions fetched and the server
+-- has not been told yet: only a difference within one transaction counts.)
+SELECT pg_stat_get_xact_blocks_fetched('jam.jam_services'::regclass) AS fetched_before \gset
+SELECT count(jam.jam_process_next(NULL)) AS claimed FROM generate_series(1, 50);
+SELECT pg_relation_size('jam.jam_services') / 8192 AS service_pages \gset
+-- Each claim reads its service's refine function (one page); the list of
+-- backlogged services is read once: 64 pages here, against about 660 when
+-- every claim scanned every service.
+SELECT pg_stat_get_xact_blocks_fetched('jam.jam_services'::regclass) - :fetched_before
+         < 50 + 3 * :service_pages AS not_a_scan_per_claim,
+       :service_pages >= 10 AS services_span_pages;
+COMMIT;
+-- A service that gets its first package is seen by the next claim.
+SELECT pg_temp.fill('idle-7', 1);
+SELECT jam.jam_process_next(NULL)->>'service_id' AS newly_backlogged_first;
+SELECT (jam.jam_process_packages(NULL, 10000)->>'processed')::int AS scan_rest;
+
 -- Nothing left pending, nothing processed twice.
 SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) AS packages,

@@ -14,8 +14,11 @@ use Time::HiRes qw(sleep);
 # A primary that a standby can stream from (jam_node makes one that cannot).
 my $node = PostgreSQL::Test::Cluster->new('proc');
 $node->init(allows_streaming => 1);
+# The standby is made late from an early backup, so the primary keeps the
+# WAL written between them (the floods below are several segments).
 $node->append_conf('postgresql.conf', join("\n", "shared_preload_libraries = 'jam'",
-	"jam.processor_workers = 2", "jam.processor_databases = 'postgres'") . "\n");
+	"jam.processor_workers = 2", "jam.processor_databases = 'postgres'",
+	"wal_keep_size = '1GB'") . "\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION jam');
 $node->backup('base');
@@ -79,6 +82,37 @@ ok($fair_b > 0 && abs($fair_a / $fair_b - 3) <= 0.15,
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM jam.jam_work_packages WHERE service_id LIKE 'fair-%' AND status = 'pending'"),
 	'and then the rest');
+
+# A service that gets its first package while the workers drain another is
+# served at once, although each worker keeps its list of backlogged services
+# between claims (fair.c): the submit's commit tells them the list grew.
+# Fair order interleaves its 5 with about as many of the flood's, plus what
+# the workers hold; with the list kept stale until its 64-claim bound, each
+# worker would take up to 64 of the flood first (measured 19 and 80).
+$node->safe_psql('postgres', q{
+	SELECT jam.jam_submit_packages('flood-x', (SELECT array_agg(convert_to('f' || g, 'UTF8')) FROM generate_series(1, 6000) g));
+});
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) >= 200 FROM jam.jam_work_packages WHERE service_id = 'flood-x' AND status <> 'pending'"),
+	'the workers drain a flood');
+$node->safe_psql('postgres', q{
+	SELECT jam.jam_submit_packages('late-x', (SELECT array_agg(convert_to('l' || g, 'UTF8')) FROM generate_series(1, 5) g));
+});
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 5 FROM jam.jam_work_packages WHERE service_id = 'late-x' AND status <> 'pending'"),
+	'a service that arrives during the flood is processed');
+my ($flood_between, $flood_left) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE f.processed_at > l.submitted AND f.processed_at <= l.done),
+	       count(*) FILTER (WHERE f.status = 'pending')
+	FROM jam.jam_work_packages f,
+	     (SELECT min(submitted_at) AS submitted, max(processed_at) AS done
+	      FROM jam.jam_work_packages WHERE service_id = 'late-x') l
+	WHERE f.service_id = 'flood-x'});
+ok($flood_between < 16 && $flood_left > 0,
+	"its 5 packages come out within $flood_between of the flood's ($flood_left still pending)");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM jam.jam_work_packages WHERE service_id = 'flood-x' AND status = 'pending'"),
+	'and the flood drains');
 
 # jam.processor_batch_size: a backlog is taken up to n packages per
 # transaction (one xmin per transaction), each package still once, the log
