@@ -249,13 +249,15 @@ read_claimed(TupleTableSlot *slot, ClaimedPackage *pkg)
 }
 
 /*
- * Claims the oldest pending package of service_id (NULL: of any service,
- * limited to visible when that is not NULL) that no other transaction
- * holds, locking its row until the transaction ends.  Returns false when
- * there is none.
+ * Walks the pending queue of service_id (NULL: of any service, limited to
+ * visible when that is not NULL) from its oldest package.  With take, it
+ * locks the first row no other transaction holds and copies it into pkg;
+ * without, it only sets pkg->seq to the first pending package this
+ * transaction has not claimed, held by others or not.  False when there is
+ * none.
  */
-bool
-jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
+static bool
+walk_queue(const char *service_id, ArrayType *visible, bool take, ClaimedPackage *pkg)
 {
 	Relation	heap;
 	Relation	index;
@@ -316,6 +318,11 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 			!in_visible(TextDatumGetCString(slot_getattr(slot, ATT_SERVICE_ID, &isnull)),
 						visible_ids, n_visible))
 			continue;
+		if (!take)
+		{
+			pkg->seq = seq;
+			break;
+		}
 
 		/*
 		 * Held by another transaction: skip it.  Changed since our snapshot
@@ -340,5 +347,31 @@ jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 	jam_claim_hint_found(&hint, first_pending, lowest_claimed);
 	if (taken)
 		cursor->after = pkg->seq;
-	return taken;
+	return take ? taken : pkg->seq >= 0;
+}
+
+/*
+ * Claims the oldest pending package of service_id (NULL: of any service,
+ * limited to visible when that is not NULL) that no other transaction
+ * holds, locking its row until the transaction ends.  Returns false when
+ * there is none.
+ */
+bool
+jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
+{
+	return walk_queue(service_id, visible, true, pkg);
+}
+
+/*
+ * The seq of the oldest pending package of service_id that this
+ * transaction has not claimed (another may hold it), or -1: where the
+ * service stands in arrival order.  Locks nothing.
+ */
+int64
+jam_claim_peek(const char *service_id)
+{
+	ClaimedPackage head;
+
+	head.seq = -1;
+	return walk_queue(service_id, NULL, false, &head) ? head.seq : -1;
 }

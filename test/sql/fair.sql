@@ -127,6 +127,45 @@ SELECT pg_temp.fill('idle-7', 1);
 SELECT jam.jam_process_next(NULL)->>'service_id' AS newly_backlogged_first;
 SELECT (jam.jam_process_packages(NULL, 10000)->>'processed')::int AS scan_rest;
 
+-- 8. A token limited to some services (here a tenant's) is never sent
+-- through the queues of services it may not see, whose length it does not
+-- control: with 'theirs' holding 2,000 pending packages, a tenant whose
+-- services have none finds nothing without reading them, in fair and in
+-- fifo order (a walk of every queue fetched a block per package).
+SELECT jam.jam_register_service('mine-1', NULL, 'mine') IS NOT NULL AS mine_1,
+       jam.jam_register_service('mine-2', NULL, 'mine') IS NOT NULL AS mine_2,
+       jam.jam_register_service('theirs', NULL, 'theirs') IS NOT NULL AS theirs;
+SELECT pg_temp.fill('theirs', 2000);
+SELECT jam.jam_create_token('mine', '{jam:read,jam:process}', NULL, 'mine') AS mine_token \gset
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched('jam.jam_work_packages'::regclass) AS fetched_before \gset
+SELECT jam.jam_process_next() IS NULL AS nothing_for_mine FROM jam.jam_authenticate(:'mine_token');
+SET LOCAL jam.scheduling = 'fifo';
+SELECT jam.jam_process_next() IS NULL AS nothing_for_mine_fifo FROM jam.jam_authenticate(:'mine_token');
+SELECT pg_stat_get_xact_blocks_fetched('jam.jam_work_packages'::regclass) - :fetched_before
+         < 10 AS not_through_their_queue;
+COMMIT;
+-- In fifo order its packages come oldest first across its services
+-- ('mine-2' submitted first), and never one of 'theirs', older still.
+SELECT pg_temp.fill('mine-2', 2) AS mine_2_filled, pg_temp.fill('mine-1', 2) AS mine_1_filled;
+SET jam.scheduling = 'fifo';
+SELECT jam.jam_process_next()->>'service_id' AS fifo_1 FROM jam.jam_authenticate(:'mine_token');
+SELECT jam.jam_process_next()->>'service_id' AS fifo_2 FROM jam.jam_authenticate(:'mine_token');
+SELECT jam.jam_process_next()->>'service_id' AS fifo_3 FROM jam.jam_authenticate(:'mine_token');
+SELECT jam.jam_process_next()->>'service_id' AS fifo_4 FROM jam.jam_authenticate(:'mine_token');
+SELECT jam.jam_process_next() IS NULL AS fifo_then_nothing FROM jam.jam_authenticate(:'mine_token');
+RESET jam.scheduling;
+-- The tenant's services are found through jam_services_tenant_idx (1.4),
+-- not by reading every service: with the 1,000 services of section 7, a
+-- list reads a few rows of jam_services, not its pages.
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched('jam.jam_services'::regclass) AS fetched_before \gset
+SELECT jam.jam_list_packages() ->> 'total' AS mine_listed FROM jam.jam_authenticate(:'mine_token');
+SELECT pg_stat_get_xact_blocks_fetched('jam.jam_services'::regclass) - :fetched_before
+         < :service_pages / 2 AS tenant_services_not_a_scan;
+COMMIT;
+SELECT (jam.jam_process_packages(NULL, 10000)->>'processed')::int AS theirs_drained;
+
 -- Nothing left pending, nothing processed twice.
 SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) AS packages,

@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.1 to the default version (1.3) keeps
+# ALTER EXTENSION jam UPDATE from 1.1 to the default version (1.4) keeps
 # every row, every answer of the API, every receipt and checkpoint and the
 # node key, and leaves a database that works, dumps and restores.  060
 # does the same from 1.0 through the whole chain; this one starts from a
@@ -13,7 +13,7 @@
 # by fair scheduling), shares 3:1 giving 30 of 40 claims to one service (in
 # a new session and in one connected since before the update), the tokens
 # and quotas made before, jam_log_events when it exists; then pg_dump and
-# restore at 1.3.
+# restore at 1.4.
 
 use strict;
 use warnings;
@@ -266,7 +266,7 @@ same_map(api_snapshot($db), $api_before, 'recording the API twice gives the same
 my ($rc, $out, $err) = $node->psql($db, 'ALTER EXTENSION jam UPDATE');
 my $updated = is($rc, 0, 'ALTER EXTENSION jam UPDATE succeeds') or diag($err);
 $updated = is(sql(q{SELECT extversion || ' ' || default_version FROM pg_extension, pg_available_extensions
-	                WHERE extname = 'jam' AND name = 'jam'}), '1.3 1.3', 'jam is at the default version, 1.3') && $updated;
+	                WHERE extname = 'jam' AND name = 'jam'}), '1.4 1.4', 'jam is at the default version, 1.4') && $updated;
 if (!$updated)
 {
 	# Nothing after this point means anything without the update.
@@ -449,7 +449,7 @@ $session->quit;
 my $checkpoints = q{SELECT jsonb_object_agg(service_id, jam.jam_checkpoint(service_id)) FROM jam.jam_services};
 my $src_checkpoints = jsql($checkpoints);
 my $rdb = 'jam_restored';
-if (!restores_whole($node, $db, $rdb, '1.3'))
+if (!restores_whole($node, $db, $rdb, '1.4'))
 {
 	# The restored database is not whole: what follows would only echo that.
 	$node->stop;

@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.2 to the default version (1.3), on a
+# ALTER EXTENSION jam UPDATE from 1.2 to the default version (1.4), on a
 # database that 1.2 made itself (CREATE EXTENSION jam VERSION '1.2') and
 # filled through the API: services with shares and a refine, a tenant,
 # preimages, single and batched packages, reports applied and failed,
@@ -12,7 +12,7 @@
 # events of the reports logged before the update must now name their
 # packages, in a new session, in one connected across the update (its
 # cached answer is dropped when the column appears) and in the
-# announcements of new reports; then pg_dump and restore at 1.3.
+# announcements of new reports; then pg_dump and restore at 1.4.
 
 use strict;
 use warnings;
@@ -108,7 +108,7 @@ my $events_before = { map { $_ => events($_) } qw(u-refine u-fails u-batch u-bui
 my ($rc, $out, $err) = $node->psql($db, 'ALTER EXTENSION jam UPDATE');
 is($rc, 0, 'ALTER EXTENSION jam UPDATE succeeds') or diag($err);
 is(sql(q{SELECT extversion || ' ' || default_version FROM pg_extension, pg_available_extensions
-	     WHERE extname = 'jam' AND name = 'jam'}), '1.3 1.3', 'jam is at the default version, 1.3');
+	     WHERE extname = 'jam' AND name = 'jam'}), '1.4 1.4', 'jam is at the default version, 1.4');
 
 # --- 3. Everything as before ------------------------------------------------
 
@@ -171,7 +171,7 @@ is(unverified_receipts($node, $db, $p, $r->{report_hash}), '0/2', 'and its recei
 
 my $src_checkpoints = jsql($checkpoints);
 my $rdb = 'jam_restored';
-if (!restores_whole($node, $db, $rdb, '1.3'))
+if (!restores_whole($node, $db, $rdb, '1.4'))
 {
 	# The restored database is not whole: what follows would only echo that.
 	$node->stop;

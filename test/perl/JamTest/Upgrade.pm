@@ -3,11 +3,11 @@
 # comparisons that report the first differences (table, key, before,
 # after) so that a failure says what changed, not only that something did.
 # 060_upgrade.pl keeps its own copies of these (with its 1.0 hex/bytea
-# normalisation); 062 and 063 use this module.
+# normalisation); 062, 063 and 066 use this module.
 #
 #   my $node = upgrade_node('upgrade_1_2', $db);   # a cluster preloading jam, $db created
 #   my $rows = rows_snapshot($node, $db);          # { table => {columns, rows, data} }
-#   restores_whole($node, $db, $restored, '1.3') or ...; # pg_dump -Fc, pg_restore, compared
+#   restores_whole($node, $db, $restored, '1.4') or ...; # pg_dump -Fc, pg_restore, compared
 #   same_rows($after->{$t}{rows}, $before->{$t}{rows}, $name);
 #   same_map(\%got, \%want, $name);
 
