@@ -8,6 +8,9 @@
 #   my $node = upgrade_node('upgrade_1_2', $db);   # a cluster preloading jam, $db created
 #   my $rows = rows_snapshot($node, $db);          # { table => {columns, rows, data} }
 #   restores_whole($node, $db, $restored, '1.4') or ...; # pg_dump -Fc, pg_restore, compared
+#   restored_or_finish($node, $db, $restored, '1.4');  # the same, ending the test when it fails
+#   my $before = state_before($node, $db, $checkpoints_query);  # rows, sequences, rights, heads
+#   same_state($node, $db, $before, \@hashes, $columns_of);      # all of it compared after an update
 #   same_rows($after->{$t}{rows}, $before->{$t}{rows}, $name);
 #   same_map(\%got, \%want, $name);
 
@@ -25,7 +28,8 @@ use Test::More;
 
 our @EXPORT_OK = qw(canon quote text_array ext_relations dumped_relations rows_snapshot
   sequences_snapshot same_rows same_map function_rights unverified_receipts
-  checkpoints_verified upgrade_node restores_whole $try_functions);
+  checkpoints_verified upgrade_node restores_whole restored_or_finish install_with_refines
+  updates_to state_before same_state submit_each submit_batch $try_functions);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 
@@ -278,6 +282,110 @@ sub checkpoints_verified
 	return $node->safe_psql($db,
 		q{SELECT count(*) FILTER (WHERE jam.jam_verify_checkpoint(note, } . quote($key) . q{)) || '/' || count(*)
 		  FROM jsonb_each_text(} . quote(canon($notes)) . q{::jsonb) AS n(service_id, note)});
+}
+
+# restores_whole, and when the restored database is not whole, the end of
+# the test: what would follow would only echo that.
+sub restored_or_finish
+{
+	my ($node, $db, $restored, $version) = @_;
+	return if restores_whole($node, $db, $restored, $version);
+	$node->stop;
+	done_testing();
+	exit;
+}
+
+# jam at $version in $db, asserted; then public.<prefix>_refine (sha256 of
+# the payload) and public.<prefix>_refine_fails (raises), registered for
+# the services 'u-refine' (share 3, at most 50 pending) and 'u-fails'.
+sub install_with_refines
+{
+	my ($node, $db, $version, $prefix) = @_;
+	$node->safe_psql($db, "CREATE EXTENSION jam VERSION '$version'");
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}), $version,
+		"jam is installed at $version");
+	$node->safe_psql($db, qq{
+		CREATE FUNCTION public.${prefix}_refine(payload bytea, preimages bytea[]) RETURNS bytea
+		LANGUAGE sql IMMUTABLE STRICT AS \$\$ SELECT pg_catalog.sha256(payload) \$\$;
+		CREATE FUNCTION public.${prefix}_refine_fails(payload bytea, preimages bytea[]) RETURNS bytea
+		LANGUAGE plpgsql IMMUTABLE AS \$\$ BEGIN RAISE EXCEPTION 'refine refused'; END \$\$;
+		SELECT jam.jam_register_service('u-refine', 'public.${prefix}_refine(bytea, bytea[])', NULL, 3);
+		SELECT jam.jam_register_service('u-fails', 'public.${prefix}_refine_fails(bytea, bytea[])');
+		SELECT jam.jam_set_quota('u-refine', max_pending_packages => 50);});
+}
+
+# ALTER EXTENSION jam UPDATE in $db, asserted to succeed and to reach
+# $version, the default version.
+sub updates_to
+{
+	my ($node, $db, $version) = @_;
+	my ($rc, $out, $err) = $node->psql($db, 'ALTER EXTENSION jam UPDATE');
+	is($rc, 0, 'ALTER EXTENSION jam UPDATE succeeds') or diag($err);
+	is($node->safe_psql($db, q{SELECT extversion || ' ' || default_version FROM pg_extension, pg_available_extensions
+	                           WHERE extname = 'jam' AND name = 'jam'}),
+		"$version $version", "jam is at the default version, $version");
+}
+
+# What an update must leave as it was: every row, sequence, function's
+# rights, relation registered for pg_dump, and the heads as checkpoints
+# ($checkpoints: a query of { service => note }) with the key they verify with.
+sub state_before
+{
+	my ($node, $db, $checkpoints) = @_;
+	return {
+		rows => rows_snapshot($node, $db),
+		sequences => sequences_snapshot($node, $db),
+		rights => function_rights($node, $db),
+		dumped => [ dumped_relations($node, $db) ],
+		checkpoints_query => $checkpoints,
+		checkpoints => decode_json($node->safe_psql($db, $checkpoints)),
+		verifier_key => decode_json($node->safe_psql($db, 'SELECT jam.jam_status()'))->{verifier_key},
+	};
+}
+
+# Asserts that all of state_before is as it was (rows on the columns of
+# $columns_of where given), that the receipts of @$hashes verify against the
+# current roots, and that the checkpoints still verify and nothing was appended.
+sub same_state
+{
+	my ($node, $db, $before, $hashes, $columns_of) = @_;
+	my $rows_after = rows_snapshot($node, $db, $columns_of);
+	my $rows_before = $before->{rows};
+	is(join(',', sort keys %$rows_after), join(',', sort keys %$rows_before), 'the same tables');
+	same_rows($rows_after->{$_}{rows}, $rows_before->{$_}{rows}, "$_: every row is as before")
+	  for sort keys %$rows_before;
+	is_deeply(sequences_snapshot($node, $db), $before->{sequences}, 'every sequence where it was');
+	is_deeply(function_rights($node, $db), $before->{rights},
+		'every function keeps its grants, SECURITY DEFINER and pinned search_path');
+	is(join(',', dumped_relations($node, $db)), join(',', @{ $before->{dumped} }),
+		'the same relations registered for pg_dump');
+	is(unverified_receipts($node, $db, @$hashes), '0/' . @$hashes,
+		'every receipt made before the update verifies against the current root');
+	my $n_notes = keys %{ $before->{checkpoints} };
+	is(checkpoints_verified($node, $db, $before->{checkpoints}, $before->{verifier_key}), "$n_notes/$n_notes",
+		'every checkpoint signed before the update verifies with the key pinned before');
+	is_deeply(decode_json($node->safe_psql($db, $before->{checkpoints_query})), $before->{checkpoints},
+		'and the heads are the same: nothing was appended');
+}
+
+# The ids of packages submitted one by one, each [service, payload]
+# referencing the preimage $preimage.
+sub submit_each
+{
+	my ($node, $db, $preimage, @packages) = @_;
+	return map {
+		$node->safe_psql($db, "SELECT jam.jam_submit_package('$_->[0]', convert_to('$_->[1]', 'UTF8'), "
+			  . 'preimage_hashes => ' . text_array($preimage) . ")->>'id'")
+	} @packages;
+}
+
+# The ids of packages submitted to $service in one jam_submit_packages call.
+sub submit_batch
+{
+	my ($node, $db, $service, @payloads) = @_;
+	my $answer = $node->safe_psql($db, "SELECT jam.jam_submit_packages('$service', ARRAY["
+		  . join(', ', map { "convert_to('$_', 'UTF8')" } @payloads) . "])->'packages'");
+	return map { $_->{id} } @{ decode_json($answer) };
 }
 
 1;
