@@ -210,15 +210,6 @@ jam_relation(const char *name)
 	return rel;
 }
 
-static bool
-in_visible(const char *service_id, Datum *visible, int n_visible)
-{
-	for (int i = 0; i < n_visible; i++)
-		if (strcmp(service_id, TextDatumGetCString(visible[i])) == 0)
-			return true;
-	return false;
-}
-
 /* Copies the claimed row's columns into pkg, as hex text where the API speaks hex. */
 static void
 read_claimed(TupleTableSlot *slot, ClaimedPackage *pkg)
@@ -249,15 +240,15 @@ read_claimed(TupleTableSlot *slot, ClaimedPackage *pkg)
 }
 
 /*
- * Walks the pending queue of service_id (NULL: of any service, limited to
- * visible when that is not NULL) from its oldest package.  With take, it
+ * Walks the pending queue of service_id (NULL: of any service) from its
+ * oldest package.  With take, it
  * locks the first row no other transaction holds and copies it into pkg;
  * without, it only sets pkg->seq to the first pending package this
  * transaction has not claimed, held by others or not.  False when there is
  * none.
  */
 static bool
-walk_queue(const char *service_id, ArrayType *visible, bool take, ClaimedPackage *pkg)
+walk_queue(const char *service_id, bool take, ClaimedPackage *pkg)
 {
 	Relation	heap;
 	Relation	index;
@@ -267,14 +258,9 @@ walk_queue(const char *service_id, ArrayType *visible, bool take, ClaimedPackage
 	ScanKeyData keys[2];
 	Snapshot	snapshot;
 	ClaimCursor *cursor = cursor_for(service_id);
-	Datum	   *visible_ids = NULL;
-	int			n_visible = 0;
 	bool		taken = false;
 	ClaimHintScan hint;
 	int64		first_pending = -1;
-
-	if (visible != NULL)
-		deconstruct_array(visible, TEXTOID, -1, false, TYPALIGN_INT, &visible_ids, NULL, &n_visible);
 
 	heap = table_open(jam_relation("jam_work_packages"), RowShareLock);
 	index = index_open(jam_relation(service_id ? "jam_work_packages_service_pending_idx"
@@ -314,10 +300,6 @@ walk_queue(const char *service_id, ArrayType *visible, bool take, ClaimedPackage
 			first_pending = seq;
 		if (hash_search(claimed, &seq, HASH_FIND, NULL) != NULL)
 			continue;
-		if (visible != NULL &&
-			!in_visible(TextDatumGetCString(slot_getattr(slot, ATT_SERVICE_ID, &isnull)),
-						visible_ids, n_visible))
-			continue;
 		if (!take)
 		{
 			pkg->seq = seq;
@@ -351,15 +333,15 @@ walk_queue(const char *service_id, ArrayType *visible, bool take, ClaimedPackage
 }
 
 /*
- * Claims the oldest pending package of service_id (NULL: of any service,
- * limited to visible when that is not NULL) that no other transaction
- * holds, locking its row until the transaction ends.  Returns false when
- * there is none.
+ * Claims the oldest pending package of service_id (NULL: of any service)
+ * that no other transaction holds, locking its row until the transaction
+ * ends.  Returns false when there is none.  A caller limited to some
+ * services names them one by one (fair.c), never walks every queue.
  */
 bool
-jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
+jam_claim_next(const char *service_id, ClaimedPackage *pkg)
 {
-	return walk_queue(service_id, visible, true, pkg);
+	return walk_queue(service_id, true, pkg);
 }
 
 /*
@@ -373,5 +355,5 @@ jam_claim_peek(const char *service_id)
 	ClaimedPackage head;
 
 	head.seq = -1;
-	return walk_queue(service_id, NULL, false, &head) ? head.seq : -1;
+	return walk_queue(service_id, false, &head) ? head.seq : -1;
 }

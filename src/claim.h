@@ -27,7 +27,7 @@ typedef struct JamProcessed
 	TimestampTz submitted_at;
 } JamProcessed;
 
-extern bool jam_claim_next(const char *service_id, ArrayType *visible, ClaimedPackage *pkg);
+extern bool jam_claim_next(const char *service_id, ClaimedPackage *pkg);
 extern int64 jam_claim_peek(const char *service_id);
 extern bool jam_process_one(bool *applied, TimestampTz *submitted_at);
 extern int	jam_process_some(int max_packages, JamProcessed *out);

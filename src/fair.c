@@ -521,7 +521,7 @@ claim_oldest_visible(ArrayType *visible, ClaimedPackage *pkg)
 	}
 	qsort(c, n_heads, sizeof(Candidate), by_start);
 	for (int i = 0; i < n_heads; i++)
-		if (jam_claim_next(c[i].service_id, NULL, pkg))
+		if (jam_claim_next(c[i].service_id, pkg))
 			return true;
 	/* Drained, or held by others: the list is read again at the next claim. */
 	backlog_valid = false;
@@ -542,13 +542,13 @@ jam_fair_claim(ArrayType *visible, ClaimedPackage *pkg)
 	int32		share = 1;
 
 	if (jam_scheduling == JAM_SCHEDULING_FIFO)
-		return visible ? claim_oldest_visible(visible, pkg) : jam_claim_next(NULL, visible, pkg);
+		return visible ? claim_oldest_visible(visible, pkg) : jam_claim_next(NULL, pkg);
 
 	ensure_tags();
 	due = due_services(visible, &n_due);
 	for (int i = 0; i < n_due; i++)
 	{
-		if (jam_claim_next(due[i].service_id, NULL, pkg))
+		if (jam_claim_next(due[i].service_id, pkg))
 		{
 			charge_package(pkg->service_id, due[i].share, pkg->weight_hint);
 			return true;
@@ -564,7 +564,7 @@ jam_fair_claim(ArrayType *visible, ClaimedPackage *pkg)
 	 * services is not sent through the queues of all the others, whose
 	 * length it does not control: for it, nothing is pending.
 	 */
-	if (visible != NULL || !jam_claim_next(NULL, NULL, pkg))
+	if (visible != NULL || !jam_claim_next(NULL, pkg))
 		return false;
 	for (int i = 0; i < n_due; i++)
 		if (strcmp(due[i].service_id, pkg->service_id) == 0)

@@ -395,7 +395,7 @@ static bool
 claim(const char *service_id, ArrayType *visible, ClaimedPackage *pkg)
 {
 	if (service_id != NULL)
-		return jam_claim_next(service_id, NULL, pkg);
+		return jam_claim_next(service_id, pkg);
 	return jam_fair_claim(visible, pkg);
 }
 
