@@ -19,6 +19,7 @@
 
 static JamCatalog known = JAM_CATALOG_UNKNOWN;
 static int	log_names_packages = -1;	/* jam_log_has_package_id(); -1: not read */
+static int	services_count = -1;	/* jam_services_have_counts(); -1: not read */
 static bool callback_registered = false;
 
 static void
@@ -26,6 +27,7 @@ forget_catalog(Datum arg, Oid relid)
 {
 	known = JAM_CATALOG_UNKNOWN;
 	log_names_packages = -1;
+	services_count = -1;
 }
 
 static void
@@ -80,4 +82,25 @@ jam_log_has_package_id(void)
 		log_names_packages = OidIsValid(rel) && get_attnum(rel, "package_id") != InvalidAttrNumber;
 	}
 	return log_names_packages == 1;
+}
+
+/*
+ * Whether jam_services has the counts of applied and failed packages and
+ * reports that 1.5 adds, from which a list's total is read.  Read again
+ * when the table's cache entry is invalidated, as the update's ALTER TABLE
+ * does.
+ */
+bool
+jam_services_have_counts(void)
+{
+	if (services_count < 0)
+	{
+		Oid			ns = get_namespace_oid("jam", true);
+		Oid			rel = OidIsValid(ns) ? get_relname_relid("jam_services", ns) : InvalidOid;
+
+		register_callback();
+		services_count = OidIsValid(rel) &&
+			get_attnum(rel, "failed_report_count") != InvalidAttrNumber;
+	}
+	return services_count == 1;
 }

@@ -73,6 +73,7 @@ typedef enum JamCatalog
 
 extern JamCatalog jam_catalog(void);
 extern bool jam_log_has_package_id(void);
+extern bool jam_services_have_counts(void);
 
 /*
  * spi_util.c: prepared statements kept for the life of the backend.
@@ -107,10 +108,18 @@ typedef struct JamList
 {
 	const char *table;
 	const char *item_json;		/* SQL expression of one item's document */
-	const char *filter_columns[2];
+	const char *filter_columns[2];	/* one of them service_id, the other status */
+
+	/*
+	 * The total from jam_services' counts (1.5): of a service's rows in all
+	 * statuses, and, %s standing for the status filter, in that status.
+	 */
+	const char *count_all;
+	const char *count_of_status;
 	bool		prepared;
 	JamStatement legacy[8];
 	JamStatement envelope[8];
+	JamStatement counted[4];	/* the envelopes by offset, totals from the counts */
 } JamList;
 
 extern Datum jam_list(JamList *list, text *filters[2], ArrayType *visible,
@@ -206,6 +215,12 @@ struct JamService
 	char	   *service_id;
 	char	   *tenant;			/* NULL: the service belongs to no tenant */
 	int64		pending_count;
+	/* Packages and reports by outcome: read and written when counted (1.5). */
+	bool		counted;
+	int64		applied_count;
+	int64		failed_count;
+	int64		applied_report_count;
+	int64		failed_report_count;
 	Oid			refine_function;
 	JamLogHead	log;
 };

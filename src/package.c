@@ -57,7 +57,10 @@ static JamStatement first_missing_preimage = {
 };
 
 static JamList package_list = {
-	"jam.jam_work_packages", PACKAGE_SUMMARY_JSON, {"status", "service_id"}
+	"jam.jam_work_packages", PACKAGE_SUMMARY_JSON, {"status", "service_id"},
+	"pending_count + applied_count + failed_count",
+	"CASE %s WHEN 'pending' THEN pending_count WHEN 'applied' THEN applied_count "
+	"WHEN 'failed' THEN failed_count ELSE 0 END"
 };
 
 static const char *const package_statuses[] = {"pending", "applied", "failed", NULL};

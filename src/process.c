@@ -315,7 +315,8 @@ append_reports(JamService *svc, Refined **by_service, int n, bool want_receipts)
  * statement: first the reports and attestations and the packages' new
  * status, which no other transaction can touch (the packages are claimed);
  * then each service's row locked (in service order, as every writer of
- * several services takes them) and its pending count lowered, the
+ * several services takes them), its pending count lowered and its counts
+ * of outcomes (packages and reports, applied or failed) raised, the
  * preimages referenced (after the services, as a submit references them),
  * and the reports' log entries.  The service's lock serializes its log and
  * is held until commit, so it is taken last: another processor of the same
@@ -363,7 +364,21 @@ write_outcomes(Refined *items, int n, Datum *docs)
 		if (i == 0 || strcmp(by_service[i]->pkg.service_id, by_service[i - 1]->pkg.service_id) != 0)
 			(void) jam_service_lock(by_service[i]->pkg.service_id);
 	for (int i = 0; i < n; i++)
-		jam_service_lock(by_service[i]->pkg.service_id)->pending_count--;
+	{
+		JamService *svc = jam_service_lock(by_service[i]->pkg.service_id);
+
+		svc->pending_count--;
+		if (by_service[i]->report.applied)
+		{
+			svc->applied_count++;
+			svc->applied_report_count++;
+		}
+		else
+		{
+			svc->failed_count++;
+			svc->failed_report_count++;
+		}
+	}
 	reference_inputs(items, n);
 
 	for (int start = 0; start < n;)

@@ -91,7 +91,10 @@ static JamStatement select_attestations = {
 };
 
 static JamList report_list = {
-	"jam.jam_work_reports", REPORT_SUMMARY_JSON, {"service_id", "status"}
+	"jam.jam_work_reports", REPORT_SUMMARY_JSON, {"service_id", "status"},
+	"applied_report_count + failed_report_count",
+	"CASE %s WHEN 'applied' THEN applied_report_count WHEN 'failed' THEN failed_report_count "
+	"ELSE 0 END"
 };
 
 static const char *const report_statuses[] = {"applied", "failed", NULL};

@@ -9,8 +9,9 @@
  *      cutoff (now - jam.preimage_retention_days, by default the same),
  *
  * lowering, in the transaction that deletes a report or a package, the
- * refcounts it held (and, for a pending package, its service's pending
- * count), so that a preimage referenced by anything kept is never deleted,
+ * refcounts it held and its service's counts (of pending packages, and
+ * from 1.5 of packages and reports by outcome, which a list's total reads),
+ * so that a preimage referenced by anything kept is never deleted,
  * however old it is; a preimage whose last reference goes, and which is
  * older than the preimage cutoff, goes in that same transaction.
  *
@@ -132,17 +133,31 @@ jam_define_retention_gucs(void)
  * references they held, aggregated per preimage.  A report's
  * preimage_hashes are distinct, each holding one reference.
  */
+#define DELETE_REPORTS \
+	"WITH d AS (" \
+	" DELETE FROM jam.jam_work_reports WHERE ctid = ANY (ARRAY(" \
+	"  SELECT ctid FROM jam.jam_work_reports WHERE created_at < $1 AND created_at >= $2" \
+	"  ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED))" \
+	" RETURNING package_id, service_id, status, preimage_hashes, created_at) " \
+	"SELECT c.n, c.newest, c.ids, r.hashes, r.counts"
+#define DELETE_REPORTS_FROM \
+	" FROM (SELECT count(*) AS n, max(created_at) AS newest, array_agg(@x(package_id)) AS ids FROM d) c, " \
+	"     (SELECT array_agg(@x(hash)) AS hashes, array_agg(n) AS counts FROM " \
+	"       (SELECT u.hash, count(*) AS n FROM d, unnest(d.preimage_hashes) AS u(hash)" \
+	"        GROUP BY u.hash) g) r"
+
 static JamStatement delete_reports = {
-	"WITH d AS ("
-	" DELETE FROM jam.jam_work_reports WHERE ctid = ANY (ARRAY("
-	"  SELECT ctid FROM jam.jam_work_reports WHERE created_at < $1 AND created_at >= $2"
-	"  ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED))"
-	" RETURNING package_id, preimage_hashes, created_at) "
-	"SELECT c.n, c.newest, c.ids, r.hashes, r.counts "
-	"FROM (SELECT count(*) AS n, max(created_at) AS newest, array_agg(@x(package_id)) AS ids FROM d) c, "
-	"     (SELECT array_agg(@x(hash)) AS hashes, array_agg(n) AS counts FROM "
-	"       (SELECT u.hash, count(*) AS n FROM d, unnest(d.preimage_hashes) AS u(hash)"
-	"        GROUP BY u.hash) g) r",
+	DELETE_REPORTS DELETE_REPORTS_FROM,
+	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
+};
+
+/* With the counts by outcome (1.5): also the deleted reports per service, applied and failed. */
+static JamStatement delete_reports_counted = {
+	DELETE_REPORTS ", s.services, s.applied, s.failed" DELETE_REPORTS_FROM ", "
+	"     (SELECT array_agg(service_id) AS services, array_agg(a) AS applied, array_agg(f) AS failed"
+	"      FROM (SELECT service_id, count(*) FILTER (WHERE status = 'applied') AS a,"
+	"                   count(*) FILTER (WHERE status = 'failed') AS f"
+	"            FROM d GROUP BY service_id) g) s",
 	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
 };
 
@@ -156,21 +171,37 @@ static JamStatement delete_attestations = {
  * service.  A package holds one reference per distinct hash it lists (a
  * submit raises each distinct hash once).
  */
+#define DELETE_PACKAGES \
+	"WITH d AS (" \
+	" DELETE FROM jam.jam_work_packages WHERE ctid = ANY (ARRAY(" \
+	"  SELECT ctid FROM jam.jam_work_packages WHERE submitted_at < $1 AND submitted_at >= $2" \
+	"  ORDER BY submitted_at LIMIT $3 FOR UPDATE SKIP LOCKED))" \
+	" RETURNING id, service_id, status, preimage_hashes, submitted_at) " \
+	"SELECT c.n, c.newest, s.services, s.counts, r.hashes, r.counts"
+#define DELETE_PACKAGES_FROM(which) \
+	" FROM (SELECT count(*) AS n, max(submitted_at) AS newest FROM d) c, " \
+	"     (SELECT array_agg(service_id) AS services, array_agg(n) AS counts," \
+	"             array_agg(a) AS applied, array_agg(f) AS failed FROM " \
+	"       (SELECT service_id, count(*) FILTER (WHERE status = 'pending') AS n," \
+	"               count(*) FILTER (WHERE status = 'applied') AS a," \
+	"               count(*) FILTER (WHERE status = 'failed') AS f" \
+	"        FROM d " which " GROUP BY service_id) g) s, " \
+	"     (SELECT array_agg(@x(hash)) AS hashes, array_agg(n) AS counts FROM " \
+	"       (SELECT hash, count(*) AS n FROM" \
+	"         (SELECT DISTINCT d.id, u.hash FROM d, unnest(d.preimage_hashes) AS u(hash)) e" \
+	"        GROUP BY hash) g) r"
+
 static JamStatement delete_packages = {
-	"WITH d AS ("
-	" DELETE FROM jam.jam_work_packages WHERE ctid = ANY (ARRAY("
-	"  SELECT ctid FROM jam.jam_work_packages WHERE submitted_at < $1 AND submitted_at >= $2"
-	"  ORDER BY submitted_at LIMIT $3 FOR UPDATE SKIP LOCKED))"
-	" RETURNING id, service_id, status, preimage_hashes, submitted_at) "
-	"SELECT c.n, c.newest, s.services, s.counts, r.hashes, r.counts "
-	"FROM (SELECT count(*) AS n, max(submitted_at) AS newest FROM d) c, "
-	"     (SELECT array_agg(service_id) AS services, array_agg(n) AS counts FROM "
-	"       (SELECT service_id, count(*) AS n FROM d WHERE status = 'pending'"
-	"        GROUP BY service_id) g) s, "
-	"     (SELECT array_agg(@x(hash)) AS hashes, array_agg(n) AS counts FROM "
-	"       (SELECT hash, count(*) AS n FROM"
-	"         (SELECT DISTINCT d.id, u.hash FROM d, unnest(d.preimage_hashes) AS u(hash)) e"
-	"        GROUP BY hash) g) r",
+	DELETE_PACKAGES DELETE_PACKAGES_FROM("WHERE status = 'pending'"),
+	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
+};
+
+/*
+ * With the counts by outcome (1.5): every service that lost packages, with
+ * how many were pending, applied and failed.
+ */
+static JamStatement delete_packages_counted = {
+	DELETE_PACKAGES ", s.applied, s.failed" DELETE_PACKAGES_FROM(""),
 	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}
 };
 
@@ -227,11 +258,38 @@ static JamStatement lower_refcounts = {
 	2, {TIDARRAYOID, INT8ARRAYOID}
 };
 
+/* The services of $1, locked in service order, as every writer of several services locks them. */
+#define LOCKED_SERVICES \
+	" FROM (SELECT service_id FROM jam.jam_services WHERE service_id = ANY ($1)" \
+	"       ORDER BY service_id FOR UPDATE) l,"
+
+/*
+ * Lowers the pending, applied and failed package counts of each service in
+ * $1 by the matching counts in $2, $3 and $4 (1.5).
+ */
+static JamStatement release_packages_counted = {
+	"UPDATE jam.jam_services s SET pending_count = s.pending_count - d.p,"
+	" applied_count = s.applied_count - d.a, failed_count = s.failed_count - d.f"
+	LOCKED_SERVICES
+	"      unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS d(service_id, p, a, f)"
+	" WHERE s.service_id = l.service_id AND d.service_id = l.service_id",
+	4, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+};
+
+/* Lowers the applied and failed report counts of each service in $1 by $2 and $3 (1.5). */
+static JamStatement release_reports_counted = {
+	"UPDATE jam.jam_services s SET applied_report_count = s.applied_report_count - d.a,"
+	" failed_report_count = s.failed_report_count - d.f"
+	LOCKED_SERVICES
+	"      unnest($1::text[], $2::bigint[], $3::bigint[]) AS d(service_id, a, f)"
+	" WHERE s.service_id = l.service_id AND d.service_id = l.service_id",
+	3, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+};
+
 /* Lowers the pending count of each service in $1 by the matching count in $2. */
 static JamStatement release_pending = {
 	"UPDATE jam.jam_services s SET pending_count = s.pending_count - d.n"
-	" FROM (SELECT service_id FROM jam.jam_services WHERE service_id = ANY ($1)"
-	"       ORDER BY service_id FOR UPDATE) l,"
+	LOCKED_SERVICES
 	"      unnest($1::text[], $2::bigint[]) AS d(service_id, n)"
 	" WHERE s.service_id = l.service_id AND d.service_id = l.service_id",
 	2, {TEXTARRAYOID, INT8ARRAYOID}
@@ -348,7 +406,7 @@ exec_release(JamStatement *stmt, Datum *values, const char *nulls)
 		if (edata->sqlerrcode != ERRCODE_CHECK_VIOLATION)
 			PG_RE_THROW();
 		FlushErrorState();
-		edata->detail = pstrdup("A refcount or pending count is lower than the rows that hold it: "
+		edata->detail = pstrdup("A refcount or a service's count is lower than the rows it counts: "
 								"it has drifted.");
 		edata->hint = pstrdup("Run SELECT jam.jam_fsck(repair => true), then jam_cleanup() again.");
 		ReThrowError(edata);
@@ -427,6 +485,7 @@ run_batch(CleanupPhase phase, const JamCleanupParams *params, TimestampTz *resum
 {
 	Datum		values[3];
 	int64		n;
+	bool		counted;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -434,6 +493,7 @@ run_batch(CleanupPhase phase, const JamCleanupParams *params, TimestampTz *resum
 		elog(ERROR, "jam cleanup could not connect to SPI");
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, phase_activity[phase]);
+	counted = jam_services_have_counts();
 
 	values[0] = TimestampTzGetDatum(phase == PHASE_PREIMAGES ? params->preimage_cutoff
 									: params->cutoff);
@@ -447,8 +507,12 @@ run_batch(CleanupPhase phase, const JamCleanupParams *params, TimestampTz *resum
 				ArrayType  *ids;
 				ArrayType  *hashes;
 				ArrayType  *counts;
+				ArrayType  *services = NULL;
+				ArrayType  *applied = NULL;
+				ArrayType  *failed = NULL;
 
-				jam_spi_exec(&delete_reports, values, NULL, false, 0);
+				jam_spi_exec(counted ? &delete_reports_counted : &delete_reports, values, NULL,
+							 false, 0);
 				n = result_int64(1);
 				if (n == 0)
 					break;
@@ -456,9 +520,23 @@ run_batch(CleanupPhase phase, const JamCleanupParams *params, TimestampTz *resum
 				ids = result_array(3);
 				hashes = result_array(4);
 				counts = result_array(5);
+				if (counted)
+				{
+					services = result_array(6);
+					applied = result_array(7);
+					failed = result_array(8);
+				}
 				values[0] = PointerGetDatum(ids);
 				batch->attestations_deleted += jam_spi_exec(&delete_attestations, values, NULL,
 															false, 0);
+				/* Services first, then preimages: the order submits lock them in. */
+				if (services != NULL)
+				{
+					Datum		svc_values[3] = {PointerGetDatum(services),
+						PointerGetDatum(applied), PointerGetDatum(failed)};
+
+					exec_release(&release_reports_counted, svc_values, NULL);
+				}
 				release_refs(params, hashes, counts, batch);
 				batch->reports_deleted += n;
 				break;
@@ -470,7 +548,8 @@ run_batch(CleanupPhase phase, const JamCleanupParams *params, TimestampTz *resum
 				ArrayType  *hashes;
 				ArrayType  *counts;
 
-				jam_spi_exec(&delete_packages, values, NULL, false, 0);
+				jam_spi_exec(counted ? &delete_packages_counted : &delete_packages, values, NULL,
+							 false, 0);
 				n = result_int64(1);
 				if (n == 0)
 					break;
@@ -482,9 +561,13 @@ run_batch(CleanupPhase phase, const JamCleanupParams *params, TimestampTz *resum
 				/* Services first, then preimages: the order submits lock them in. */
 				if (services != NULL)
 				{
-					Datum		svc_values[2] = {PointerGetDatum(services), PointerGetDatum(pending)};
+					Datum		svc_values[4] = {PointerGetDatum(services),
+						PointerGetDatum(pending),
+						counted ? PointerGetDatum(result_array(7)) : (Datum) 0,
+						counted ? PointerGetDatum(result_array(8)) : (Datum) 0};
 
-					exec_release(&release_pending, svc_values, NULL);
+					exec_release(counted ? &release_packages_counted : &release_pending,
+								 svc_values, NULL);
 				}
 				release_refs(params, hashes, counts, batch);
 				batch->packages_deleted += n;

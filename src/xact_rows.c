@@ -85,9 +85,17 @@ static HTAB *preimages = NULL;
 static Oid	writer = InvalidOid;	/* who took the locks: the tables' owner */
 static bool callbacks_registered = false;
 
+#define LOCK_SERVICE_COLUMNS "pending_count, refine_function, log_size, log_frontier, tenant"
+
 static JamStatement lock_service = {
-	"SELECT pending_count, refine_function, log_size, log_frontier, tenant "
-	"FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
+	"SELECT " LOCK_SERVICE_COLUMNS " FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
+	1, {TEXTOID}
+};
+
+/* With the counts by outcome (1.5), columns 6 to 9. */
+static JamStatement lock_service_counted = {
+	"SELECT " LOCK_SERVICE_COLUMNS ", applied_count, failed_count, applied_report_count, "
+	"failed_report_count FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
 	1, {TEXTOID}
 };
 
@@ -98,10 +106,19 @@ static JamStatement create_service = {
 	2, {TEXTOID, TEXTOID}
 };
 
+#define WRITE_SERVICE_COLUMNS \
+	"UPDATE jam.jam_services SET pending_count = $2, log_size = $3, log_root = @h($4), " \
+	"log_frontier = $5"
+
 static JamStatement write_service = {
-	"UPDATE jam.jam_services SET pending_count = $2, log_size = $3, log_root = @h($4), "
-	"log_frontier = $5 WHERE service_id = $1",
+	WRITE_SERVICE_COLUMNS " WHERE service_id = $1",
 	5, {TEXTOID, INT8OID, INT8OID, TEXTOID, BYTEAOID}
+};
+
+static JamStatement write_service_counted = {
+	WRITE_SERVICE_COLUMNS ", applied_count = $6, failed_count = $7, applied_report_count = $8, "
+	"failed_report_count = $9 WHERE service_id = $1",
+	9, {TEXTOID, INT8OID, INT8OID, TEXTOID, BYTEAOID, INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
 /* In hash order, the order every writer of refcounts locks them in. */
@@ -162,6 +179,17 @@ read_service(const char *service_id, JamService *svc)
 	jam_log_head_load(&svc->log, DatumGetByteaPP(d));
 	d = SPI_getbinval(row, desc, 5, &isnull);
 	svc->tenant = isnull ? NULL : TextDatumGetCString(d);
+	svc->counted = desc->natts >= 9;
+	if (svc->counted)
+	{
+		svc->applied_count = DatumGetInt64(SPI_getbinval(row, desc, 6, &isnull));
+		svc->failed_count = DatumGetInt64(SPI_getbinval(row, desc, 7, &isnull));
+		svc->applied_report_count = DatumGetInt64(SPI_getbinval(row, desc, 8, &isnull));
+		svc->failed_report_count = DatumGetInt64(SPI_getbinval(row, desc, 9, &isnull));
+	}
+	else
+		svc->applied_count = svc->failed_count = svc->applied_report_count =
+			svc->failed_report_count = 0;
 	MemoryContextSwitchTo(old);
 }
 
@@ -202,15 +230,16 @@ jam_service_lock(const char *service_id)
 	if (e == NULL)
 	{
 		Datum		values[1] = {CStringGetTextDatum(service_id)};
+		JamStatement *lock = jam_services_have_counts() ? &lock_service_counted : &lock_service;
 
-		if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
+		if (jam_spi_exec(lock, values, NULL, false, 1) == 0)
 		{
 			const char *tenant = jam_auth_tenant();
 			Datum		create[2] = {values[0], tenant ? CStringGetTextDatum(tenant) : (Datum) 0};
 			char		create_nulls[2] = {' ', tenant ? ' ' : 'n'};
 
 			jam_spi_exec(&create_service, create, create_nulls, false, 0);
-			if (jam_spi_exec(&lock_service, values, NULL, false, 1) == 0)
+			if (jam_spi_exec(lock, values, NULL, false, 1) == 0)
 				elog(ERROR, "jam could not create service \"%s\"", service_id);
 		}
 		e = hash_search(services, service_id, HASH_ENTER, &found);
@@ -410,8 +439,8 @@ write_services(void)
 	qsort(keys, n, sizeof(char *), compare_strings);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+		Datum		values[9];
+		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		e = hash_search(services, keys[i], HASH_FIND, NULL);
 		values[0] = CStringGetTextDatum(e->key);
@@ -421,7 +450,16 @@ write_services(void)
 		values[4] = PointerGetDatum(jam_log_head_frontier_bytea(&e->svc.log));
 		/* An empty log has no root, as in a service row never appended to. */
 		nulls[3] = e->svc.log.size == 0 ? 'n' : ' ';
-		if (jam_spi_exec(&write_service, values, nulls, false, 0) != 1)
+		values[5] = Int64GetDatum(e->svc.applied_count);
+		values[6] = Int64GetDatum(e->svc.failed_count);
+		values[7] = Int64GetDatum(e->svc.applied_report_count);
+		values[8] = Int64GetDatum(e->svc.failed_report_count);
+		/*
+		 * A copy read before this transaction added the counts (an update
+		 * within it) holds none: the update counted the rows itself.
+		 */
+		if (jam_spi_exec(e->svc.counted ? &write_service_counted : &write_service,
+						 values, nulls, false, 0) != 1)
 			elog(ERROR, "jam lost the row of service \"%s\"", e->key);
 		/* A service that had nothing pending has a backlog now: fair scheduling must see it. */
 		if (e->read_pending == 0 && e->svc.pending_count > 0)

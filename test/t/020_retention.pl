@@ -5,7 +5,7 @@
 # consistent counts) is cleaned up in small batches, and the cleanup is
 # stopped in the middle three ways: its worker terminated, its caller
 # terminated, the server stopped in immediate mode.  Each time jam_fsck must
-# find every refcount and pending count exact and no referenced preimage
+# find every refcount and service count exact and no referenced preimage
 # missing, the recent rows untouched, and the next cleanup carries on from
 # where the last one stopped until nothing expired is left.
 #
@@ -60,10 +60,13 @@ sub fill_expired
 		INSERT INTO jam.jam_attestations (package_id, report_hash, attester, created_at)
 		SELECT package_id, report_hash, 'jam', created_at FROM jam.jam_work_reports
 		WHERE service_id LIKE '$tag-%';
-		INSERT INTO jam.jam_services AS s (service_id, pending_count)
-		SELECT '$tag-' || (g % 4), count(*) FILTER (WHERE g % 2 = 0)
+		INSERT INTO jam.jam_services AS s (service_id, pending_count, applied_count, applied_report_count)
+		SELECT '$tag-' || (g % 4), count(*) FILTER (WHERE g % 2 = 0), count(*) FILTER (WHERE g % 2 = 1),
+		       count(*) FILTER (WHERE g % 2 = 1)
 		FROM generate_series(1, $n) AS g GROUP BY 1
-		ON CONFLICT (service_id) DO UPDATE SET pending_count = s.pending_count + EXCLUDED.pending_count;
+		ON CONFLICT (service_id) DO UPDATE SET pending_count = s.pending_count + EXCLUDED.pending_count,
+		  applied_count = s.applied_count + EXCLUDED.applied_count,
+		  applied_report_count = s.applied_report_count + EXCLUDED.applied_report_count;
 		UPDATE jam.jam_preimages SET refcount = refcount + $n + ($n + 1) / 2 WHERE hash = decode('$shared', 'hex');
 		ANALYZE jam.jam_preimages, jam.jam_work_packages, jam.jam_work_reports, jam.jam_attestations;
 	});
@@ -77,6 +80,7 @@ sub fsck
 	return 'ok'
 	  if $f->{drift_count} == 0
 	  && $f->{pending_drift_count} == 0
+	  && $f->{count_drift_count} == 0
 	  && $f->{missing_count} == 0;
 	return encode_json($f);
 }
