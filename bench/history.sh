@@ -12,6 +12,9 @@
 #           jam_hist_1m: what one claim costs with 10^6 packages of history
 #           against 10^3 (claim_1m_vs_1k_ratio = time per claim 1m / 1k;
 #           the claim's processing, the same in both, is part of the time)
+#   list    jam_list_packages(limit 50), its first page and total, one
+#           client, in jam_hist_1k against jam_hist_1m
+#           (list_1m_vs_1k_ratio = time per call 1m / 1k)
 #   drain   in jam_hist_1m, $clients clients: jam_process_next per
 #           transaction for $seconds, against a plain queue table
 #           (bench_queue, no history, the same backlog) popped with DELETE
@@ -92,6 +95,27 @@ echo "claim_ms_1k=$claim_ms_1k"
 echo "claim_ms_1m=$claim_ms_1m"
 echo "claim_1m_vs_1k_ratio=$(ratio "$claim_ms_1m" "$claim_ms_1k")"
 record claim_1m_vs_1k_ratio "$(ratio "$claim_ms_1m" "$claim_ms_1k")" '<=' 1.2
+
+# The first page of the package list with its total, 10^3 against 10^6
+# packages of history: one client, as for the claim.
+pgbench_db=jam_hist_1k run_pgbench list_first_page.sql 3 "${one[@]}" >/dev/null
+pgbench_db=jam_hist_1m run_pgbench list_first_page.sql 3 "${one[@]}" >/dev/null
+list_1k=()
+list_1m=()
+for round in $(seq 1 "$rounds"); do
+	tps=$(pgbench_db=jam_hist_1k run_pgbench list_first_page.sql "$seconds" "${one[@]}")
+	list_1k+=("$tps")
+	printf '   round %d  list page 1, 10^3 history  per s=%s\n' "$round" "$tps"
+	tps=$(pgbench_db=jam_hist_1m run_pgbench list_first_page.sql "$seconds" "${one[@]}")
+	list_1m+=("$tps")
+	printf '   round %d  list page 1, 10^6 history  per s=%s\n' "$round" "$tps"
+done
+list_ms_1k=$(awk -v t="$(rate "${list_1k[@]}")" 'BEGIN { printf "%.3f", 1000 / t }')
+list_ms_1m=$(awk -v t="$(rate "${list_1m[@]}")" 'BEGIN { printf "%.3f", 1000 / t }')
+echo "list_ms_1k=$list_ms_1k"
+echo "list_ms_1m=$list_ms_1m"
+echo "list_1m_vs_1k_ratio=$(ratio "$list_ms_1m" "$list_ms_1k")"
+record list_1m_vs_1k_ratio "$(ratio "$list_ms_1m" "$list_ms_1k")" '<=' 1.2
 
 # Draining one per transaction.
 psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"

@@ -17,6 +17,16 @@ SELECT :id_of, svc, 1, 1, p, 'applied', t, t
 FROM generate_series(1, :n) AS g,
      LATERAL (SELECT 'hist-' || g % 16, convert_to(repeat(md5(g::text), 8), 'UTF8'),
                      now() - (:n - g) * interval '1 ms') AS x(svc, p, t);
+-- The counts by outcome those rows make, where the version keeps them (1.5):
+-- what the API would have counted, as processing them would have.
+SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'jam.jam_services'::regclass
+               AND attname = 'applied_count') AS counted \gset
+\if :counted
+UPDATE jam.jam_services s SET applied_count = c.n
+FROM (SELECT service_id, count(*) AS n FROM jam.jam_work_packages
+      WHERE status = 'applied' GROUP BY service_id) c
+WHERE c.service_id = s.service_id;
+\endif
 
 -- What tops the backlogs up between rounds.
 --
