@@ -72,50 +72,48 @@ check_backlog() {
 	fi
 }
 
-# One claim, 10^3 against 10^6 packages of history: one client, so that the
-# rate is the inverse of the time per claim.
+# per_call SCRIPT WHAT: the time one call of SCRIPT takes, with one client
+# (so that the rate is the inverse of the time per call), in jam_hist_1k
+# against jam_hist_1m, after a warm-up of each, the two alternating round
+# after round; prints each round (with what round_note DB says), and sets
+# ms_1k and ms_1m from each side's best round.
 one=(-c 1 -j 1)
-pgbench_db=jam_hist_1k run_pgbench process_next.sql 3 "${one[@]}" >/dev/null
-pgbench_db=jam_hist_1m run_pgbench process_next.sql 3 "${one[@]}" >/dev/null
-claim_1k=()
-claim_1m=()
-for round in $(seq 1 "$rounds"); do
-	tps=$(pgbench_db=jam_hist_1k run_pgbench process_next.sql "$seconds" "${one[@]}")
-	claim_1k+=("$tps")
-	printf '   round %d  claim, 10^3 history   per s=%s (%s pending left)\n' "$round" "$tps" "$(pending jam_hist_1k)"
-	tps=$(pgbench_db=jam_hist_1m run_pgbench process_next.sql "$seconds" "${one[@]}")
-	claim_1m+=("$tps")
-	printf '   round %d  claim, 10^6 history   per s=%s (%s pending left)\n' "$round" "$tps" "$(pending jam_hist_1m)"
-done
+round_note() { :; }
+per_call() {
+	local tps db round
+	local -A best=()
+	for db in jam_hist_1k jam_hist_1m; do
+		pgbench_db=$db run_pgbench "$1" 3 "${one[@]}" >/dev/null
+	done
+	for round in $(seq 1 "$rounds"); do
+		for db in jam_hist_1k jam_hist_1m; do
+			tps=$(pgbench_db=$db run_pgbench "$1" "$seconds" "${one[@]}")
+			best[$db]=$(rate "${best[$db]:-0}" "$tps")
+			printf '   round %d  %s, 10^%s history   per s=%s%s\n' "$round" "$2" \
+				"$([ "$db" = jam_hist_1k ] && echo 3 || echo 6)" "$tps" "$(round_note "$db")"
+		done
+	done
+	ms_1k=$(awk -v t="${best[jam_hist_1k]}" 'BEGIN { printf "%.3f", 1000 / t }')
+	ms_1m=$(awk -v t="${best[jam_hist_1m]}" 'BEGIN { printf "%.3f", 1000 / t }')
+}
+
+# One claim (and its processing, the same in both).
+round_note() { echo " ($(pending "$1") pending left)"; }
+per_call process_next.sql claim
+round_note() { :; }
 check_backlog "$(pending jam_hist_1k)" jam_hist_1k
 check_backlog "$(pending jam_hist_1m)" jam_hist_1m
-claim_ms_1k=$(awk -v t="$(rate "${claim_1k[@]}")" 'BEGIN { printf "%.2f", 1000 / t }')
-claim_ms_1m=$(awk -v t="$(rate "${claim_1m[@]}")" 'BEGIN { printf "%.2f", 1000 / t }')
-echo "claim_ms_1k=$claim_ms_1k"
-echo "claim_ms_1m=$claim_ms_1m"
-echo "claim_1m_vs_1k_ratio=$(ratio "$claim_ms_1m" "$claim_ms_1k")"
-record claim_1m_vs_1k_ratio "$(ratio "$claim_ms_1m" "$claim_ms_1k")" '<=' 1.2
+echo "claim_ms_1k=$ms_1k"
+echo "claim_ms_1m=$ms_1m"
+echo "claim_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
+record claim_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
 
-# The first page of the package list with its total, 10^3 against 10^6
-# packages of history: one client, as for the claim.
-pgbench_db=jam_hist_1k run_pgbench list_first_page.sql 3 "${one[@]}" >/dev/null
-pgbench_db=jam_hist_1m run_pgbench list_first_page.sql 3 "${one[@]}" >/dev/null
-list_1k=()
-list_1m=()
-for round in $(seq 1 "$rounds"); do
-	tps=$(pgbench_db=jam_hist_1k run_pgbench list_first_page.sql "$seconds" "${one[@]}")
-	list_1k+=("$tps")
-	printf '   round %d  list page 1, 10^3 history  per s=%s\n' "$round" "$tps"
-	tps=$(pgbench_db=jam_hist_1m run_pgbench list_first_page.sql "$seconds" "${one[@]}")
-	list_1m+=("$tps")
-	printf '   round %d  list page 1, 10^6 history  per s=%s\n' "$round" "$tps"
-done
-list_ms_1k=$(awk -v t="$(rate "${list_1k[@]}")" 'BEGIN { printf "%.3f", 1000 / t }')
-list_ms_1m=$(awk -v t="$(rate "${list_1m[@]}")" 'BEGIN { printf "%.3f", 1000 / t }')
-echo "list_ms_1k=$list_ms_1k"
-echo "list_ms_1m=$list_ms_1m"
-echo "list_1m_vs_1k_ratio=$(ratio "$list_ms_1m" "$list_ms_1k")"
-record list_1m_vs_1k_ratio "$(ratio "$list_ms_1m" "$list_ms_1k")" '<=' 1.2
+# The first page of the package list, with its total.
+per_call list_first_page.sql 'list page 1'
+echo "list_ms_1k=$ms_1k"
+echo "list_ms_1m=$ms_1m"
+echo "list_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
+record list_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
 
 # Draining one per transaction.
 psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
