@@ -3,8 +3,9 @@
  * commits.
  *
  * Every submit and every processed package changes its service's row (the
- * log head and the pending count) and the refcounts of the preimages it
- * references.  Written at once, N changes of one row in one transaction
+ * log head, the pending count and, from 1.5, the counts of outcomes) and
+ * the refcounts of the preimages it references.  Written at once, N
+ * changes of one row in one transaction
  * leave N row versions that nobody may prune before the transaction ends,
  * and each change walks the versions before it: N submits in one
  * transaction would cost O(N^2).  So the first change of a row in a
