@@ -62,11 +62,13 @@ CREATE FUNCTION pg_temp.counts(svc text) RETURNS text LANGUAGE sql AS $$
     FROM jam.jam_services WHERE service_id = svc
 $$;
 
--- The columns, and the one constraint they share.
+-- The columns, and jam_services' checks: one for all its counts (each
+-- CHECK is compiled again at every write of this hot row).
 SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS "default"
 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = 'jam.jam_services'::regclass AND attname LIKE '%\_count' ORDER BY attnum;
-SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'jam_services_counts_check';
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'jam.jam_services'::regclass AND contype = 'c' ORDER BY conname;
 
 SELECT jam_register_service('lt-a', 'public.lt_refine(bytea,bytea[])')->>'service_id' AS registered;
 SELECT jam_register_service('lt-b', 'public.lt_refine(bytea,bytea[])')->>'service_id' AS registered;

@@ -121,6 +121,10 @@ is(sql(q{SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) ||
 	      FROM pg_attribute WHERE attrelid = 'jam.jam_services'::regclass AND attname LIKE '%\_count'}),
 	'pending_count bigint true, applied_count bigint true, failed_count bigint true, '
 	  . 'applied_report_count bigint true, failed_report_count bigint true', 'jam_services has the four new counts, beside pending_count');
+is(sql(q{SELECT string_agg(conname, ' ' ORDER BY conname) FROM pg_constraint
+	      WHERE conrelid = 'jam.jam_services'::regclass AND contype = 'c'}),
+	'jam_services_counts_check jam_services_log_root_check jam_services_service_id_check jam_services_share_check',
+	'one check for all its counts, log_size and pending_count among them');
 is(sql($counts_off), '', 'every service\'s counts are what its rows say');
 is(sql(q{SELECT applied_count || '/' || failed_count || ' ' || applied_report_count || '/' || failed_report_count
 	      FROM jam.jam_services WHERE service_id = 'u-old'}), '0/0 1/0',
