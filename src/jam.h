@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
+#include "storage/itemptr.h"
 
 /* Content addresses: BLAKE2b-256, shown as 64 lowercase hex characters. */
 #define JAM_HASH_BYTES 32
@@ -104,6 +105,7 @@ extern Datum jam_spi_result_datum(int column, bool *isnull);
 extern Datum jam_spi_copy_jsonb(int column);
 
 /* list.c: paginated lists of a table with two optional equality filters. */
+struct JamService;
 typedef struct JamList
 {
 	const char *table;
@@ -112,10 +114,12 @@ typedef struct JamList
 
 	/*
 	 * The total from jam_services' counts (1.5): of a service's rows in all
-	 * statuses, and, %s standing for the status filter, in that status.
+	 * statuses, and, %s standing for the status filter, in that status; and
+	 * the same from a service row's copy in memory (NULL status: all).
 	 */
 	const char *count_all;
 	const char *count_of_status;
+	int64		(*count_in_copy) (const struct JamService *svc, const char *status);
 	bool		prepared;
 	JamStatement legacy[8];
 	JamStatement envelope[8];
@@ -215,6 +219,7 @@ struct JamService
 	char	   *service_id;
 	char	   *tenant;			/* NULL: the service belongs to no tenant */
 	int64		pending_count;
+	ItemPointerData row;		/* the row version this copy was read from or last written to */
 	/* Packages and reports by outcome: read and written when counted (1.5). */
 	bool		counted;
 	int64		applied_count;

@@ -86,14 +86,14 @@ static HTAB *preimages = NULL;
 static Oid	writer = InvalidOid;	/* who took the locks: the tables' owner */
 static bool callbacks_registered = false;
 
-#define LOCK_SERVICE_COLUMNS "pending_count, refine_function, log_size, log_frontier, tenant"
+/* The row version read last, then the counts by outcome (1.5) as columns 7 to 10. */
+#define LOCK_SERVICE_COLUMNS "pending_count, refine_function, log_size, log_frontier, tenant, ctid"
 
 static JamStatement lock_service = {
 	"SELECT " LOCK_SERVICE_COLUMNS " FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
 	1, {TEXTOID}
 };
 
-/* With the counts by outcome (1.5), columns 6 to 9. */
 static JamStatement lock_service_counted = {
 	"SELECT " LOCK_SERVICE_COLUMNS ", applied_count, failed_count, applied_report_count, "
 	"failed_report_count FROM jam.jam_services WHERE service_id = $1 FOR UPDATE",
@@ -107,19 +107,33 @@ static JamStatement create_service = {
 	2, {TEXTOID, TEXTOID}
 };
 
-#define WRITE_SERVICE_COLUMNS \
+/*
+ * Writing a copy back.  Each statement takes the same ten arguments: the
+ * id, pending count and log head ($1-$5), the counts by outcome ($6-$9,
+ * unused before 1.5) and the row version the copy was last read from or
+ * written to ($10), and returns the version it writes.  The write goes to
+ * that version by its ctid: a transaction that writes its copy more than
+ * once (a read of the rows in between flushes it) leaves a version each
+ * time, none of which may be pruned before it ends, and finding the row by
+ * its id would walk them all, so N flushes would cost O(N^2).  By key
+ * only when the version moved under the copy (the row was changed by SQL
+ * of the same transaction, as jam_register_service does).
+ */
+#define WRITE_SERVICE \
 	"UPDATE jam.jam_services SET pending_count = $2, log_size = $3, log_root = @h($4), " \
 	"log_frontier = $5"
+#define WRITE_COUNTS \
+	", applied_count = $6, failed_count = $7, applied_report_count = $8, failed_report_count = $9"
+#define BY_VERSION " WHERE ctid = $10 AND service_id = $1 RETURNING ctid"
+#define BY_KEY " WHERE service_id = $1 RETURNING ctid"
+#define WRITE_SERVICE_ARGS \
+	10, {TEXTOID, INT8OID, INT8OID, TEXTOID, BYTEAOID, INT8OID, INT8OID, INT8OID, INT8OID, TIDOID}
 
-static JamStatement write_service = {
-	WRITE_SERVICE_COLUMNS " WHERE service_id = $1",
-	5, {TEXTOID, INT8OID, INT8OID, TEXTOID, BYTEAOID}
-};
-
-static JamStatement write_service_counted = {
-	WRITE_SERVICE_COLUMNS ", applied_count = $6, failed_count = $7, applied_report_count = $8, "
-	"failed_report_count = $9 WHERE service_id = $1",
-	9, {TEXTOID, INT8OID, INT8OID, TEXTOID, BYTEAOID, INT8OID, INT8OID, INT8OID, INT8OID}
+/* [counted][by key] */
+static JamStatement write_service[2][2] = {
+	{{WRITE_SERVICE BY_VERSION, WRITE_SERVICE_ARGS}, {WRITE_SERVICE BY_KEY, WRITE_SERVICE_ARGS}},
+	{{WRITE_SERVICE WRITE_COUNTS BY_VERSION, WRITE_SERVICE_ARGS},
+	{WRITE_SERVICE WRITE_COUNTS BY_KEY, WRITE_SERVICE_ARGS}}
 };
 
 /* In hash order, the order every writer of refcounts locks them in. */
@@ -180,13 +194,14 @@ read_service(const char *service_id, JamService *svc)
 	jam_log_head_load(&svc->log, DatumGetByteaPP(d));
 	d = SPI_getbinval(row, desc, 5, &isnull);
 	svc->tenant = isnull ? NULL : TextDatumGetCString(d);
-	svc->counted = desc->natts >= 9;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(row, desc, 6, &isnull)), &svc->row);
+	svc->counted = desc->natts >= 10;
 	if (svc->counted)
 	{
-		svc->applied_count = DatumGetInt64(SPI_getbinval(row, desc, 6, &isnull));
-		svc->failed_count = DatumGetInt64(SPI_getbinval(row, desc, 7, &isnull));
-		svc->applied_report_count = DatumGetInt64(SPI_getbinval(row, desc, 8, &isnull));
-		svc->failed_report_count = DatumGetInt64(SPI_getbinval(row, desc, 9, &isnull));
+		svc->applied_count = DatumGetInt64(SPI_getbinval(row, desc, 7, &isnull));
+		svc->failed_count = DatumGetInt64(SPI_getbinval(row, desc, 8, &isnull));
+		svc->applied_report_count = DatumGetInt64(SPI_getbinval(row, desc, 9, &isnull));
+		svc->failed_report_count = DatumGetInt64(SPI_getbinval(row, desc, 10, &isnull));
 	}
 	else
 		svc->applied_count = svc->failed_count = svc->applied_report_count =
@@ -383,6 +398,29 @@ jam_reference_preimages_counted(ArrayType *distinct_hashes, const int64 *counts,
 	return stored;
 }
 
+/*
+ * The copies of service rows this transaction changed and has not written
+ * yet (NULL when none), and how many in *n: a read of their counts can add
+ * them itself instead of writing them first (list.c).
+ */
+JamService **
+jam_xact_unwritten_services(int *n)
+{
+	HASH_SEQ_STATUS seq;
+	ServiceEntry *e;
+	JamService **out;
+
+	*n = 0;
+	if (services == NULL || hash_get_num_entries(services) == 0)
+		return NULL;
+	out = palloc(sizeof(JamService *) * hash_get_num_entries(services));
+	hash_seq_init(&seq, services);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (e->dirty)
+			out[(*n)++] = &e->svc;
+	return out;
+}
+
 /* Whether any copy differs from its row. */
 static bool
 anything_to_write(void)
@@ -440,8 +478,11 @@ write_services(void)
 	qsort(keys, n, sizeof(char *), compare_strings);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[9];
-		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		values[10];
+		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		JamStatement *by_kind;
+		ItemPointerData written;
+		bool		isnull;
 
 		e = hash_search(services, keys[i], HASH_FIND, NULL);
 		values[0] = CStringGetTextDatum(e->key);
@@ -455,17 +496,22 @@ write_services(void)
 		values[6] = Int64GetDatum(e->svc.failed_count);
 		values[7] = Int64GetDatum(e->svc.applied_report_count);
 		values[8] = Int64GetDatum(e->svc.failed_report_count);
+		values[9] = PointerGetDatum(&e->svc.row);
+
 		/*
 		 * A copy read before this transaction added the counts (an update
 		 * within it) holds none: the update counted the rows itself.
 		 */
-		if (jam_spi_exec(e->svc.counted ? &write_service_counted : &write_service,
-						 values, nulls, false, 0) != 1)
+		by_kind = write_service[e->svc.counted ? 1 : 0];
+		if (jam_spi_exec(&by_kind[0], values, nulls, false, 0) != 1 &&
+			jam_spi_exec(&by_kind[1], values, nulls, false, 0) != 1)
 			elog(ERROR, "jam lost the row of service \"%s\"", e->key);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(jam_spi_result_datum(1, &isnull)), &written);
 		/* A service that had nothing pending has a backlog now: fair scheduling must see it. */
 		if (e->read_pending == 0 && e->svc.pending_count > 0)
 			jam_fair_backlog_changed();
 		save_service(e);
+		e->svc.row = written;
 		e->dirty = false;
 	}
 }

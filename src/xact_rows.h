@@ -14,5 +14,6 @@ extern int	jam_reference_preimages_counted(ArrayType *distinct_hashes, const int
 											int64 *largest);
 extern bool jam_preimage_referenced(const char *hash);
 extern bool jam_xact_rows_flush(void);
+extern JamService **jam_xact_unwritten_services(int *n);
 
 #endif							/* JAM_XACT_ROWS_H */
