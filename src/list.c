@@ -19,6 +19,7 @@
 #include "xact_rows.h"
 
 #include "catalog/pg_type.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 /* The filters' WHERE clause of a variant: bit 0 the first filter, bit 1 the second. */
@@ -50,7 +51,10 @@ where_clause(JamList *list, int filters)
  * The total of a filter variant read from the counts each service row
  * keeps (1.5): one row per matching service, whatever the history.  The
  * counts change in the transactions that change the rows they count, so in
- * the statement's snapshot they agree with the page.
+ * the statement's snapshot they agree with the page.  The rows this
+ * transaction changed but has not written yet ($7) are counted from their
+ * copies in memory ($8) instead: writing them first would leave a row
+ * version per list call, which later reads of the table would step over.
  */
 static char *
 counted_total(JamList *list, int filters)
@@ -61,10 +65,58 @@ counted_total(JamList *list, int filters)
 
 	if (filters & (1 << status_at))
 		count = psprintf(list->count_of_status, psprintf("$%d", status_at + 1));
-	return psprintf("SELECT coalesce(sum(%s), 0)::bigint AS total FROM jam.jam_services "
-					"WHERE ($5::text[] IS NULL OR service_id = ANY($5))%s",
+	return psprintf("SELECT coalesce(sum(%s), 0)::bigint + $8 AS total FROM jam.jam_services "
+					"WHERE ($5::text[] IS NULL OR service_id = ANY($5)) AND service_id <> ALL($7)%s",
 					count, (filters & (1 << service_at)) ?
 					psprintf(" AND service_id = $%d", service_at + 1) : "");
+}
+
+/* Whether service_id is among the services of visible (a text[]; NULL: all). */
+static bool
+is_visible(const char *service_id, ArrayType *visible)
+{
+	Datum	   *ids;
+	int			n;
+
+	if (visible == NULL)
+		return true;
+	deconstruct_array(visible, TEXTOID, -1, false, TYPALIGN_INT, &ids, NULL, &n);
+	for (int i = 0; i < n; i++)
+		if (strcmp(TextDatumGetCString(ids[i]), service_id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The services whose rows this transaction changed but has not written
+ * (into *ids, a text[]), and what their copies count of the list's rows
+ * under the filters (the return value).
+ */
+static int64
+unwritten_total(JamList *list, text *filters[2], ArrayType *visible, ArrayType **ids)
+{
+	int			status_at = strcmp(list->filter_columns[0], "status") == 0 ? 0 : 1;
+	char	   *status = filters[status_at] ? text_to_cstring(filters[status_at]) : NULL;
+	char	   *service = filters[1 - status_at] ? text_to_cstring(filters[1 - status_at]) : NULL;
+	int			n;
+	JamService **copies = jam_xact_unwritten_services(&n);
+	Datum	   *names = palloc(sizeof(Datum) * Max(n, 1));
+	int64		total = 0;
+
+	int			n_names = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		/* A copy read before the update added the counts has none: its row has them. */
+		if (!copies[i]->counted)
+			continue;
+		names[n_names++] = CStringGetTextDatum(copies[i]->service_id);
+		if ((service == NULL || strcmp(service, copies[i]->service_id) == 0) &&
+			is_visible(copies[i]->service_id, visible))
+			total += list->count_in_copy(copies[i], status);
+	}
+	*ids = construct_array(names, n_names, TEXTOID, -1, false, TYPALIGN_INT);
+	return total;
 }
 
 /*
@@ -121,13 +173,15 @@ prepare_variants(JamList *list)
 			JamStatement *stmt = shape == 0 ? &list->legacy[v] :
 				shape == 1 ? &list->envelope[v] : &list->counted[v & 3];
 
-			stmt->nargs = 6;
+			stmt->nargs = 8;
 			stmt->argtypes[0] = TEXTOID;
 			stmt->argtypes[1] = TEXTOID;
 			stmt->argtypes[2] = INT4OID;
 			stmt->argtypes[3] = INT4OID;
 			stmt->argtypes[4] = TEXTARRAYOID;
 			stmt->argtypes[5] = INT8OID;
+			stmt->argtypes[6] = TEXTARRAYOID;
+			stmt->argtypes[7] = INT8OID;
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -144,12 +198,13 @@ Datum
 jam_list(JamList *list, text *filters[2], ArrayType *visible, int32 limit, int32 offset,
 		 int64 after)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	ArrayType  *unwritten = NULL;
+	int64		unwritten_count = 0;
 	int			variant = (filters[0] ? 1 : 0) | (filters[1] ? 2 : 0) | (after >= 0 ? 4 : 0);
 	JamStatement *stmt;
 	Datum		result;
-	bool		flushed;
 
 	jam_check_pagination(limit, offset);
 	if (after >= 0 && offset != 0)
@@ -178,10 +233,14 @@ jam_list(JamList *list, text *filters[2], ArrayType *visible, int32 limit, int32
 	else
 		stmt = &list->envelope[variant];
 
-	/* The counts this transaction changed are written first, so that its total sees them. */
-	flushed = jam_xact_rows_flush();
+	if (stmt == &list->counted[variant])
+		unwritten_count = unwritten_total(list, filters, visible, &unwritten);
+	values[6] = PointerGetDatum(unwritten);
+	nulls[6] = unwritten ? ' ' : 'n';
+	values[7] = Int64GetDatum(unwritten_count);
+
 	SPI_connect();
-	jam_spi_exec(stmt, values, nulls, !flushed, 1);
+	jam_spi_exec(stmt, values, nulls, true, 1);
 	result = jam_spi_copy_jsonb(1);
 	SPI_finish();
 	return result;

@@ -56,11 +56,23 @@ static JamStatement first_missing_preimage = {
 	1, {TEXTARRAYOID}
 };
 
+/* A service's packages in status (NULL: in all), as its copy in memory counts them. */
+static int64
+packages_in_copy(const JamService *svc, const char *status)
+{
+	if (status == NULL)
+		return svc->pending_count + svc->applied_count + svc->failed_count;
+	if (strcmp(status, "pending") == 0)
+		return svc->pending_count;
+	return strcmp(status, "applied") == 0 ? svc->applied_count : svc->failed_count;
+}
+
 static JamList package_list = {
 	"jam.jam_work_packages", PACKAGE_SUMMARY_JSON, {"status", "service_id"},
 	"pending_count + applied_count + failed_count",
 	"CASE %s WHEN 'pending' THEN pending_count WHEN 'applied' THEN applied_count "
-	"WHEN 'failed' THEN failed_count ELSE 0 END"
+	"WHEN 'failed' THEN failed_count ELSE 0 END",
+	packages_in_copy
 };
 
 static const char *const package_statuses[] = {"pending", "applied", "failed", NULL};

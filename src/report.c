@@ -90,11 +90,21 @@ static JamStatement select_attestations = {
 	1, {TEXTOID}
 };
 
+/* A service's reports in status (NULL: in all), as its copy in memory counts them. */
+static int64
+reports_in_copy(const JamService *svc, const char *status)
+{
+	if (status == NULL)
+		return svc->applied_report_count + svc->failed_report_count;
+	return strcmp(status, "applied") == 0 ? svc->applied_report_count : svc->failed_report_count;
+}
+
 static JamList report_list = {
 	"jam.jam_work_reports", REPORT_SUMMARY_JSON, {"service_id", "status"},
 	"applied_report_count + failed_report_count",
 	"CASE %s WHEN 'applied' THEN applied_report_count WHEN 'failed' THEN failed_report_count "
-	"ELSE 0 END"
+	"ELSE 0 END",
+	reports_in_copy
 };
 
 static const char *const report_statuses[] = {"applied", "failed", NULL};

@@ -155,6 +155,34 @@ SELECT pg_temp.blocks('jam.jam_work_packages') - :packages_before < 15 AS packag
 COMMIT;
 SELECT pg_temp.agree() AS with_bulk;
 
+-- Lists between submits in one transaction: the rows it has not written
+-- yet are counted from their copies, so the 500th pair reads what the
+-- first does (writing the copies at each list would leave a version of the
+-- service row per call, which every later read of jam_services steps over).
+BEGIN;
+SELECT count(*) FILTER (WHERE total = n) AS totals_right
+FROM generate_series(1, 500) n,
+     LATERAL (SELECT jam_submit_package('lt-pairs', convert_to('pair ' || n, 'UTF8'))) s,
+     LATERAL (SELECT (jam_list_packages(NULL, 'lt-pairs', 1)->>'total')::int AS total) l;
+SELECT pg_temp.blocks('jam.jam_services') AS services_before \gset
+SELECT jam_submit_package('lt-pairs', convert_to('pair 501', 'UTF8'))->>'status' AS submitted,
+       jam_list_packages(NULL, 'lt-pairs', 1)->'total' AS total;
+SELECT pg_temp.blocks('jam.jam_services') - :services_before < 6 AS late_pair_reads_few_blocks,
+       pg_relation_size('jam.jam_services') / 8192 < 6 AS service_table_stays_small;
+COMMIT;
+SELECT pg_temp.counts('lt-pairs') AS lt_pairs;
+
+-- A service row changed by SQL in the same transaction (jam_register_service)
+-- is written back by its id: the copy's row version is gone.
+BEGIN;
+SELECT jam_submit_package('lt-moved', convert_to('moved 1', 'UTF8'))->>'status' AS submitted;
+SELECT jam_list_packages(NULL, 'lt-moved', 1)->'total' AS total;
+SELECT jam_register_service('lt-moved', NULL, NULL, 5)->'share' AS share;
+SELECT jam_submit_package('lt-moved', convert_to('moved 2', 'UTF8'))->>'status' AS submitted;
+COMMIT;
+SELECT pg_temp.counts('lt-moved') AS lt_moved, (SELECT share FROM jam.jam_services WHERE service_id = 'lt-moved');
+SELECT pg_temp.agree() AS after_pairs;
+
 -- jam_fsck recounts: drifted counts are reported, then repaired.
 UPDATE jam.jam_services SET applied_count = applied_count + 5, failed_report_count = 7
 WHERE service_id = 'lt-a';
