@@ -64,6 +64,7 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	int64		size;
 	uint8		root[JAM_HASH_BYTES];
 	Datum		root_datum;
+	const JamService *copy;
 	char	   *note;
 	Datum		result;
 
@@ -73,17 +74,27 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	values[0] = CStringGetTextDatum(service_id);
 
+	/* A head this transaction changed and has not written is read from its copy (proof.c). */
+	copy = jam_xact_unwritten_service(service_id);
 	SPI_connect();
-	if (jam_spi_exec(&select_head, values, NULL, !jam_xact_rows_flush(), 1) == 0)
-		ereport(ERROR,
-				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
-				 errmsg("service \"%s\" not found", service_id)));
-	size = DatumGetInt64(jam_spi_result_datum(1, &isnull));
-	root_datum = jam_spi_result_datum(2, &isnull);
-	if (isnull)
-		jam_merkle_empty_root(root);
+	if (copy != NULL)
+	{
+		size = copy->log.size;
+		jam_log_head_root(&copy->log, root);
+	}
 	else
-		jam_parse_hash(DatumGetTextPP(root_datum), "log root", root);
+	{
+		if (jam_spi_exec(&select_head, values, NULL, !jam_xact_rows_held(), 1) == 0)
+			ereport(ERROR,
+					(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
+					 errmsg("service \"%s\" not found", service_id)));
+		size = DatumGetInt64(jam_spi_result_datum(1, &isnull));
+		root_datum = jam_spi_result_datum(2, &isnull);
+		if (isnull)
+			jam_merkle_empty_root(root);
+		else
+			jam_parse_hash(DatumGetTextPP(root_datum), "log root", root);
+	}
 	/* With the cosignatures witnesses gave this head, if any (witnessing.c). */
 	note = jam_cosigned_checkpoint(service_id, size, root, NULL);
 	/* Out of SPI's memory before SPI_finish frees it. */

@@ -141,15 +141,15 @@ jam_witnessed_checkpoint(PG_FUNCTION_ARGS)
 	StringInfoData doc;
 	char		root_b64[64];
 	Datum		result;
+	const JamService *copy;
 
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 0, "service_id");
 	service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
 	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	values[0] = CStringGetTextDatum(service_id);
-	jam_xact_rows_flush();
 	SPI_connect();
-	if (jam_spi_exec(&select_head, values, NULL, false, 1) == 0)
+	if (jam_spi_exec(&select_head, values, NULL, !jam_xact_rows_held(), 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
 				 errmsg("service \"%s\" not found", service_id)));
@@ -161,6 +161,13 @@ jam_witnessed_checkpoint(PG_FUNCTION_ARGS)
 			jam_merkle_empty_root(root);
 		else
 			memcpy(root, VARDATA_ANY(DatumGetByteaPP(r)), JAM_HASH_BYTES);
+	}
+	/* A head this transaction changed and has not written is in its copy (xact_rows.c). */
+	copy = jam_xact_unwritten_service(service_id);
+	if (copy != NULL)
+	{
+		size = copy->log.size;
+		jam_log_head_root(&copy->log, root);
 	}
 	jam_witnessed_head(service_id, quorum, size, &size, root);
 	note = jam_cosigned_checkpoint(service_id, size, root, &n);

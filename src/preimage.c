@@ -28,9 +28,10 @@
 #include "utils/builtins.h"
 
 /* The JSON stat of a preimage, shared by every statement that returns one. */
-#define PREIMAGE_META_JSON \
+#define PREIMAGE_META_JSON_COUNTING(REFCOUNT) \
 	"jsonb_build_object('hash', @x(hash), 'size', size, 'media_type', media_type, " \
-	"'refcount', refcount, 'storage_class', storage_class, 'created_at', created_at)"
+	"'refcount', " REFCOUNT ", 'storage_class', storage_class, 'created_at', created_at)"
+#define PREIMAGE_META_JSON PREIMAGE_META_JSON_COUNTING("refcount")
 
 static JamStatement insert_preimage = {
 	"INSERT INTO jam.jam_preimages (hash, data, size, media_type) "
@@ -52,9 +53,10 @@ static JamStatement select_class = {
 	1, {TEXTOID}
 };
 
+/* $2: the references this transaction added and has not written (xact_rows.c). */
 static JamStatement select_meta = {
-	"SELECT " PREIMAGE_META_JSON " FROM jam.jam_preimages WHERE hash = @h($1)",
-	1, {TEXTOID}
+	"SELECT " PREIMAGE_META_JSON_COUNTING("refcount + $2") " FROM jam.jam_preimages WHERE hash = @h($1)",
+	2, {TEXTOID, INT8OID}
 };
 
 static JamStatement select_data = {
@@ -160,7 +162,12 @@ jam_put_preimage(PG_FUNCTION_ARGS)
 	else
 	{
 		if (!created)
-			jam_spi_exec(&select_meta, values, NULL, false, 1);
+		{
+			Datum		meta_values[2] = {values[0],
+				Int64GetDatum(jam_xact_unwritten_references(TextDatumGetCString(values[0])))};
+
+			jam_spi_exec(&select_meta, meta_values, NULL, false, 1);
+		}
 		meta = jam_spi_copy_jsonb(1);
 	}
 	SPI_finish();
@@ -300,7 +307,7 @@ jam_preimage_meta(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_PREIMAGE_META);
 	char	   *hash;
-	Datum		values[1];
+	Datum		values[2];
 	Datum		meta;
 
 	jam_check_enabled();
@@ -321,8 +328,14 @@ jam_preimage_meta(PG_FUNCTION_ARGS)
 		jam_metrics_end(metrics, JAM_OUTCOME_OK);
 		PG_RETURN_DATUM(meta);
 	}
+	/*
+	 * The refcount adds what this transaction has not written yet, rather
+	 * than writing it first: each write would leave row versions that every
+	 * later read in the transaction steps over.
+	 */
+	values[1] = Int64GetDatum(jam_xact_unwritten_references(hash));
 	SPI_connect();
-	if (jam_spi_exec(&select_meta, values, NULL, !jam_xact_rows_flush(), 1) == 0)
+	if (jam_spi_exec(&select_meta, values, NULL, !jam_xact_rows_held(), 1) == 0)
 		raise_not_found(hash);
 	meta = jam_spi_copy_jsonb(1);
 	SPI_finish();

@@ -51,17 +51,38 @@ static JamStatement select_roots = {
 };
 
 /*
+ * select_roots for a transaction holding service rows it has not written:
+ * the rows of the other services, and the heads of those from $3-$5.
+ */
+static JamStatement select_roots_with_copies = {
+	"SELECT coalesce(jsonb_agg(jsonb_build_object('service_id', service_id, "
+	"'tree_size', log_size, 'root', root) ORDER BY service_id), '[]'::jsonb) FROM ("
+	"SELECT service_id, log_size, coalesce(@x(log_root), $1) AS root FROM jam.jam_services "
+	"WHERE ($2::text[] IS NULL OR service_id = ANY($2)) AND service_id <> ALL($3) "
+	"UNION ALL "
+	"SELECT service_id, log_size, root FROM unnest($3::text[], $4::int8[], $5::text[]) "
+	"AS copies(service_id, log_size, root) "
+	"WHERE $2::text[] IS NULL OR service_id = ANY($2)) AS heads",
+	5, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID}
+};
+
+/*
  * Whether this call's reads may use the statement's snapshot: not once the
- * transaction has changed service rows, which it may have written only
- * during this statement (xact_rows.c).  Set by open_log() at each call.
+ * transaction has changed service rows, as it may have appended to their
+ * logs during this statement (xact_rows.c).  Set by open_log() at each call.
  */
 static bool reads_read_only = true;
 
-/* Connects to SPI for a call that reads a log, writing this transaction's rows first. */
+/*
+ * Connects to SPI for a call that reads a log.  The transaction's service
+ * rows stay unwritten: a head it changed is read from its copy
+ * (log_size(), jam_roots), so that reads between writes in one
+ * transaction cost no more with each write.
+ */
 static void
 open_log(void)
 {
-	reads_read_only = !jam_xact_rows_flush();
+	reads_read_only = !jam_xact_rows_held();
 	SPI_connect();
 }
 
@@ -192,7 +213,10 @@ log_size(const char *service_id)
 {
 	Datum		values[1] = {CStringGetTextDatum(service_id)};
 	bool		isnull;
+	const JamService *copy = jam_xact_unwritten_service(service_id);
 
+	if (copy != NULL)
+		return copy->log.size;
 	if (jam_spi_exec(&select_head, values, NULL, reads_read_only, 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),
@@ -396,10 +420,11 @@ jam_roots(PG_FUNCTION_ARGS)
 {
 	JamMetricsCall metrics = jam_metrics_begin(JAM_OP_ROOTS);
 	uint8		empty[JAM_HASH_BYTES];
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Datum		doc;
-
+	int			n_copies;
+	JamService **copies;
 	ArrayType  *visible;
 
 	jam_check_enabled();
@@ -409,9 +434,28 @@ jam_roots(PG_FUNCTION_ARGS)
 	values[0] = PointerGetDatum(jam_hash_to_text(empty));
 	values[1] = PointerGetDatum(visible);
 	nulls[1] = visible ? ' ' : 'n';
+	copies = jam_xact_unwritten_services(&n_copies);
 
 	open_log();
-	jam_spi_exec(&select_roots, values, nulls, reads_read_only, 1);
+	if (n_copies == 0)
+		jam_spi_exec(&select_roots, values, nulls, reads_read_only, 1);
+	else
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * n_copies);
+		Datum	   *sizes = palloc(sizeof(Datum) * n_copies);
+		Datum	   *roots = palloc(sizeof(Datum) * n_copies);
+
+		for (int i = 0; i < n_copies; i++)
+		{
+			ids[i] = CStringGetTextDatum(copies[i]->service_id);
+			sizes[i] = Int64GetDatum(copies[i]->log.size);
+			roots[i] = PointerGetDatum(jam_log_head_root_text(&copies[i]->log));
+		}
+		values[2] = PointerGetDatum(construct_array(ids, n_copies, TEXTOID, -1, false, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_array(sizes, n_copies, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[4] = PointerGetDatum(construct_array(roots, n_copies, TEXTOID, -1, false, TYPALIGN_INT));
+		jam_spi_exec(&select_roots_with_copies, values, nulls, reads_read_only, 1);
+	}
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 

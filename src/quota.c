@@ -497,14 +497,22 @@ jam_quota_usage(PG_FUNCTION_ARGS)
 	{
 		char	   *service_id = jam_check_service_id(PG_GETARG_TEXT_PP(0));
 		int32		rate;
+		const JamService *copy;
 
 		jam_auth_require_service(JAM_SCOPE_READ, service_id);
 		jam_quota_lookup('s', service_id, &q);
 		values[0] = CStringGetTextDatum(service_id);
-		SPI_connect();
-		if (jam_spi_exec(&select_service_pending, values, NULL, !jam_xact_rows_flush(), 1) == 1)
-			pending = DatumGetInt64(jam_spi_result_datum(1, &isnull));
-		SPI_finish();
+		/* A count this transaction changed is read from its copy (xact_rows.c). */
+		copy = jam_xact_unwritten_service(service_id);
+		if (copy != NULL)
+			pending = copy->pending_count;
+		else
+		{
+			SPI_connect();
+			if (jam_spi_exec(&select_service_pending, values, NULL, !jam_xact_rows_held(), 1) == 1)
+				pending = DatumGetInt64(jam_spi_result_datum(1, &isnull));
+			SPI_finish();
+		}
 
 		rate = q.rate_limit_per_minute >= 0 ? q.rate_limit_per_minute : jam_rate_limit_per_minute;
 		appendStringInfoString(&s, "{\"service_id\": ");

@@ -88,9 +88,10 @@ jam_tiles_open(const char *service_id, JamTiledLog *log)
 	bool		found;
 	bool		isnull;
 	Datum		root;
+	const JamService *copy;
 
 	log->service_id = service_id;
-	log->read_only = !jam_xact_rows_flush();
+	log->read_only = !jam_xact_rows_held();
 	SPI_connect();
 	found = jam_spi_exec(&select_log, values, NULL, log->read_only, 1) == 1;
 	log->public = false;
@@ -108,6 +109,13 @@ jam_tiles_open(const char *service_id, JamTiledLog *log)
 			if (VARSIZE_ANY_EXHDR(b) != JAM_HASH_BYTES)
 				elog(ERROR, "jam log root of service \"%s\" is not %d bytes", service_id, JAM_HASH_BYTES);
 			memcpy(log->root, VARDATA_ANY(b), JAM_HASH_BYTES);
+		}
+		/* A head this transaction changed and has not written is in its copy (xact_rows.c). */
+		copy = jam_xact_unwritten_service(service_id);
+		if (copy != NULL)
+		{
+			log->size = copy->log.size;
+			jam_log_head_root(&copy->log, log->root);
 		}
 	}
 	if (!log->public)

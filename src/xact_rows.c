@@ -421,6 +421,48 @@ jam_xact_unwritten_services(int *n)
 	return out;
 }
 
+/*
+ * service_id's row as this transaction last changed it, when it has not
+ * written it yet (NULL otherwise).  A reader of the row's log head or
+ * counts (proofs, roots, checkpoints, quota usage) takes them from here
+ * instead of writing the row first: each such write leaves a row version
+ * that no one can prune before the transaction ends, and that every later
+ * read of the row in the transaction steps over.
+ */
+const JamService *
+jam_xact_unwritten_service(const char *service_id)
+{
+	ServiceEntry *e;
+
+	if (services == NULL || strlen(service_id) >= SERVICE_KEY_BYTES)
+		return NULL;
+	e = hash_search(services, service_id, HASH_FIND, NULL);
+	return e != NULL && e->dirty ? &e->svc : NULL;
+}
+
+/* The references to a preimage this transaction added and has not written yet. */
+int64
+jam_xact_unwritten_references(const char *hash)
+{
+	PreimageEntry *e;
+
+	if (preimages == NULL || strlen(hash) > JAM_HASH_HEX_CHARS)
+		return 0;
+	e = hash_search(preimages, hash, HASH_FIND, NULL);
+	return e != NULL ? e->delta - e->flushed : 0;
+}
+
+/*
+ * Whether this transaction has locked service rows, and so may have written
+ * rows of the log during the current statement: its reads must then not
+ * use the statement's snapshot (jam_spi_exec's read_only).
+ */
+bool
+jam_xact_rows_held(void)
+{
+	return services != NULL;
+}
+
 /* Whether any copy differs from its row. */
 static bool
 anything_to_write(void)

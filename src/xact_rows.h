@@ -15,5 +15,8 @@ extern int	jam_reference_preimages_counted(ArrayType *distinct_hashes, const int
 extern bool jam_preimage_referenced(const char *hash);
 extern bool jam_xact_rows_flush(void);
 extern JamService **jam_xact_unwritten_services(int *n);
+extern const JamService *jam_xact_unwritten_service(const char *service_id);
+extern int64 jam_xact_unwritten_references(const char *hash);
+extern bool jam_xact_rows_held(void);
 
 #endif							/* JAM_XACT_ROWS_H */
