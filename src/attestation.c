@@ -29,6 +29,8 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "nodes/parsenodes.h"
 #include "utils/timestamp.h"
 
 #define JAM_ATTESTATION_TAG "jam/attestation/v1"
@@ -72,20 +74,81 @@ static JamStatement select_one = {
 	2, {TEXTOID, TEXTOID}
 };
 
-/* The page, filtered by service ($1), attester ($2), package ($3), visible services ($6). */
-static JamStatement list_page = {
-	"WITH page AS (SELECT id, " ATTESTATION_JSON " AS doc FROM jam.jam_attestations "
-	"  WHERE ($1::text IS NULL OR service_id = $1) AND ($2::text IS NULL OR attester = $2) "
-	"  AND ($3::text IS NULL OR package_id = @h($3)) "
-	"  AND ($6::text[] IS NULL OR service_id = ANY($6)) "
-	"  AND id > $7 ORDER BY id LIMIT $4 + 1 OFFSET $5) "
-	"SELECT jsonb_build_object('items', coalesce((SELECT jsonb_agg(doc ORDER BY id) FROM "
-	"  (SELECT * FROM page ORDER BY id LIMIT $4) p), '[]'::jsonb), 'limit', $4, 'offset', $5, "
-	"  'next_offset', CASE WHEN (SELECT count(*) FROM page) > $4 THEN $5 + $4 END, "
-	"  'next_after', CASE WHEN (SELECT count(*) FROM page) > $4 "
-	"    THEN (SELECT max(id) FROM (SELECT id FROM page ORDER BY id LIMIT $4) p) END)",
-	7, {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTARRAYOID, INT8OID}
-};
+/*
+ * The page, filtered by service ($1), attester ($2), package ($3), visible
+ * services ($6), after id $7: the first %s is the WHERE clause of the
+ * filters given, the second the order of the index that serves them.
+ */
+#define LIST_PAGE_SQL \
+	"WITH page AS (SELECT id, " ATTESTATION_JSON " AS doc FROM jam.jam_attestations " \
+	"  WHERE %s ($6::text[] IS NULL OR service_id = ANY($6)) " \
+	"  AND id > $7 ORDER BY %s LIMIT $4 + 1 OFFSET $5) " \
+	"SELECT jsonb_build_object('items', coalesce((SELECT jsonb_agg(doc ORDER BY id) FROM " \
+	"  (SELECT * FROM page ORDER BY id LIMIT $4) p), '[]'::jsonb), 'limit', $4, 'offset', $5, " \
+	"  'next_offset', CASE WHEN (SELECT count(*) FROM page) > $4 THEN $5 + $4 END, " \
+	"  'next_after', CASE WHEN (SELECT count(*) FROM page) > $4 " \
+	"    THEN (SELECT max(id) FROM (SELECT id FROM page ORDER BY id LIMIT $4) p) END)"
+
+/*
+ * One statement per combination of the filters given (bit 0 service, 1
+ * attester, 2 package), so that each is planned for what it filters on
+ * rather than for "$n IS NULL OR column = $n", whose generic plan can use
+ * no index.  A page of one attester's attestations, or of one service's,
+ * must walk that column's index in (column, id) order, whatever the plan
+ * cache makes of the value: walking the primary key and filtering, as a
+ * generic plan did for an attester it took for common, read every
+ * attestation the node ever signed to find an external attester's few
+ * (1.6 adds the index by attester).  So the column is bounded by
+ * "column >= $n AND column <= $n", the same rows as "=", and the page is
+ * ordered by (column, id): with "=" the planner would take the column for
+ * a constant and drop it from the order.  The primary key cannot give that
+ * order without sorting every match, the column's index gives it at once.
+ * A page filtered by both service and attester is planned for the values
+ * at each call (CURSOR_OPT_CUSTOM_PLAN): which of the two indexes holds
+ * fewer rows to skip depends on them.
+ */
+static JamStatement list_page[8];
+
+static JamStatement *
+list_statement(int filters)
+{
+	JamStatement *stmt = &list_page[filters];
+
+	if (stmt->sql == NULL)
+	{
+		static const Oid argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
+		TEXTARRAYOID, INT8OID};
+		StringInfoData where;
+
+		const char *order = "id";
+
+		initStringInfo(&where);
+		if (filters == 1)
+		{
+			appendStringInfoString(&where, "service_id >= $1 AND service_id <= $1 AND ");
+			order = "service_id, id";
+		}
+		else if (filters == 2)
+		{
+			appendStringInfoString(&where, "attester >= $2 AND attester <= $2 AND ");
+			order = "attester, id";
+		}
+		else
+		{
+			if (filters & 1)
+				appendStringInfoString(&where, "service_id = $1 AND ");
+			if (filters & 2)
+				appendStringInfoString(&where, "attester = $2 AND ");
+			if (filters & 4)
+				appendStringInfoString(&where, "package_id = @h($3) AND ");
+		}
+		stmt->sql = MemoryContextStrdup(TopMemoryContext, psprintf(LIST_PAGE_SQL, where.data, order));
+		stmt->plan_options = filters == 3 ? CURSOR_OPT_CUSTOM_PLAN : 0;
+		stmt->nargs = 7;
+		memcpy(stmt->argtypes, argtypes, sizeof(argtypes));
+	}
+	return stmt;
+}
 
 static void
 put_string(StringInfo m, const char *s)
@@ -458,7 +521,9 @@ jam_list_attestations(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum(after);
 
 	SPI_connect();
-	jam_spi_exec(&list_page, values, nulls, true, 1);
+	jam_spi_exec(list_statement((PG_ARGISNULL(0) ? 0 : 1) | (PG_ARGISNULL(1) ? 0 : 2) |
+								(PG_ARGISNULL(2) ? 0 : 4)),
+				 values, nulls, true, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 	PG_RETURN_DATUM(doc);

@@ -95,6 +95,7 @@ typedef struct JamStatement
 	int			nargs;
 	Oid			argtypes[16];
 	SPIPlanPtr	plan[2];		/* by JamCatalog */
+	int			plan_options;	/* CURSOR_OPT_* to plan it with (0: as jam_spi_exec decides) */
 } JamStatement;
 
 extern char *jam_sql_for_catalog(const char *sql, JamCatalog catalog);

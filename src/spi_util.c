@@ -110,9 +110,10 @@ jam_spi_exec(JamStatement *stmt, Datum *values, const char *nulls,
 		 * always the cheaper one, and the plan cache would plan the
 		 * statement again at every call (a tenth of a single process call).
 		 */
+		int			options = stmt->plan_options != 0 ? stmt->plan_options :
+			strstr(stmt->sql, "unnest($") ? CURSOR_OPT_GENERIC_PLAN : 0;
 		SPIPlanPtr	plan = SPI_prepare_cursor(jam_sql_for_catalog(stmt->sql, catalog),
-											  stmt->nargs, stmt->argtypes,
-											  strstr(stmt->sql, "unnest($") ? CURSOR_OPT_GENERIC_PLAN : 0);
+											  stmt->nargs, stmt->argtypes, options);
 
 		if (plan == NULL)
 			elog(ERROR, "jam could not prepare a statement: %s",
