@@ -7,6 +7,11 @@ SET search_path = jam, public;
 \set helpers :abs_srcdir '/sql/include/helpers.psql'
 \i :helpers
 
+-- The batch counters as this suite found them (other suites batch too).
+CREATE TEMP TABLE batch_metrics_before AS
+SELECT labels->>'op' AS op, labels->>'outcome' AS outcome, value FROM jam_metrics()
+WHERE name = 'jam_operations_total' AND labels->>'op' IN ('package_submit_batch', 'process_batch');
+
 SELECT jam_put_preimage('batch-pre', 'text/plain')->>'created' AS stored;
 
 -- The bytea[] form: four payloads, one repeated.  Each gets the id a single
@@ -112,6 +117,8 @@ SELECT pending_count FROM jam_services WHERE service_id = 'batch-a';
 SELECT jam_verify_log('batch-a')->'ok' AS log_ok, jam_fsck()->'drift_count' AS drift;
 
 -- The metrics count a batch as one call, each processed package as a process.
-SELECT labels->>'op' AS op, labels->>'outcome' AS outcome, value FROM jam_metrics()
-WHERE name = 'jam_operations_total' AND labels->>'op' IN ('package_submit_batch', 'process_batch')
-  AND value > 0 ORDER BY 1, 2;
+SELECT m.labels->>'op' AS op, m.labels->>'outcome' AS outcome, m.value - coalesce(b.value, 0) AS value
+FROM jam_metrics() m
+LEFT JOIN batch_metrics_before b ON b.op = m.labels->>'op' AND b.outcome = m.labels->>'outcome'
+WHERE m.name = 'jam_operations_total' AND m.labels->>'op' IN ('package_submit_batch', 'process_batch')
+  AND m.value - coalesce(b.value, 0) > 0 ORDER BY 1, 2;
