@@ -15,6 +15,9 @@
 #   list    jam_list_packages(limit 50), its first page and total, one
 #           client, in jam_hist_1k against jam_hist_1m
 #           (list_1m_vs_1k_ratio = time per call 1m / 1k)
+#   attester the first page of an external attester's ten attestations,
+#           written after the node's one per package of history
+#           (attester_page_1m_vs_1k_ratio, the same way)
 #   drain   in jam_hist_1m, $clients clients: jam_process_next per
 #           transaction for $seconds, against a plain queue table
 #           (bench_queue, no history, the same backlog) popped with DELETE
@@ -114,6 +117,14 @@ echo "list_ms_1k=$ms_1k"
 echo "list_ms_1m=$ms_1m"
 echo "list_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
 record list_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
+
+# The first page of one attester's attestations, behind the node's one
+# per report of history (1.6: through the attester's index).
+per_call attester_page.sql 'attester page 1'
+echo "attester_page_ms_1k=$ms_1k"
+echo "attester_page_ms_1m=$ms_1m"
+echo "attester_page_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
+record attester_page_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
 
 # Draining one per transaction.
 psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
