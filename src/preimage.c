@@ -316,9 +316,10 @@ jam_preimage_meta(PG_FUNCTION_ARGS)
 	hash = jam_normalize_hash(PG_GETARG_TEXT_PP(0), "hash");
 	values[0] = CStringGetTextDatum(hash);
 
+	/* A tenant is not shown the refcount, the one field a transaction keeps unwritten. */
 	if (jam_holders_tenant() != NULL)
 	{
-		bool		read_only = !jam_xact_rows_flush();
+		bool		read_only = !jam_xact_rows_held();
 
 		SPI_connect();
 		meta = jam_holders_meta(jam_holders_tenant(), hash, read_only);
