@@ -83,6 +83,25 @@ static JamStatement select_one = {
 	"WITH page AS (SELECT id, " ATTESTATION_JSON " AS doc FROM jam.jam_attestations " \
 	"  WHERE %s ($6::text[] IS NULL OR service_id = ANY($6)) " \
 	"  AND id > $7 ORDER BY %s LIMIT $4 + 1 OFFSET $5) " \
+	LIST_ENVELOPE_SQL
+
+/*
+ * The page of a token's attestations without a service filter, merged from
+ * each of its services ($6) walked in id order through (service_id, id),
+ * at most a page of each (list.c's page_sql says why, and why the service
+ * is bounded by >= and <=): %s is the WHERE clause of the other filters.
+ */
+#define LIST_PAGE_PER_SERVICE_SQL \
+	"WITH page AS (SELECT id, " ATTESTATION_JSON " AS doc " \
+	"  FROM (SELECT DISTINCT unnest($6::text[])) AS visible(visible_service) " \
+	"  CROSS JOIN LATERAL (SELECT * FROM jam.jam_attestations " \
+	"    WHERE service_id >= visible.visible_service AND service_id <= visible.visible_service " \
+	"    AND %s id > $7 ORDER BY service_id, id LIMIT $4 + 1 + $5) AS rows " \
+	"  ORDER BY id LIMIT $4 + 1 OFFSET $5) " \
+	LIST_ENVELOPE_SQL
+
+/* The envelope of the page above. */
+#define LIST_ENVELOPE_SQL \
 	"SELECT jsonb_build_object('items', coalesce((SELECT jsonb_agg(doc ORDER BY id) FROM " \
 	"  (SELECT * FROM page ORDER BY id LIMIT $4) p), '[]'::jsonb), 'limit', $4, 'offset', $5, " \
 	"  'next_offset', CASE WHEN (SELECT count(*) FROM page) > $4 THEN $5 + $4 END, " \
@@ -91,7 +110,8 @@ static JamStatement select_one = {
 
 /*
  * One statement per combination of the filters given (bit 0 service, 1
- * attester, 2 package), so that each is planned for what it filters on
+ * attester, 2 package; bit 3 a token's page merged service by service),
+ * so that each is planned for what it filters on
  * rather than for "$n IS NULL OR column = $n", whose generic plan can use
  * no index.  A page of one attester's attestations, or of one service's,
  * must walk that column's index in (column, id) order, whatever the plan
@@ -111,7 +131,7 @@ static JamStatement select_one = {
  * attester is planned for the values at each call (CURSOR_OPT_CUSTOM_PLAN):
  * which of the two indexes holds fewer rows to skip depends on them.
  */
-static JamStatement list_page[8];
+static JamStatement list_page[16];
 
 static JamStatement *
 list_statement(int filters)
@@ -127,6 +147,19 @@ list_statement(int filters)
 		const char *order = "id";
 
 		initStringInfo(&where);
+		if (filters & 8)
+		{
+			/* A token's page, service by service (bit 3; never with a service filter). */
+			if (filters & 2)
+				appendStringInfoString(&where, "attester = $2 AND ");
+			if (filters & 4)
+				appendStringInfoString(&where, "package_id = @h($3) AND ");
+			stmt->sql = MemoryContextStrdup(TopMemoryContext,
+											psprintf(LIST_PAGE_PER_SERVICE_SQL, where.data));
+			stmt->nargs = 7;
+			memcpy(stmt->argtypes, argtypes, sizeof(argtypes));
+			return stmt;
+		}
 		if (filters == 1)
 		{
 			appendStringInfoString(&where, "service_id >= $1 AND service_id <= $1 AND ");
@@ -494,6 +527,7 @@ jam_list_attestations(PG_FUNCTION_ARGS)
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	ArrayType  *visible;
 	int64		after = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5);
+	int			filters;
 	Datum		doc;
 
 	jam_check_enabled();
@@ -525,10 +559,13 @@ jam_list_attestations(PG_FUNCTION_ARGS)
 	nulls[5] = visible ? ' ' : 'n';
 	values[6] = Int64GetDatum(after);
 
+	filters = (PG_ARGISNULL(0) ? 0 : 1) | (PG_ARGISNULL(1) ? 0 : 2) | (PG_ARGISNULL(2) ? 0 : 4);
+	if (visible != NULL && PG_ARGISNULL(0) &&
+		ArrayGetNItems(ARR_NDIM(visible), ARR_DIMS(visible)) <= JAM_LIST_PER_SERVICE_MAX)
+		filters |= 8;
+
 	SPI_connect();
-	jam_spi_exec(list_statement((PG_ARGISNULL(0) ? 0 : 1) | (PG_ARGISNULL(1) ? 0 : 2) |
-								(PG_ARGISNULL(2) ? 0 : 4)),
-				 values, nulls, true, 1);
+	jam_spi_exec(list_statement(filters), values, nulls, true, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 	PG_RETURN_DATUM(doc);

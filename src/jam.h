@@ -122,10 +122,14 @@ typedef struct JamList
 	const char *count_of_status;
 	int64		(*count_in_copy) (const struct JamService *svc, const char *status);
 	bool		prepared;
-	JamStatement legacy[8];
-	JamStatement envelope[8];
-	JamStatement counted[4];	/* the envelopes by offset, totals from the counts */
+	/* By variant: list.c's prepare_variants says what each bit means. */
+	JamStatement legacy[16];
+	JamStatement envelope[16];
+	JamStatement counted[16];	/* the envelopes by offset, totals from the counts */
 } JamList;
+
+/* The most services a token's page is merged from one service at a time (list.c). */
+#define JAM_LIST_PER_SERVICE_MAX 64
 
 extern Datum jam_list(JamList *list, text *filters[2], ArrayType *visible,
 					  int32 limit, int32 offset, int64 after);
