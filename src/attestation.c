@@ -26,11 +26,11 @@
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "nodes/parsenodes.h"
 #include "utils/timestamp.h"
 
 #define JAM_ATTESTATION_TAG "jam/attestation/v1"
@@ -143,7 +143,6 @@ list_statement(int filters)
 		static const Oid argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
 		TEXTARRAYOID, INT8OID};
 		StringInfoData where;
-
 		const char *order = "id";
 
 		initStringInfo(&where);

@@ -63,6 +63,12 @@ where_clause(JamList *list, int filters)
  * transaction changed but has not written yet ($7) are counted from their
  * copies in memory ($8) instead: writing them first would leave a row
  * version per list call, which later reads of the table would step over.
+ * A token's page merged service by service (bit 3) is a statement over the
+ * array of its services, which gets a generic plan (jam_spi_exec), where
+ * "service_id = ANY($5)" beside "$5 IS NULL" can use no index: its total
+ * reads each of the services' rows by id instead (LIMIT 1, as the id is
+ * unique, also keeps the planner from turning the probes into a hash join
+ * over every service).
  */
 static char *
 counted_total(JamList *list, int filters)
@@ -73,6 +79,12 @@ counted_total(JamList *list, int filters)
 
 	if (filters & (1 << status_at))
 		count = psprintf(list->count_of_status, psprintf("$%d", status_at + 1));
+	if (filters & 8)
+		return psprintf("SELECT coalesce(sum(n), 0)::bigint + $8 AS total "
+						"FROM (SELECT DISTINCT unnest($5::text[])) AS visible(visible_service) "
+						"CROSS JOIN LATERAL (SELECT %s AS n FROM jam.jam_services "
+						"WHERE service_id = visible.visible_service AND service_id <> ALL($7) LIMIT 1) AS c",
+						count);
 	return psprintf("SELECT coalesce(sum(%s), 0)::bigint + $8 AS total FROM jam.jam_services "
 					"WHERE ($5::text[] IS NULL OR service_id = ANY($5)) AND service_id <> ALL($7)%s",
 					count, (filters & (1 << service_at)) ?
@@ -196,7 +208,7 @@ prepare_variants(JamList *list)
 			list->envelope[v].sql = psprintf(ENVELOPE_SQL, page,
 											 psprintf("SELECT count(*) AS total FROM %s %s",
 													  list->table, where));
-			list->counted[v].sql = psprintf(ENVELOPE_SQL, page, counted_total(list, v & 3));
+			list->counted[v].sql = psprintf(ENVELOPE_SQL, page, counted_total(list, v & 11));
 		}
 		else
 		{

@@ -87,6 +87,18 @@ FROM (VALUES ('packages', NULL), ('packages', 'pending'), ('packages', 'failed')
      (VALUES (false), (true)) AS p(by_keyset)
 ORDER BY 1, 2, 3;
 
+-- The totals, read from the token's services' counts one by one.
+SELECT (jam_list_packages()->>'total')::int = cardinality(pg_temp.stored('packages', NULL, ARRAY['tl-a', 'tl-b']))
+         AS packages_total_right,
+       (jam_list_packages('failed')->>'total')::int = cardinality(pg_temp.stored('packages', 'failed', ARRAY['tl-a', 'tl-b']))
+         AS failed_total_right,
+       (jam_list_reports(NULL, 'applied')->>'total')::int
+         = cardinality(pg_temp.stored('reports', 'applied', ARRAY['tl-a', 'tl-b'])) AS applied_reports_total_right
+FROM jam_authenticate(:'t_token');
+SELECT (jam_list_packages()->>'total')::int = cardinality(pg_temp.stored('packages', NULL, ARRAY['tl-a']))
+         AS one_service_total_right
+FROM jam_authenticate(:'a_token');
+
 -- The three first pages read a few blocks of the packages, reports and
 -- attestations and their indexes (38 in a calibration run), where the
 -- filtered walk read 4,344: the other tenant's 3,000 of each come first.
