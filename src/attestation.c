@@ -96,7 +96,7 @@ static JamStatement select_one = {
 	"  FROM (SELECT DISTINCT unnest($6::text[])) AS visible(visible_service) " \
 	"  CROSS JOIN LATERAL (SELECT * FROM jam.jam_attestations " \
 	"    WHERE service_id >= visible.visible_service AND service_id <= visible.visible_service " \
-	"    AND %s id > $7 ORDER BY service_id, id LIMIT $4 + 1 + $5) AS rows " \
+	"    AND %s id > $7 ORDER BY service_id, id LIMIT $4::bigint + 1 + $5) AS rows " \
 	"  ORDER BY id LIMIT $4 + 1 OFFSET $5) " \
 	LIST_ENVELOPE_SQL
 

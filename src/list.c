@@ -151,7 +151,9 @@ unwritten_total(JamList *list, text *filters[2], ArrayType *visible, ArrayType *
  * walking all services' rows in seq order, skipping other tenants' history,
  * and sorting all of the token's own: a tenant's first page took 20 ms
  * with 100,000 packages of its own behind 200,000 of another tenant, 0.3 ms
- * with 5.  Merging costs a page per service, so it is used for tokens of at
+ * with 5.  (Limit and offset add up as bigint: an offset near the largest
+ * integer is an empty page, not an overflow.)  Merging costs a page per
+ * service, so it is used for tokens of at
  * most JAM_LIST_PER_SERVICE_MAX services.  Each service's walk bounds
  * service_id by ">= and <=" (the same rows as "=") and orders by
  * (service_id, seq): with "=", the planner drops the service from the
@@ -175,7 +177,7 @@ page_sql(JamList *list, int v)
 						"ORDER BY service_id, seq LIMIT %s) AS rows ORDER BY seq LIMIT %s",
 						doc, list->table,
 						(v & (1 << status_at)) ? psprintf(" AND status = $%d", status_at + 1) : "",
-						after, keyset ? "$3 + 1" : "$3 + $4", limit);
+						after, keyset ? "$3 + 1" : "$3::bigint + $4", limit);
 	if (keyset)
 		return psprintf("SELECT seq, %s AS doc FROM %s %s%s ORDER BY seq LIMIT %s",
 						doc, list->table, where_clause(list, v & 3), after, limit);

@@ -87,6 +87,13 @@ FROM (VALUES ('packages', NULL), ('packages', 'pending'), ('packages', 'failed')
      (VALUES (false), (true)) AS p(by_keyset)
 ORDER BY 1, 2, 3;
 
+-- An offset near the largest integer is an empty page, also when a page
+-- of each service is read up to it.
+SELECT jsonb_array_length(jam_list_packages("offset" => 2147483600)->'items') AS packages_far,
+       jsonb_array_length(jam_list_reports("offset" => 2147483647)->'items') AS reports_far,
+       jsonb_array_length(jam_list_attestations("offset" => 2147483600)->'items') AS attestations_far
+FROM jam_authenticate(:'t_token');
+
 -- The totals, read from the token's services' counts one by one.
 SELECT (jam_list_packages()->>'total')::int = cardinality(pg_temp.stored('packages', NULL, ARRAY['tl-a', 'tl-b']))
          AS packages_total_right,
