@@ -559,8 +559,7 @@ jam_list_attestations(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum(after);
 
 	filters = (PG_ARGISNULL(0) ? 0 : 1) | (PG_ARGISNULL(1) ? 0 : 2) | (PG_ARGISNULL(2) ? 0 : 4);
-	if (visible != NULL && PG_ARGISNULL(0) &&
-		ArrayGetNItems(ARR_NDIM(visible), ARR_DIMS(visible)) <= JAM_LIST_PER_SERVICE_MAX)
+	if (PG_ARGISNULL(0) && jam_list_merges_per_service(visible))
 		filters |= 8;
 
 	SPI_connect();

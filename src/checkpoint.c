@@ -64,7 +64,6 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	int64		size;
 	uint8		root[JAM_HASH_BYTES];
 	Datum		root_datum;
-	const JamService *copy;
 	char	   *note;
 	Datum		result;
 
@@ -74,15 +73,9 @@ jam_checkpoint(PG_FUNCTION_ARGS)
 	jam_auth_require_service(JAM_SCOPE_READ, service_id);
 	values[0] = CStringGetTextDatum(service_id);
 
-	/* A head this transaction changed and has not written is read from its copy (proof.c). */
-	copy = jam_xact_unwritten_service(service_id);
 	SPI_connect();
-	if (copy != NULL)
-	{
-		size = copy->log.size;
-		jam_log_head_root(&copy->log, root);
-	}
-	else
+	/* A head this transaction changed and has not written is read from its copy (xact_rows.c). */
+	if (!jam_xact_unwritten_head(service_id, &size, root))
 	{
 		if (jam_spi_exec(&select_head, values, NULL, !jam_xact_rows_held(), 1) == 0)
 			ereport(ERROR,

@@ -141,7 +141,6 @@ jam_witnessed_checkpoint(PG_FUNCTION_ARGS)
 	StringInfoData doc;
 	char		root_b64[64];
 	Datum		result;
-	const JamService *copy;
 
 	jam_check_enabled();
 	jam_require_arg(fcinfo, 0, "service_id");
@@ -163,12 +162,7 @@ jam_witnessed_checkpoint(PG_FUNCTION_ARGS)
 			memcpy(root, VARDATA_ANY(DatumGetByteaPP(r)), JAM_HASH_BYTES);
 	}
 	/* A head this transaction changed and has not written is in its copy (xact_rows.c). */
-	copy = jam_xact_unwritten_service(service_id);
-	if (copy != NULL)
-	{
-		size = copy->log.size;
-		jam_log_head_root(&copy->log, root);
-	}
+	(void) jam_xact_unwritten_head(service_id, &size, root);
 	jam_witnessed_head(service_id, quorum, size, &size, root);
 	note = jam_cosigned_checkpoint(service_id, size, root, &n);
 	sodium_bin2base64(root_b64, sizeof(root_b64), root, JAM_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL);

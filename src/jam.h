@@ -134,6 +134,7 @@ typedef struct JamList
 extern Datum jam_list(JamList *list, text *filters[2], ArrayType *visible,
 					  int32 limit, int32 offset, int64 after);
 extern int64 jam_list_after(FunctionCallInfo fcinfo);
+extern bool jam_list_merges_per_service(ArrayType *visible);
 
 /* xact_hash.c: a hash freed with the current transaction (HASH_STRINGS or HASH_BLOBS keys). */
 extern HTAB *jam_transaction_hash(const char *name, long nelem, Size keysize, Size entrysize,

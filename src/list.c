@@ -91,6 +91,17 @@ counted_total(JamList *list, int filters)
 					psprintf(" AND service_id = $%d", service_at + 1) : "");
 }
 
+/*
+ * Whether a page without a service filter, for a token that sees the
+ * services in visible (NULL: all), is merged service by service (page_sql).
+ */
+bool
+jam_list_merges_per_service(ArrayType *visible)
+{
+	return visible != NULL &&
+		ArrayGetNItems(ARR_NDIM(visible), ARR_DIMS(visible)) <= JAM_LIST_PER_SERVICE_MAX;
+}
+
 /* Whether service_id is among the services of visible (a text[]; NULL: all). */
 static bool
 is_visible(const char *service_id, ArrayType *visible)
@@ -272,8 +283,7 @@ jam_list(JamList *list, text *filters[2], ArrayType *visible, int32 limit, int32
 				 errhint("after pages by the seq of the last item seen; offset by position.")));
 	if (!list->prepared)
 		prepare_variants(list);
-	if (visible != NULL && filters[1 - status_filter(list)] == NULL &&
-		ArrayGetNItems(ARR_NDIM(visible), ARR_DIMS(visible)) <= JAM_LIST_PER_SERVICE_MAX)
+	if (filters[1 - status_filter(list)] == NULL && jam_list_merges_per_service(visible))
 		variant |= 8;
 
 	for (int i = 0; i < 2; i++)

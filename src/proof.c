@@ -213,10 +213,10 @@ log_size(const char *service_id)
 {
 	Datum		values[1] = {CStringGetTextDatum(service_id)};
 	bool		isnull;
-	const JamService *copy = jam_xact_unwritten_service(service_id);
+	int64		size;
 
-	if (copy != NULL)
-		return copy->log.size;
+	if (jam_xact_unwritten_head(service_id, &size, NULL))
+		return size;
 	if (jam_spi_exec(&select_head, values, NULL, reads_read_only, 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_SERVICE_NOT_FOUND),

@@ -88,7 +88,6 @@ jam_tiles_open(const char *service_id, JamTiledLog *log)
 	bool		found;
 	bool		isnull;
 	Datum		root;
-	const JamService *copy;
 
 	log->service_id = service_id;
 	log->read_only = !jam_xact_rows_held();
@@ -111,12 +110,7 @@ jam_tiles_open(const char *service_id, JamTiledLog *log)
 			memcpy(log->root, VARDATA_ANY(b), JAM_HASH_BYTES);
 		}
 		/* A head this transaction changed and has not written is in its copy (xact_rows.c). */
-		copy = jam_xact_unwritten_service(service_id);
-		if (copy != NULL)
-		{
-			log->size = copy->log.size;
-			jam_log_head_root(&copy->log, log->root);
-		}
+		(void) jam_xact_unwritten_head(service_id, &log->size, log->root);
 	}
 	if (!log->public)
 		jam_auth_require_service(JAM_SCOPE_READ, service_id);

@@ -440,6 +440,23 @@ jam_xact_unwritten_service(const char *service_id)
 	return e != NULL && e->dirty ? &e->svc : NULL;
 }
 
+/*
+ * Whether this transaction changed service_id's log head and has not
+ * written it yet; if so, its size into *size and (root not NULL) its root.
+ */
+bool
+jam_xact_unwritten_head(const char *service_id, int64 *size, uint8 *root)
+{
+	const JamService *copy = jam_xact_unwritten_service(service_id);
+
+	if (copy == NULL)
+		return false;
+	*size = copy->log.size;
+	if (root != NULL)
+		jam_log_head_root(&copy->log, root);
+	return true;
+}
+
 /* The references to a preimage this transaction added and has not written yet. */
 int64
 jam_xact_unwritten_references(const char *hash)

@@ -16,6 +16,7 @@ extern bool jam_preimage_referenced(const char *hash);
 extern bool jam_xact_rows_flush(void);
 extern JamService **jam_xact_unwritten_services(int *n);
 extern const JamService *jam_xact_unwritten_service(const char *service_id);
+extern bool jam_xact_unwritten_head(const char *service_id, int64 *size, uint8 *root);
 extern int64 jam_xact_unwritten_references(const char *hash);
 extern bool jam_xact_rows_held(void);
 
