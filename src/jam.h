@@ -107,6 +107,7 @@ extern Datum jam_spi_copy_jsonb(int column);
 
 /* list.c: paginated lists of a table with two optional equality filters. */
 struct JamService;
+#define JAM_LIST_STATUSES_MAX 3
 typedef struct JamList
 {
 	const char *table;
@@ -121,11 +122,18 @@ typedef struct JamList
 	const char *count_all;
 	const char *count_of_status;
 	int64		(*count_in_copy) (const struct JamService *svc, const char *status);
+	/* The statuses the status filter takes (NULL-terminated), at most JAM_LIST_STATUSES_MAX. */
+	const char *const *statuses;
 	bool		prepared;
-	/* By variant: list.c's prepare_variants says what each bit means. */
-	JamStatement legacy[16];
-	JamStatement envelope[16];
-	JamStatement counted[16];	/* the envelopes by offset, totals from the counts */
+
+	/*
+	 * By variant (list.c's prepare_variants says what each bit means) and,
+	 * for a variant with the status filter, by the status's place in
+	 * statuses, which the statement names as a constant.
+	 */
+	JamStatement legacy[16][JAM_LIST_STATUSES_MAX];
+	JamStatement envelope[16][JAM_LIST_STATUSES_MAX];
+	JamStatement counted[16][JAM_LIST_STATUSES_MAX];	/* by offset, totals from the counts */
 } JamList;
 
 /* The most services a token's page is merged from one service at a time (list.c). */

@@ -67,15 +67,16 @@ packages_in_copy(const JamService *svc, const char *status)
 	return strcmp(status, "applied") == 0 ? svc->applied_count : svc->failed_count;
 }
 
+static const char *const package_statuses[] = {"pending", "applied", "failed", NULL};
+
 static JamList package_list = {
 	"jam.jam_work_packages", PACKAGE_SUMMARY_JSON, {"status", "service_id"},
 	"pending_count + applied_count + failed_count",
 	"CASE %s WHEN 'pending' THEN pending_count WHEN 'applied' THEN applied_count "
 	"WHEN 'failed' THEN failed_count ELSE 0 END",
-	packages_in_copy
+	packages_in_copy,
+	package_statuses
 };
-
-static const char *const package_statuses[] = {"pending", "applied", "failed", NULL};
 
 /*
  * Checks preimage_hashes (a one-dimensional text[] without nulls, each a

@@ -99,15 +99,16 @@ reports_in_copy(const JamService *svc, const char *status)
 	return strcmp(status, "applied") == 0 ? svc->applied_report_count : svc->failed_report_count;
 }
 
+static const char *const report_statuses[] = {"applied", "failed", NULL};
+
 static JamList report_list = {
 	"jam.jam_work_reports", REPORT_SUMMARY_JSON, {"service_id", "status"},
 	"applied_report_count + failed_report_count",
 	"CASE %s WHEN 'applied' THEN applied_report_count WHEN 'failed' THEN failed_report_count "
 	"ELSE 0 END",
-	reports_in_copy
+	reports_in_copy,
+	report_statuses
 };
-
-static const char *const report_statuses[] = {"applied", "failed", NULL};
 
 static void
 report_hash(const JamReport *r, const uint8 output_hash[JAM_HASH_BYTES], uint8 out[JAM_HASH_BYTES])

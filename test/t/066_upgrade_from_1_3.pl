@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.3 to the default version (1.6), on a
+# ALTER EXTENSION jam UPDATE from 1.3 to the default version (1.7), on a
 # database that 1.3 made itself (CREATE EXTENSION jam VERSION '1.3') and
 # filled through the API: services with shares and a refine, two tenants
 # (one holding a thousand services), preimages, single and batched
@@ -10,7 +10,7 @@
 # rights, every receipt and checkpoint; a tenant's calls must find its
 # services through the index, in a new session and in one connected
 # across the update (whose cached plans predate the index), and still see
-# exactly its own services; then pg_dump and restore at 1.6.
+# exactly its own services; then pg_dump and restore at 1.7.
 
 use strict;
 use warnings;
@@ -82,7 +82,7 @@ my $before = state_before($node, $db, $checkpoints);
 
 # --- 2. Update --------------------------------------------------------------
 
-updates_to($node, $db, '1.6');
+updates_to($node, $db, '1.7');
 
 # --- 3. Everything as before ------------------------------------------------
 
@@ -115,7 +115,7 @@ is(sql(q{SELECT count(*) FROM jam.jam_work_packages WHERE status = 'pending' AND
 
 my $src_checkpoints = jsql($checkpoints);
 my $rdb = 'jam_restored';
-restored_or_finish($node, $db, $rdb, '1.6');
+restored_or_finish($node, $db, $rdb, '1.7');
 is_deeply(jsql($checkpoints, $rdb), $src_checkpoints, 'restored: the same signed checkpoints');
 is(sql(q{SELECT count(*) FROM pg_index WHERE indexrelid = 'jam.jam_services_tenant_idx'::regclass AND indisvalid}, $rdb),
 	'1', 'restored: the tenant index is there');

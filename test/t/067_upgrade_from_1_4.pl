@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.4 to the default version (1.6), on a
+# ALTER EXTENSION jam UPDATE from 1.4 to the default version (1.7), on a
 # database that 1.4 made itself (CREATE EXTENSION jam VERSION '1.4') and
 # filled through the API: single and batched packages, reports applied and
 # failed, a tenant's services, preimages, and a cleanup that deleted some
@@ -11,7 +11,7 @@
 # must equal the count of its rows, for the operator and for a tenant's
 # token; a session connected across the update must switch to the counts
 # and keep them exact as it submits and processes; processing and cleanup
-# after the update must keep them exact; then pg_dump and restore at 1.6.
+# after the update must keep them exact; then pg_dump and restore at 1.7.
 
 use strict;
 use warnings;
@@ -109,7 +109,7 @@ my $before = state_before($node, $db, $checkpoints);
 
 # --- 2. Update --------------------------------------------------------------
 
-updates_to($node, $db, '1.6');
+updates_to($node, $db, '1.7');
 
 # --- 3. Everything as before ------------------------------------------------
 
@@ -159,7 +159,7 @@ is(sql($totals_off), '0 of 42', 'and every total');
 
 my $src_checkpoints = jsql($checkpoints);
 my $rdb = 'jam_restored';
-restored_or_finish($node, $db, $rdb, '1.6');
+restored_or_finish($node, $db, $rdb, '1.7');
 is_deeply(jsql($checkpoints, $rdb), $src_checkpoints, 'restored: the same signed checkpoints');
 is(sql($counts_off, $rdb), '', 'restored: every count exact');
 is(sql($totals_off, $rdb), '0 of 42', 'restored: every total');

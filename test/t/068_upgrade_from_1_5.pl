@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.5 to the default version (1.6), on a
+# ALTER EXTENSION jam UPDATE from 1.5 to the default version (1.7), on a
 # database that 1.5 made itself (CREATE EXTENSION jam VERSION '1.5') and
 # filled through the API: packages single and batched (2,000 more in one
 # service), reports applied and failed, each attested by the node, an external attester's attestations,
@@ -10,7 +10,7 @@
 # sequence, every function's rights, every receipt and checkpoint; every
 # list of attestations must answer as before; a page by attester must read
 # the index, in a new session and in one connected across the update (whose
-# cached plans predate it); then pg_dump and restore at 1.6.
+# cached plans predate it); then pg_dump and restore at 1.7.
 
 use strict;
 use warnings;
@@ -117,7 +117,7 @@ my $before = state_before($node, $db, $checkpoints);
 
 # --- 2. Update --------------------------------------------------------------
 
-updates_to($node, $db, '1.6');
+updates_to($node, $db, '1.7');
 
 # --- 3. Everything as before ------------------------------------------------
 
@@ -152,7 +152,7 @@ is(sql(q{SELECT jsonb_array_length(jam.jam_list_attestations(attester => 'audito
 my $src_checkpoints = jsql($checkpoints);
 my $src_lists = all_lists($in_db, $acme);
 my $rdb = 'jam_restored';
-restored_or_finish($node, $db, $rdb, '1.6');
+restored_or_finish($node, $db, $rdb, '1.7');
 is_deeply(jsql($checkpoints, $rdb), $src_checkpoints, 'restored: the same signed checkpoints');
 is_deeply(all_lists(sub { return sql($_[0], $rdb); }, $acme), $src_lists, 'restored: every list of attestations');
 is(sql(q{SELECT count(*) FROM pg_index WHERE indexrelid = 'jam.jam_attestations_attester_idx'::regclass AND indisvalid},

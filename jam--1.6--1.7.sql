@@ -1,0 +1,20 @@
+-- jam 1.6 to 1.7: a service's failed packages and reports found through an index.
+\echo Use "ALTER EXTENSION jam UPDATE TO '1.7'" to load this file. \quit
+
+-- A page of one service's failed packages (jam_list_packages(service_id =>
+-- ..., status => 'failed'), GET /jam/packages?service_id=&status=failed)
+-- had two indexes to choose from, and both grew with the history: the
+-- service's own, (service_id, seq), walked all its applied packages to find
+-- the few failed ones (98 ms with 200,000), and (status, seq) walked every
+-- other service's failed ones.  The same held for reports, and for a
+-- token's page of failed packages, which is merged from each of its
+-- services.  These partial indexes hold the failed rows only, so they cost
+-- nothing where packages succeed; pending packages already have theirs
+-- (jam_work_packages_service_pending_idx), and applied ones are the rows a
+-- service's walk meets first.  The library names the status as a constant
+-- in each list statement, which lets the plan use them.  Building them takes
+-- a lock that holds off submits and processing until the update commits.
+CREATE INDEX jam_work_packages_service_failed_idx ON jam_work_packages (service_id, seq)
+    WHERE status = 'failed';
+CREATE INDEX jam_work_reports_service_failed_idx ON jam_work_reports (service_id, seq)
+    WHERE status = 'failed';

@@ -1,0 +1,170 @@
+# ALTER EXTENSION jam UPDATE from 1.6 to the default version (1.7), on a
+# database that 1.6 made itself (CREATE EXTENSION jam VERSION '1.6') and
+# filled through the API: packages single and batched, 300 more in a
+# service whose refine fails them all, 300 applied in another, some left
+# pending, reports applied and failed, a tenant's token.
+#
+# 1.7 adds partial indexes of the failed packages and failed reports by
+# (service_id, seq), through which a page of one service's failed rows is
+# found instead of walking the service's rows or every failed row.  So
+# after the update every row must be as before, every sequence, every
+# function's rights, every receipt and checkpoint; every page by service
+# and status must answer as before; a page of a service's failed packages
+# must read the new index, in a new session and in one connected across
+# the update (whose cached plans predate it); then pg_dump and restore at
+# 1.7.
+
+use strict;
+use warnings;
+
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use JamTest::Upgrade qw(upgrade_node install_with_refines updates_to submit_each submit_batch
+  state_before same_state restored_or_finish);
+
+my $db = 'jam_from_1_6';
+my $node = upgrade_node('upgrade_1_6', $db);
+
+sub sql { my ($query, $dbname) = @_; return $node->safe_psql($dbname // $db, $query); }
+sub jsql { my $out = sql(@_); return $out eq '' ? undef : decode_json($out); }
+sub as_token { my ($call, $token) = @_; return "SELECT $call FROM jam.jam_authenticate('$token')"; }
+
+# Every page by service and status a client may ask for, of packages and
+# reports, by offset and a keyset page after the first, and the tenant's
+# failed packages; { name => ids }.
+sub all_lists
+{
+	my ($run, $token) = @_;
+	my %lists;
+	for my $service (q{'u-refine'}, q{'u-fails'}, q{'u-batch'}) {
+		for my $status (q{'pending'}, q{'applied'}, q{'failed'}) {
+			$lists{"packages $service $status"} = $run->(qq{SELECT string_agg(i->>'id', ',') || ' '
+				|| (l->>'total') FROM (SELECT jam.jam_list_packages($status, $service, 100) l) x,
+				LATERAL jsonb_array_elements(l->'items') i GROUP BY l->>'total'});
+			$lists{"keyset packages $service $status"} = $run->(qq{SELECT string_agg(i->>'id', ',')
+				FROM jsonb_array_elements(jam.jam_list_packages($status, $service, 50,
+				  after => (jam.jam_list_packages($status, $service, 3, after => 0)->>'next_after')::bigint)->'items') i});
+			next if $status eq q{'pending'};
+			$lists{"reports $service $status"} = $run->(qq{SELECT string_agg(i->>'package_id', ',')
+				FROM jsonb_array_elements(jam.jam_list_reports($service, $status, 100)->'items') i});
+		}
+	}
+	$lists{'tenant failed'} = $run->(as_token(q{(SELECT string_agg(i->>'id', ',') FROM jsonb_array_elements(
+		jam.jam_list_packages('failed')->'items') i)}, $token));
+	return \%lists;
+}
+
+# How many times a page of u-fails's failed packages used the new index
+# ('no index' before there is one), read in the same transaction from the
+# backend's own counters, and the ids on that page.
+sub with_index_scans
+{
+	my ($run) = @_;
+	my $out = $run->(q{BEGIN;
+		SELECT string_agg(i->>'id', ',') FROM jsonb_array_elements(
+		  jam.jam_list_packages('failed', 'u-fails', 20)->'items') i;
+		SELECT coalesce((SELECT pg_stat_get_xact_numscans(c.oid)::text FROM pg_class c
+		  WHERE c.relname = 'jam_work_packages_service_failed_idx' AND c.relnamespace = 'jam'::regnamespace),
+		  'no index');
+		COMMIT;});
+	my @lines = grep { $_ ne '' && !/^(BEGIN|COMMIT)$/ } split /\n/, $out;
+	return ($lines[-1], $lines[0]);
+}
+
+# --- 1. Install 1.6 and fill it through the API ----------------------------
+
+install_with_refines($node, $db, '1.6', 'u16');
+sql(q{SELECT jam.jam_register_service('acme-a', NULL, 'acme')});
+my $acme = sql(q{SELECT jam.jam_create_token('acme', '{jam:read,jam:submit,jam:process}', NULL, 'acme')});
+my $shared = sql(q{SELECT jam.jam_put_preimage(convert_to('shared bytes', 'UTF8'), 'text/plain')->>'hash'});
+
+my @packages = submit_each($node, $db, $shared, [ 'u-refine', 'r1' ], [ 'u-refine', 'r2' ], [ 'u-fails', 'f1' ]);
+push @packages, submit_batch($node, $db, 'u-batch', qw(x1 x2 x3 x4));
+push @packages, sql(as_token(q{jam.jam_submit_package('acme-a', convert_to('a1', 'UTF8'))->>'id'}, $acme));
+is(scalar(grep { /^[0-9a-f]{64}$/ } @packages), 8, 'submitted 8 packages, 4 of them in a batch');
+
+my @report_hashes;
+push @report_hashes, map { $_->{report_hash} } @{ jsql(q{SELECT jam.jam_process_packages('u-refine', 2)->'reports'}) };
+push @report_hashes, jsql(q{SELECT jam.jam_process_next('u-fails')})->{report_hash};
+push @report_hashes, map { $_->{report_hash} } @{ jsql(q{SELECT jam.jam_process_packages('u-batch', 2)->'reports'}) };
+push @report_hashes, jsql(as_token(q{jam.jam_process_next('acme-a')}, $acme))->{report_hash};
+is(scalar(grep { /^[0-9a-f]{64}$/ } @report_hashes), 6, 'six reports, one of them failed; two of u-batch pending');
+
+# A history: 300 failed packages of u-fails among 300 applied of u-bulk,
+# so that walking either would be the slow way; the tenant's own failed one.
+is(sql(q{SELECT count(jam.jam_submit_package(CASE WHEN g % 2 = 0 THEN 'u-fails' ELSE 'u-bulk' END,
+	convert_to('h ' || g, 'UTF8'))) FROM generate_series(1, 600) g}), '600', '600 more packages');
+is(sql(q{SELECT (jam.jam_process_packages('u-fails', 300)->>'processed') || ' '
+	|| (jam.jam_process_packages('u-bulk', 300)->>'processed')}), '300 300', 'all processed');
+sql(q{SELECT jam.jam_register_service('acme-f', 'public.u16_refine_fails(bytea, bytea[])', 'acme')});
+sql(as_token(q{jam.jam_submit_package('acme-f', convert_to('af', 'UTF8'))}, $acme));
+sql(as_token(q{jam.jam_process_next('acme-f')}, $acme));
+sql('VACUUM ANALYZE jam.jam_work_packages');
+is(sql(q{SELECT string_agg(status || ' ' || n, ', ' ORDER BY status) FROM
+	(SELECT status, count(*) AS n FROM jam.jam_work_packages GROUP BY status) s}),
+	'applied 305, failed 302, pending 2', '1.6: 305 applied, 302 failed, 2 pending');
+
+my $in_db = sub { return sql($_[0]); };
+my $lists_before = all_lists($in_db, $acme);
+like($lists_before->{"packages 'u-fails' 'failed'"}, qr/ 301$/, "1.6: u-fails's failed page totals 301");
+is($lists_before->{'tenant failed'} =~ tr/,//, 0, "1.6: the tenant's failed page holds its one package");
+
+# A session that lists before the update and goes on after it.
+my $session = $node->background_psql($db, on_error_stop => 0);
+my $in_session = sub { return $session->query($_[0]); };
+my ($scans, $page) = with_index_scans($in_session);
+my $failed_page = $page;
+is($scans, 'no index', '1.6: the session lists u-fails\'s failed page, without the index');
+
+my $checkpoints = q{SELECT jsonb_object_agg(service_id, jam.jam_checkpoint(service_id)) FROM jam.jam_services WHERE log_size > 0};
+my $before = state_before($node, $db, $checkpoints);
+
+# --- 2. Update --------------------------------------------------------------
+
+updates_to($node, $db, '1.7');
+
+# --- 3. Everything as before ------------------------------------------------
+
+same_state($node, $db, $before, [ @packages, @report_hashes ]);
+is_deeply(all_lists($in_db, $acme), $lists_before, 'every page by service and status answers as before');
+
+# --- 4. What 1.7 adds: a service's failed rows through partial indexes ------
+
+is(sql(q{SELECT string_agg(pg_get_indexdef(i.indexrelid) || ' ' || i.indisvalid, E'\n' ORDER BY 1) FROM pg_index i
+	      WHERE i.indexrelid IN ('jam.jam_work_packages_service_failed_idx'::regclass,
+	                             'jam.jam_work_reports_service_failed_idx'::regclass)}),
+	"CREATE INDEX jam_work_packages_service_failed_idx ON jam.jam_work_packages USING btree (service_id, seq) WHERE (status = 'failed'::text) true\n"
+	  . "CREATE INDEX jam_work_reports_service_failed_idx ON jam.jam_work_reports USING btree (service_id, seq) WHERE (status = 'failed'::text) true",
+	'the failed packages and reports by (service_id, seq), valid');
+($scans, $page) = with_index_scans($in_session);
+ok($scans > 0 && $page eq $failed_page,
+	"the session connected across the update: its plan made again, through the index ($scans scans)");
+$session->quit;
+($scans, $page) = with_index_scans($in_db);
+ok($scans > 0 && $page eq $failed_page, "a new session: through the index ($scans scans)");
+
+# Processing after the update goes on into the same lists and counts.
+jsql(q{SELECT jam.jam_submit_package('u-fails', convert_to('f-after', 'UTF8'))});
+my $new = jsql(q{SELECT jam.jam_process_next('u-fails')});
+is($new->{status}, 'failed', 'a package of u-fails fails after the update');
+is(sql(q{SELECT (jam.jam_list_packages('failed', 'u-fails', 1, after => (SELECT max(seq) - 1 FROM jam.jam_work_packages))->'items'->0->>'id')
+	|| ' ' || (jam.jam_list_packages('failed', 'u-fails')->>'total')}), "$new->{package_id} 302",
+	"it is the last of u-fails's failed page, whose total is 302");
+
+# --- 5. pg_dump of the updated database, restored into a new one -----------
+
+my $src_checkpoints = jsql($checkpoints);
+my $src_lists = all_lists($in_db, $acme);
+my $rdb = 'jam_restored';
+restored_or_finish($node, $db, $rdb, '1.7');
+is_deeply(jsql($checkpoints, $rdb), $src_checkpoints, 'restored: the same signed checkpoints');
+is_deeply(all_lists(sub { return sql($_[0], $rdb); }, $acme), $src_lists, 'restored: every page by service and status');
+is(sql(q{SELECT count(*) FROM pg_index WHERE indexrelid IN ('jam.jam_work_packages_service_failed_idx'::regclass,
+		'jam.jam_work_reports_service_failed_idx'::regclass) AND indisvalid}, $rdb), '2',
+	'restored: both partial indexes are there');
+
+$node->stop;
+done_testing();
