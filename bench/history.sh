@@ -18,6 +18,9 @@
 #   attester the first page of an external attester's ten attestations,
 #           written after the node's one per package of history
 #           (attester_page_1m_vs_1k_ratio, the same way)
+#   failed  the first page of 'hist-0''s ten failed packages, written
+#           after its share of the history (failed_page_1m_vs_1k_ratio,
+#           the same way)
 #   drain   in jam_hist_1m, $clients clients: jam_process_next per
 #           transaction for $seconds, against a plain queue table
 #           (bench_queue, no history, the same backlog) popped with DELETE
@@ -125,6 +128,14 @@ echo "attester_page_ms_1k=$ms_1k"
 echo "attester_page_ms_1m=$ms_1m"
 echo "attester_page_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
 record attester_page_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
+
+# The first page of one service's failed packages, behind its applied
+# ones (1.7: through the partial index of the failed packages).
+per_call failed_page.sql 'failed page 1'
+echo "failed_page_ms_1k=$ms_1k"
+echo "failed_page_ms_1m=$ms_1m"
+echo "failed_page_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
+record failed_page_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
 
 # Draining one per transaction.
 psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"

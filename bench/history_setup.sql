@@ -2,7 +2,8 @@
 -- into jam_work_packages (through the API it would take far longer): ids
 -- are the real ones (jam_package_id of the row's fields), stored the way
 -- the installed version stores them (64 hex characters in 1.0, 32 bytes
--- in 1.1), with 256-byte payloads, one millisecond apart, all applied.
+-- in 1.1), with 256-byte payloads, one millisecond apart, all applied;
+-- then ten failed ones.
 SELECT count(jam.jam_register_service('hist-' || s)) FROM generate_series(0, 15) AS s;
 SELECT atttypid = 'bytea'::regtype AS compact FROM pg_attribute
 WHERE attrelid = 'jam.jam_work_packages'::regclass AND attname = 'id' \gset
@@ -17,14 +18,22 @@ SELECT :id_of, svc, 1, 1, p, 'applied', t, t
 FROM generate_series(1, :n) AS g,
      LATERAL (SELECT 'hist-' || g % 16, convert_to(repeat(md5(g::text), 8), 'UTF8'),
                      now() - (:n - g) * interval '1 ms') AS x(svc, p, t);
+-- And after them, ten failed packages of 'hist-0', whose page
+-- bench/failed_page.sql reads: few among the service's many applied ones.
+INSERT INTO jam.jam_work_packages (id, service_id, contract_version, weight_hint, payload,
+                                   status, failure_reason, submitted_at, processed_at)
+SELECT :id_of, svc, 1, 1, p, 'failed', 'bench failure', now(), now()
+FROM generate_series(1, 10) AS g,
+     LATERAL (SELECT 'hist-0', convert_to('failed ' || g, 'UTF8')) AS x(svc, p);
 -- The counts by outcome those rows make, where the version keeps them (1.5):
 -- what the API would have counted, as processing them would have.
 SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'jam.jam_services'::regclass
                AND attname = 'applied_count') AS counted \gset
 \if :counted
-UPDATE jam.jam_services s SET applied_count = c.n
-FROM (SELECT service_id, count(*) AS n FROM jam.jam_work_packages
-      WHERE status = 'applied' GROUP BY service_id) c
+UPDATE jam.jam_services s SET applied_count = c.applied, failed_count = c.failed
+FROM (SELECT service_id, count(*) FILTER (WHERE status = 'applied') AS applied,
+             count(*) FILTER (WHERE status = 'failed') AS failed
+      FROM jam.jam_work_packages GROUP BY service_id) c
 WHERE c.service_id = s.service_id;
 \endif
 
