@@ -29,43 +29,15 @@ FROM generate_series(1, 5) g;
 VACUUM ANALYZE;
 SELECT jam_create_token('sl-t', '{jam:read}', NULL, 'tenant-a') AS a_token \gset
 
--- page(kind, service, status, by_keyset, off, after): one page, 5 items.
-CREATE FUNCTION pg_temp.page(kind text, service text, status text, by_keyset boolean, off int, after bigint)
-RETURNS jsonb LANGUAGE sql AS $$
-    SELECT CASE kind
-        WHEN 'packages' THEN jam.jam_list_packages(status, service, 5, CASE WHEN by_keyset THEN 0 ELSE off END,
-                                                   CASE WHEN by_keyset THEN coalesce(after, 0) END)
-        ELSE jam.jam_list_reports(service, status, 5, CASE WHEN by_keyset THEN 0 ELSE off END,
-                                  CASE WHEN by_keyset THEN coalesce(after, 0) END) END
-$$;
 -- listed(kind, service, status, by_keyset, token): every page, 5 at a
 -- time, as the token (NULL: this superuser) sees it: the ids in order.
+\set list_pages_include :abs_srcdir '/sql/include/list_pages.psql'
+\i :list_pages_include
 CREATE FUNCTION pg_temp.listed(kind text, service text, status text, by_keyset boolean, token text)
-RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-    ids text[] := '{}';
-    page jsonb;
-    after bigint := NULL;
-    off int := 0;
-BEGIN
-    LOOP
-        IF token IS NULL THEN
-            page := pg_temp.page(kind, service, status, by_keyset, off, after);
-        ELSE
-            SELECT pg_temp.page(kind, service, status, by_keyset, off, after) INTO page
-            FROM jam.jam_authenticate(token);
-        END IF;
-        ids := ids || ARRAY(SELECT coalesce(i->>'id', i->>'package_id') FROM jsonb_array_elements(page->'items') i);
-        IF by_keyset THEN
-            EXIT WHEN page->'next_after' = 'null';
-            after := (page->>'next_after')::bigint;
-        ELSE
-            EXIT WHEN page->'next_offset' = 'null';
-            off := (page->>'next_offset')::int;
-        END IF;
-    END LOOP;
-    RETURN ids;
-END
+RETURNS text[] LANGUAGE sql AS $$
+    SELECT pg_temp.every_page(CASE kind
+        WHEN 'packages' THEN format('jam.jam_list_packages(%L, %L, 5, %%s, %%s)', status, service)
+        ELSE format('jam.jam_list_reports(%L, %L, 5, %%s, %%s)', service, status) END, by_keyset, token)
 $$;
 -- stored(kind, service, status): what the tables hold, in the same order.
 CREATE FUNCTION pg_temp.stored(kind text, service text, status text) RETURNS text[] LANGUAGE sql AS $$
@@ -95,33 +67,27 @@ SELECT (jam_list_packages('failed', 'sl-a')->>'total')::int AS failed_total,
 -- or every failed row in seq order, or read all of sl-a's index entries
 -- through a bitmap).  The session's plans are generic by then (after five
 -- calls).
-CREATE FUNCTION pg_temp.blocks() RETURNS bigint LANGUAGE sql AS $$
-    SELECT sum(pg_stat_get_xact_blocks_fetched(c))::bigint
-    FROM (SELECT t::oid FROM unnest(ARRAY['jam.jam_work_packages'::regclass, 'jam.jam_work_reports']) t
-          UNION ALL
-          SELECT indexrelid FROM pg_index
-          WHERE indrelid IN ('jam.jam_work_packages'::regclass, 'jam.jam_work_reports'::regclass)) AS r(c)
-$$;
+\set list_tables 'ARRAY[''jam.jam_work_packages'', ''jam.jam_work_reports'']::regclass[]'
 SELECT count(jam_list_packages('failed', 'sl-a', 5)) + count(jam_list_reports('sl-a', 'failed', 5))
        + count(jam_list_packages('pending', 'sl-a', 5)) AS warm_up
 FROM generate_series(1, 6);
 BEGIN;
-SELECT pg_temp.blocks() AS before_pages \gset
+SELECT pg_temp.blocks(:list_tables) AS before_pages \gset
 SELECT jsonb_array_length(jam_list_packages('failed', 'sl-a', 5)->'items') AS failed_packages,
        jsonb_array_length(jam_list_reports('sl-a', 'failed', 5)->'items') AS failed_reports,
        jsonb_array_length(jam_list_packages('pending', 'sl-a', 5)->'items') AS pending_packages;
-SELECT pg_temp.blocks() - :before_pages < 40 AS service_pages_read_few_blocks;
+SELECT pg_temp.blocks(:list_tables) - :before_pages < 40 AS service_pages_read_few_blocks;
 COMMIT;
 -- The same through the tenant's token, whose pages are merged from its
 -- services (here one): 14 blocks in a calibration run, 101 before 1.7.
 SELECT count(jam_list_packages('failed', NULL, 5)) + count(jam_list_reports(NULL, 'failed', 5)) AS warm_up
 FROM jam_authenticate(:'a_token'), generate_series(1, 6);
 BEGIN;
-SELECT pg_temp.blocks() AS before_pages \gset
+SELECT pg_temp.blocks(:list_tables) AS before_pages \gset
 SELECT jsonb_array_length(jam_list_packages('failed', NULL, 5)->'items') AS failed_packages,
        jsonb_array_length(jam_list_reports(NULL, 'failed', 5)->'items') AS failed_reports
 FROM jam_authenticate(:'a_token');
-SELECT pg_temp.blocks() - :before_pages < 40 AS tenant_pages_read_few_blocks;
+SELECT pg_temp.blocks(:list_tables) - :before_pages < 40 AS tenant_pages_read_few_blocks;
 COMMIT;
 
 \c :regress_db

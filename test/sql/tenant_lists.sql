@@ -33,34 +33,14 @@ SELECT jam_create_token('tl-t-a', '{jam:read}', ARRAY['tl-a'], 'tenant-t') AS a_
 
 -- listed(kind, status, by_keyset, token): every page of the list, 70 at a
 -- time, as the token sees it: the ids in order.
+\set list_pages_include :abs_srcdir '/sql/include/list_pages.psql'
+\i :list_pages_include
 CREATE FUNCTION pg_temp.listed(kind text, status text, by_keyset boolean, token text) RETURNS text[]
-LANGUAGE plpgsql AS $$
-DECLARE
-    ids text[] := '{}';
-    page jsonb;
-    after bigint := NULL;
-    off int := 0;
-BEGIN
-    LOOP
-        SELECT CASE kind
-                 WHEN 'packages' THEN jam.jam_list_packages(status, NULL, 70, CASE WHEN by_keyset THEN 0 ELSE off END,
-                                                            CASE WHEN by_keyset THEN coalesce(after, 0) END)
-                 WHEN 'reports' THEN jam.jam_list_reports(NULL, status, 70, CASE WHEN by_keyset THEN 0 ELSE off END,
-                                                          CASE WHEN by_keyset THEN coalesce(after, 0) END)
-                 ELSE jam.jam_list_attestations(NULL, status, NULL, 70, CASE WHEN by_keyset THEN 0 ELSE off END,
-                                                CASE WHEN by_keyset THEN coalesce(after, 0) END) END
-        INTO page FROM jam.jam_authenticate(token);
-        ids := ids || ARRAY(SELECT coalesce(i->>'id', i->>'package_id') FROM jsonb_array_elements(page->'items') i);
-        IF by_keyset THEN
-            EXIT WHEN page->'next_after' = 'null';
-            after := (page->>'next_after')::bigint;
-        ELSE
-            EXIT WHEN page->'next_offset' = 'null';
-            off := (page->>'next_offset')::int;
-        END IF;
-    END LOOP;
-    RETURN ids;
-END
+LANGUAGE sql AS $$
+    SELECT pg_temp.every_page(CASE kind
+        WHEN 'packages' THEN format('jam.jam_list_packages(%L, NULL, 70, %%s, %%s)', status)
+        WHEN 'reports' THEN format('jam.jam_list_reports(NULL, %L, 70, %%s, %%s)', status)
+        ELSE format('jam.jam_list_attestations(NULL, %L, NULL, 70, %%s, %%s)', status) END, by_keyset, token)
 $$;
 -- stored(kind, wanted, services): what the tables hold, in the same order
 -- (wanted: the status, or for attestations the attester).
@@ -110,25 +90,17 @@ FROM jam_authenticate(:'a_token');
 -- attestations and their indexes (38 in a calibration run), where the
 -- filtered walk read 4,344: the other tenant's 3,000 of each come first.
 -- The session's plans are generic by then (after five calls).
-CREATE FUNCTION pg_temp.blocks() RETURNS bigint LANGUAGE sql AS $$
-    SELECT sum(pg_stat_get_xact_blocks_fetched(c))::bigint
-    FROM (SELECT t::oid FROM unnest(ARRAY['jam.jam_work_packages'::regclass, 'jam.jam_work_reports',
-                                          'jam.jam_attestations']) t
-          UNION ALL
-          SELECT indexrelid FROM pg_index
-          WHERE indrelid IN ('jam.jam_work_packages'::regclass, 'jam.jam_work_reports'::regclass,
-                             'jam.jam_attestations'::regclass)) AS r(c)
-$$;
+\set list_tables 'ARRAY[''jam.jam_work_packages'', ''jam.jam_work_reports'', ''jam.jam_attestations'']::regclass[]'
 SELECT count(jam_list_packages("limit" => 10)) + count(jam_list_reports("limit" => 10))
        + count(jam_list_attestations("limit" => 10)) AS warm_up
 FROM jam_authenticate(:'t_token'), generate_series(1, 6);
 BEGIN;
-SELECT pg_temp.blocks() AS before_pages \gset
+SELECT pg_temp.blocks(:list_tables) AS before_pages \gset
 SELECT jsonb_array_length(jam_list_packages("limit" => 10)->'items') AS packages,
        jsonb_array_length(jam_list_reports("limit" => 10)->'items') AS reports,
        jsonb_array_length(jam_list_attestations("limit" => 10)->'items') AS attestations
 FROM jam_authenticate(:'t_token');
-SELECT pg_temp.blocks() - :before_pages < 100 AS first_pages_read_few_blocks;
+SELECT pg_temp.blocks(:list_tables) - :before_pages < 100 AS first_pages_read_few_blocks;
 COMMIT;
 
 -- A token of more services than are merged one by one takes the filtered

@@ -21,8 +21,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-use JamTest::Upgrade qw(upgrade_node install_with_refines updates_to submit_each submit_batch
-  state_before same_state restored_or_finish);
+use JamTest::Upgrade qw(upgrade_node install_with_refines submit_each submit_batch
+  updates_keeping_state restored_with_heads index_scans);
 
 my $db = 'jam_from_1_4';
 my $node = upgrade_node('upgrade_1_4', $db);
@@ -68,7 +68,7 @@ my $totals_off = q{
 	                        WHERE (s IS NULL OR r.service_id = s) AND (st IS NULL OR r.status = st)) END AS counted
 	    FROM f) x};
 
-# --- 1. Install 1.4 and fill it through the API ----------------------------
+# --- 1. Install 1.4 and fill it through the API -----------------------------
 
 install_with_refines($node, $db, '1.4', 'u14');
 sql(q{SELECT jam.jam_register_service('acme-a', 'public.u14_refine(bytea, bytea[])', 'acme')});
@@ -104,18 +104,11 @@ is("$cleaned->{packages_deleted} $cleaned->{reports_deleted}", '2 1', '1.4: a cl
 my $session = $node->background_psql($db, on_error_stop => 0);
 is($session->query(q{SELECT jam.jam_list_packages()->>'total'}), '11', '1.4: the session lists 11 packages');
 
-my $checkpoints = q{SELECT jsonb_object_agg(service_id, jam.jam_checkpoint(service_id)) FROM jam.jam_services WHERE log_size > 0};
-my $before = state_before($node, $db, $checkpoints);
+# --- 2. Update: every row, right, receipt and head as before ----------------
 
-# --- 2. Update --------------------------------------------------------------
+updates_keeping_state($node, $db, '1.7', [ @packages, @report_hashes ]);
 
-updates_to($node, $db, '1.7');
-
-# --- 3. Everything as before ------------------------------------------------
-
-same_state($node, $db, $before, [ @packages, @report_hashes ]);
-
-# --- 4. What 1.5 adds: counts by outcome, and the totals read from them ------
+# --- 3. What 1.5 adds: counts by outcome, and the totals read from them -----
 
 is(sql(q{SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull, ', ' ORDER BY attnum)
 	      FROM pg_attribute WHERE attrelid = 'jam.jam_services'::regclass AND attname LIKE '%\_count'}),
@@ -155,12 +148,10 @@ is("$cleaned->{packages_deleted} $cleaned->{reports_deleted}", '4 5', 'after the
 is(sql($counts_off), '', 'processing and cleanup after the update keep every count exact');
 is(sql($totals_off), '0 of 42', 'and every total');
 
-# --- 5. pg_dump of the updated database, restored into a new one -----------
+# --- 4. pg_dump of the updated database, restored into a new one ------------
 
-my $src_checkpoints = jsql($checkpoints);
 my $rdb = 'jam_restored';
-restored_or_finish($node, $db, $rdb, '1.7');
-is_deeply(jsql($checkpoints, $rdb), $src_checkpoints, 'restored: the same signed checkpoints');
+restored_with_heads($node, $db, $rdb, '1.7');
 is(sql($counts_off, $rdb), '', 'restored: every count exact');
 is(sql($totals_off, $rdb), '0 of 42', 'restored: every total');
 

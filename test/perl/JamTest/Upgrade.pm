@@ -3,7 +3,7 @@
 # comparisons that report the first differences (table, key, before,
 # after) so that a failure says what changed, not only that something did.
 # 060_upgrade.pl keeps its own copies of these (with its 1.0 hex/bytea
-# normalisation); 062, 063 and 066 use this module.
+# normalisation); 062 to 069 use this module.
 #
 #   my $node = upgrade_node('upgrade_1_2', $db);   # a cluster preloading jam, $db created
 #   my $rows = rows_snapshot($node, $db);          # { table => {columns, rows, data} }
@@ -11,6 +11,10 @@
 #   restored_or_finish($node, $db, $restored, '1.4');  # the same, ending the test when it fails
 #   my $before = state_before($node, $db, $checkpoints_query);  # rows, sequences, rights, heads
 #   same_state($node, $db, $before, \@hashes, $columns_of);      # all of it compared after an update
+#   updates_keeping_state($node, $db, '1.7', \@hashes);  # state_before, update, same_state
+#   restored_with_heads($node, $db, $restored, '1.7');   # restored_or_finish, the same heads there
+#   my ($scans, $first) = index_scans($run, 'jam_x_idx', $query); # how often $query used an index
+#   my ($token, $packages, $reports) = filled_through_api($node, $db, 4);  # after install_with_refines
 #   same_rows($after->{$t}{rows}, $before->{$t}{rows}, $name);
 #   same_map(\%got, \%want, $name);
 
@@ -29,7 +33,8 @@ use Test::More;
 our @EXPORT_OK = qw(canon quote text_array ext_relations dumped_relations rows_snapshot
   sequences_snapshot same_rows same_map function_rights unverified_receipts
   checkpoints_verified upgrade_node restores_whole restored_or_finish install_with_refines
-  updates_to state_before same_state submit_each submit_batch $try_functions);
+  updates_to state_before same_state submit_each submit_batch $try_functions
+  $heads_query updates_keeping_state restored_with_heads index_scans filled_through_api);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 
@@ -389,6 +394,78 @@ sub submit_batch
 	my $answer = $node->safe_psql($db, "SELECT jam.jam_submit_packages('$service', ARRAY["
 		  . join(', ', map { "convert_to('$_', 'UTF8')" } @payloads) . "])->'packages'");
 	return map { $_->{id} } @{ decode_json($answer) };
+}
+
+# Each non-empty log's head as a signed checkpoint: { service => note }.
+our $heads_query = q{SELECT jsonb_object_agg(service_id, jam.jam_checkpoint(service_id))
+	FROM jam.jam_services WHERE log_size > 0};
+
+# ALTER EXTENSION jam UPDATE in $db to $version, asserted to keep all of
+# state_before (the heads as $heads_query has them), receipts of @$hashes
+# included.
+sub updates_keeping_state
+{
+	my ($node, $db, $version, $hashes) = @_;
+	my $before = state_before($node, $db, $heads_query);
+	updates_to($node, $db, $version);
+	same_state($node, $db, $before, $hashes);
+}
+
+# restored_or_finish into $restored, and then the same signed heads there.
+sub restored_with_heads
+{
+	my ($node, $db, $restored, $version) = @_;
+	my $heads = decode_json($node->safe_psql($db, $heads_query));
+	restored_or_finish($node, $db, $restored, $version);
+	is_deeply(decode_json($node->safe_psql($restored, $heads_query)), $heads,
+		'restored: the same signed checkpoints');
+}
+
+# How many times jam.$index was scanned while $query ran ('no index' where
+# there is none), read in the same transaction from the backend's own
+# counters, and the first line $query printed.  $run runs SQL in some
+# session: a background psql that lives across an update, or a new one.
+sub index_scans
+{
+	my ($run, $index, $query) = @_;
+	my $out = $run->(qq{BEGIN;
+		$query;
+		SELECT coalesce((SELECT pg_stat_get_xact_numscans(c.oid)::text FROM pg_class c
+		  WHERE c.relname = '$index' AND c.relnamespace = 'jam'::regnamespace), 'no index');
+		COMMIT;});
+	my @lines = grep { $_ ne '' && !/^(BEGIN|COMMIT)$/ } split /\n/, $out;
+	return ($lines[-1], $lines[0]);
+}
+
+# After install_with_refines: the tenant acme's service acme-a and a
+# token of acme's; packages r1 and r2 of u-refine and f1 of u-fails, each
+# referencing one preimage, x1 to x4 of u-batch in one batch and a1 of
+# acme-a through the token; then u-refine's two, u-fails's one (failed),
+# $batch_processed of u-batch's and acme-a's one processed.  Returns the
+# token and the package ids and report hashes (to check receipts by).
+sub filled_through_api
+{
+	my ($node, $db, $batch_processed) = @_;
+	my $sql = sub { return $node->safe_psql($db, $_[0]); };
+	my $jsql = sub { return decode_json($sql->($_[0])); };
+	$sql->(q{SELECT jam.jam_register_service('acme-a', NULL, 'acme')});
+	my $acme = $sql->(q{SELECT jam.jam_create_token('acme', '{jam:read,jam:submit,jam:process}', NULL, 'acme')});
+	my $as_acme = sub { return "SELECT $_[0] FROM jam.jam_authenticate('$acme')"; };
+	my $shared = $sql->(q{SELECT jam.jam_put_preimage(convert_to('shared bytes', 'UTF8'), 'text/plain')->>'hash'});
+
+	my @packages = submit_each($node, $db, $shared, [ 'u-refine', 'r1' ], [ 'u-refine', 'r2' ], [ 'u-fails', 'f1' ]);
+	push @packages, submit_batch($node, $db, 'u-batch', qw(x1 x2 x3 x4));
+	push @packages, $sql->($as_acme->(q{jam.jam_submit_package('acme-a', convert_to('a1', 'UTF8'))->>'id'}));
+	is(scalar(grep { /^[0-9a-f]{64}$/ } @packages), 8, 'submitted 8 packages, 4 of them in a batch');
+
+	my @reports = map { $_->{report_hash} } @{ $jsql->(q{SELECT jam.jam_process_packages('u-refine', 2)->'reports'}) };
+	push @reports, $jsql->(q{SELECT jam.jam_process_next('u-fails')})->{report_hash};
+	push @reports, map { $_->{report_hash} }
+	  @{ $jsql->("SELECT jam.jam_process_packages('u-batch', $batch_processed)->'reports'") };
+	push @reports, $jsql->($as_acme->(q{jam.jam_process_next('acme-a')}))->{report_hash};
+	is(scalar(grep { /^[0-9a-f]{64}$/ } @reports), 4 + $batch_processed,
+		(4 + $batch_processed) . ' reports, one of them failed');
+	return ($acme, \@packages, \@reports);
 }
 
 1;
