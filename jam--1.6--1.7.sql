@@ -1,4 +1,5 @@
--- jam 1.6 to 1.7: a service's failed packages and reports found through an index.
+-- jam 1.6 to 1.7: a service's failed packages and reports, and its
+-- attestations by one attester, found through indexes.
 \echo Use "ALTER EXTENSION jam UPDATE TO '1.7'" to load this file. \quit
 
 -- A page of one service's failed packages (jam_list_packages(service_id =>
@@ -18,3 +19,13 @@ CREATE INDEX jam_work_packages_service_failed_idx ON jam_work_packages (service_
     WHERE status = 'failed';
 CREATE INDEX jam_work_reports_service_failed_idx ON jam_work_reports (service_id, seq)
     WHERE status = 'failed';
+
+-- A page of one attester's attestations of one service
+-- (jam_list_attestations(service_id => ..., attester => ...)), and a
+-- token's page of one attester's attestations, merged from its services,
+-- walked either the service's attestations, where the node's one per
+-- report buries an external attester's few, or the attester's, among
+-- those of every other service.  This index serves both at once; the
+-- library walks it when it is there.  It costs one entry per attestation:
+-- processing, which writes the node's, waits while it is built.
+CREATE INDEX jam_attestations_service_attester_idx ON jam_attestations (service_id, attester, id);

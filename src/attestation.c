@@ -89,14 +89,15 @@ static JamStatement select_one = {
  * The page of a token's attestations without a service filter, merged from
  * each of its services ($6) walked in id order through (service_id, id),
  * at most a page of each (list.c's page_sql says why, and why the service
- * is bounded by >= and <=): %s is the WHERE clause of the other filters.
+ * is bounded by >= and <=): the first %s bounds the service, the second
+ * is the WHERE clause of the other filters, the third the order of the
+ * index walked.
  */
 #define LIST_PAGE_PER_SERVICE_SQL \
 	"WITH page AS (SELECT id, " ATTESTATION_JSON " AS doc " \
 	"  FROM (SELECT DISTINCT unnest($6::text[])) AS visible(visible_service) " \
 	"  CROSS JOIN LATERAL (SELECT * FROM jam.jam_attestations " \
-	"    WHERE service_id >= visible.visible_service AND service_id <= visible.visible_service " \
-	"    AND %s id > $7 ORDER BY service_id, id LIMIT $4::bigint + 1 + $5) AS rows " \
+	"    WHERE %s AND %s id > $7 ORDER BY %s LIMIT $4::bigint + 1 + $5) AS rows " \
 	"  ORDER BY id LIMIT $4 + 1 OFFSET $5) " \
 	LIST_ENVELOPE_SQL
 
@@ -128,15 +129,39 @@ static JamStatement select_one = {
  * attester's page again at every call, as its statistics promised a
  * cheaper plan each time, which made the page half as slow again with
  * 10^6 attestations as with 10^3.  A page filtered by both service and
- * attester is planned for the values at each call (CURSOR_OPT_CUSTOM_PLAN):
- * which of the two indexes holds fewer rows to skip depends on them.
+ * attester is planned for the values at each call (CURSOR_OPT_CUSTOM_PLAN)
+ * where the catalog predates 1.7: which of the two indexes holds fewer
+ * rows to skip depends on them, and either walk grows with what the other
+ * filter skips.  1.7's index on (service_id, attester, id) serves that
+ * page (bit 4), and each service's walk of a token's page by attester, at
+ * once.  There the service is "=" and the attester bounded by >= and <=,
+ * so that the scan ends after the attester's last entry: a B-tree stops at
+ * a bound on its second column only when the first is equal (with >= and
+ * <= on the service too, it walked the rest of the service's entries, the
+ * node's one per report).  The page is ordered by (attester, id), which
+ * the attester's own index gives too, but only by filtering the service,
+ * so the plan takes the index with both.
  */
-static JamStatement list_page[16];
+static JamStatement list_page[32];
+
+/*
+ * The statement of a combination of filters (bits 0 to 3 as above), with
+ * bit 4 when it walks (service_id, attester, id): one service's or each of
+ * a token's services' attestations by one attester, no package given.
+ */
+static int
+list_variant(int filters)
+{
+	if ((filters & 2) && (filters & 9) && !(filters & 4) && jam_attestations_by_service_attester())
+		return filters | 16;
+	return filters;
+}
 
 static JamStatement *
-list_statement(int filters)
+list_statement(int variant)
 {
-	JamStatement *stmt = &list_page[filters];
+	JamStatement *stmt = &list_page[variant];
+	int			filters = variant & 15;
 
 	if (stmt->sql == NULL)
 	{
@@ -149,17 +174,28 @@ list_statement(int filters)
 		if (filters & 8)
 		{
 			/* A token's page, service by service (bit 3; never with a service filter). */
-			if (filters & 2)
+			const char *service = (variant & 16) ? "service_id = visible.visible_service" :
+				"service_id >= visible.visible_service AND service_id <= visible.visible_service";
+
+			if (variant & 16)
+				appendStringInfoString(&where, "attester >= $2 AND attester <= $2 AND ");
+			else if (filters & 2)
 				appendStringInfoString(&where, "attester = $2 AND ");
 			if (filters & 4)
 				appendStringInfoString(&where, "package_id = @h($3) AND ");
 			stmt->sql = MemoryContextStrdup(TopMemoryContext,
-											psprintf(LIST_PAGE_PER_SERVICE_SQL, where.data));
+											psprintf(LIST_PAGE_PER_SERVICE_SQL, service, where.data,
+													 (variant & 16) ? "service_id, attester, id" : "service_id, id"));
 			stmt->nargs = 7;
 			memcpy(stmt->argtypes, argtypes, sizeof(argtypes));
 			return stmt;
 		}
-		if (filters == 1)
+		if (variant & 16)
+		{
+			appendStringInfoString(&where, "service_id = $1 AND attester >= $2 AND attester <= $2 AND ");
+			order = "service_id, attester, id";
+		}
+		else if (filters == 1)
 		{
 			appendStringInfoString(&where, "service_id >= $1 AND service_id <= $1 AND ");
 			order = "service_id, id";
@@ -179,8 +215,8 @@ list_statement(int filters)
 				appendStringInfoString(&where, "package_id = @h($3) AND ");
 		}
 		stmt->sql = MemoryContextStrdup(TopMemoryContext, psprintf(LIST_PAGE_SQL, where.data, order));
-		stmt->plan_options = filters == 3 ? CURSOR_OPT_CUSTOM_PLAN :
-			filters == 1 || filters == 2 ? CURSOR_OPT_GENERIC_PLAN : 0;
+		stmt->plan_options = variant == 3 ? CURSOR_OPT_CUSTOM_PLAN :
+			variant == 1 || variant == 2 || (variant & 16) ? CURSOR_OPT_GENERIC_PLAN : 0;
 		stmt->nargs = 7;
 		memcpy(stmt->argtypes, argtypes, sizeof(argtypes));
 	}
@@ -563,7 +599,7 @@ jam_list_attestations(PG_FUNCTION_ARGS)
 		filters |= 8;
 
 	SPI_connect();
-	jam_spi_exec(list_statement(filters), values, nulls, true, 1);
+	jam_spi_exec(list_statement(list_variant(filters)), values, nulls, true, 1);
 	doc = jam_spi_copy_jsonb(1);
 	SPI_finish();
 	PG_RETURN_DATUM(doc);

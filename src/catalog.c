@@ -20,6 +20,7 @@
 static JamCatalog known = JAM_CATALOG_UNKNOWN;
 static int	log_names_packages = -1;	/* jam_log_has_package_id(); -1: not read */
 static int	services_count = -1;	/* jam_services_have_counts(); -1: not read */
+static int	attestations_by_service_attester = -1;	/* jam_attestations_by_service_attester() */
 static bool callback_registered = false;
 
 static void
@@ -28,6 +29,7 @@ forget_catalog(Datum arg, Oid relid)
 	known = JAM_CATALOG_UNKNOWN;
 	log_names_packages = -1;
 	services_count = -1;
+	attestations_by_service_attester = -1;
 }
 
 static void
@@ -103,4 +105,24 @@ jam_services_have_counts(void)
 			get_attnum(rel, "failed_report_count") != InvalidAttrNumber;
 	}
 	return services_count == 1;
+}
+
+/*
+ * Whether jam_attestations has the index on (service_id, attester, id)
+ * that 1.7 adds, through which a page of one attester's attestations of
+ * one service is walked.  Read again when the table's cache entry is
+ * invalidated, as building an index on it does.
+ */
+bool
+jam_attestations_by_service_attester(void)
+{
+	if (attestations_by_service_attester < 0)
+	{
+		Oid			ns = get_namespace_oid("jam", true);
+
+		register_callback();
+		attestations_by_service_attester = OidIsValid(ns) &&
+			OidIsValid(get_relname_relid("jam_attestations_service_attester_idx", ns));
+	}
+	return attestations_by_service_attester == 1;
 }

@@ -75,6 +75,7 @@ typedef enum JamCatalog
 extern JamCatalog jam_catalog(void);
 extern bool jam_log_has_package_id(void);
 extern bool jam_services_have_counts(void);
+extern bool jam_attestations_by_service_attester(void);
 
 /*
  * spi_util.c: prepared statements kept for the life of the backend.

@@ -6,7 +6,8 @@
 #
 # 1.7 adds partial indexes of the failed packages and failed reports by
 # (service_id, seq), through which a page of one service's failed rows is
-# found instead of walking the service's rows or every failed row.  So
+# found instead of walking the service's rows or every failed row, and an
+# index of the attestations by (service_id, attester, id).  So
 # after the update every row must be as before, every sequence, every
 # function's rights, every receipt and checkpoint; every page by service
 # and status must answer as before; a page of a service's failed packages
@@ -33,8 +34,9 @@ sub jsql { my $out = sql(@_); return $out eq '' ? undef : decode_json($out); }
 sub as_token { my ($call, $token) = @_; return "SELECT $call FROM jam.jam_authenticate('$token')"; }
 
 # Every page by service and status a client may ask for, of packages and
-# reports, by offset and a keyset page after the first, and the tenant's
-# failed packages; { name => ids }.
+# reports, by offset and a keyset page after the first, each service's
+# attestations by the node, and the tenant's failed packages and its
+# attestations by the node; { name => ids }.
 sub all_lists
 {
 	my ($run, $token) = @_;
@@ -47,6 +49,8 @@ sub all_lists
 			$lists{"keyset packages $service $status"} = $run->(qq{SELECT string_agg(i->>'id', ',')
 				FROM jsonb_array_elements(jam.jam_list_packages($status, $service, 50,
 				  after => (jam.jam_list_packages($status, $service, 3, after => 0)->>'next_after')::bigint)->'items') i});
+			$lists{"attestations $service"} = $run->(qq{SELECT string_agg(i->>'id', ',')
+				FROM jsonb_array_elements(jam.jam_list_attestations($service, current_setting('jam.node_name'))->'items') i});
 			next if $status eq q{'pending'};
 			$lists{"reports $service $status"} = $run->(qq{SELECT string_agg(i->>'package_id', ',')
 				FROM jsonb_array_elements(jam.jam_list_reports($service, $status, 100)->'items') i});
@@ -54,6 +58,8 @@ sub all_lists
 	}
 	$lists{'tenant failed'} = $run->(as_token(q{(SELECT string_agg(i->>'id', ',') FROM jsonb_array_elements(
 		jam.jam_list_packages('failed')->'items') i)}, $token));
+	$lists{'tenant attestations'} = $run->(as_token(q{(SELECT string_agg(i->>'id', ',') FROM jsonb_array_elements(
+		jam.jam_list_attestations(attester => current_setting('jam.node_name'))->'items') i)}, $token));
 	return \%lists;
 }
 
@@ -101,15 +107,22 @@ is_deeply(all_lists($in_db, $acme), $lists_before, 'every page by service and st
 
 # --- 3. What 1.7 adds: a service's failed rows through partial indexes ------
 
-is(sql(q{SELECT string_agg(pg_get_indexdef(i.indexrelid) || ' ' || i.indisvalid, E'\n' ORDER BY 1) FROM pg_index i
+is(sql(q{SELECT string_agg(pg_get_indexdef(i.indexrelid) || ' ' || i.indisvalid, E'\n' ORDER BY pg_get_indexdef(i.indexrelid)) FROM pg_index i
 	      WHERE i.indexrelid IN ('jam.jam_work_packages_service_failed_idx'::regclass,
-	                             'jam.jam_work_reports_service_failed_idx'::regclass)}),
-	"CREATE INDEX jam_work_packages_service_failed_idx ON jam.jam_work_packages USING btree (service_id, seq) WHERE (status = 'failed'::text) true\n"
+	                             'jam.jam_work_reports_service_failed_idx'::regclass,
+	                             'jam.jam_attestations_service_attester_idx'::regclass)}),
+	"CREATE INDEX jam_attestations_service_attester_idx ON jam.jam_attestations USING btree (service_id, attester, id) true\n"
+	  . "CREATE INDEX jam_work_packages_service_failed_idx ON jam.jam_work_packages USING btree (service_id, seq) WHERE (status = 'failed'::text) true\n"
 	  . "CREATE INDEX jam_work_reports_service_failed_idx ON jam.jam_work_reports USING btree (service_id, seq) WHERE (status = 'failed'::text) true",
-	'the failed packages and reports by (service_id, seq), valid');
+	'the failed packages and reports by (service_id, seq), the attestations by (service_id, attester, id), valid');
 ($scans, $page) = with_index_scans($in_session);
 ok($scans > 0 && $page eq $failed_page,
 	"the session connected across the update: its plan made again, through the index ($scans scans)");
+my $node_page = q{SELECT string_agg(i->>'id', ',') FROM jsonb_array_elements(
+	jam.jam_list_attestations('u-refine', current_setting('jam.node_name'))->'items') i};
+($scans, $page) = index_scans($in_session, 'jam_attestations_service_attester_idx', $node_page);
+ok($scans > 0 && $page eq $lists_before->{"attestations 'u-refine'"},
+	"and its page of u-refine's attestations by the node, through the attestations' new index ($scans scans)");
 $session->quit;
 ($scans, $page) = with_index_scans($in_db);
 ok($scans > 0 && $page eq $failed_page, "a new session: through the index ($scans scans)");
@@ -129,8 +142,9 @@ my $rdb = 'jam_restored';
 restored_with_heads($node, $db, $rdb, '1.7');
 is_deeply(all_lists(sub { return sql($_[0], $rdb); }, $acme), $src_lists, 'restored: every page by service and status');
 is(sql(q{SELECT count(*) FROM pg_index WHERE indexrelid IN ('jam.jam_work_packages_service_failed_idx'::regclass,
-		'jam.jam_work_reports_service_failed_idx'::regclass) AND indisvalid}, $rdb), '2',
-	'restored: both partial indexes are there');
+		'jam.jam_work_reports_service_failed_idx'::regclass, 'jam.jam_attestations_service_attester_idx'::regclass)
+		AND indisvalid}, $rdb), '3',
+	'restored: the three indexes are there');
 
 $node->stop;
 done_testing();
