@@ -103,39 +103,37 @@ per_call() {
 	ms_1m=$(awk -v t="${best[jam_hist_1m]}" 'BEGIN { printf "%.3f", 1000 / t }')
 }
 
+# growth NAME: prints NAME's time per call in both databases (per_call's
+# ms_1k and ms_1m) and records their ratio, whose target is 1.2 for every
+# cost that must not grow with history.
+growth() {
+	echo "${1}_ms_1k=$ms_1k"
+	echo "${1}_ms_1m=$ms_1m"
+	echo "${1}_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
+	record "${1}_1m_vs_1k_ratio" "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
+}
+
 # One claim (and its processing, the same in both).
 round_note() { echo " ($(pending "$1") pending left)"; }
 per_call process_next.sql claim
 round_note() { :; }
 check_backlog "$(pending jam_hist_1k)" jam_hist_1k
 check_backlog "$(pending jam_hist_1m)" jam_hist_1m
-echo "claim_ms_1k=$ms_1k"
-echo "claim_ms_1m=$ms_1m"
-echo "claim_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
-record claim_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
+growth claim
 
 # The first page of the package list, with its total.
 per_call list_first_page.sql 'list page 1'
-echo "list_ms_1k=$ms_1k"
-echo "list_ms_1m=$ms_1m"
-echo "list_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
-record list_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
+growth list
 
 # The first page of one attester's attestations, behind the node's one
 # per report of history (1.6: through the attester's index).
 per_call attester_page.sql 'attester page 1'
-echo "attester_page_ms_1k=$ms_1k"
-echo "attester_page_ms_1m=$ms_1m"
-echo "attester_page_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
-record attester_page_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
+growth attester_page
 
 # The first page of one service's failed packages, behind its applied
 # ones (1.7: through the partial index of the failed packages).
 per_call failed_page.sql 'failed page 1'
-echo "failed_page_ms_1k=$ms_1k"
-echo "failed_page_ms_1m=$ms_1m"
-echo "failed_page_1m_vs_1k_ratio=$(ratio "$ms_1m" "$ms_1k")"
-record failed_page_1m_vs_1k_ratio "$(ratio "$ms_1m" "$ms_1k")" '<=' 1.2
+growth failed_page
 
 # Draining one per transaction.
 psql_db jam_hist_1m -c "CALL bench_queue_fill($backlog)"
