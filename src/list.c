@@ -237,10 +237,16 @@ page_sql(JamList *list, int v, int status)
  * the legacy array, the envelope, and (by offset) the envelope with its
  * total from the services' counts.
  */
+/* A statement's text, kept for the backend's life; the pieces it was built from are not. */
+static char *
+kept(char *sql)
+{
+	return MemoryContextStrdup(TopMemoryContext, sql);
+}
+
 static void
 prepare_variant(JamList *list, int v, int status)
 {
-	char	   *where = where_clause(list, v & 3, status);
 	bool		keyset = (v & 4) != 0;
 	char	   *page = page_sql(list, v, status);
 	JamStatement *shapes[3] = {&list->legacy[v][status], &list->envelope[v][status],
@@ -248,24 +254,25 @@ prepare_variant(JamList *list, int v, int status)
 
 	if (!keyset)
 	{
-		shapes[0]->sql = psprintf(
-			"SELECT coalesce(jsonb_agg(doc ORDER BY seq), '[]'::jsonb) FROM (%s) page", page);
-		shapes[1]->sql = psprintf(ENVELOPE_SQL, page,
-								  psprintf("SELECT count(*) AS total FROM %s %s", list->table, where));
-		shapes[2]->sql = psprintf(ENVELOPE_SQL, page, counted_total(list, v & 11, status));
+		shapes[0]->sql = kept(psprintf(
+			"SELECT coalesce(jsonb_agg(doc ORDER BY seq), '[]'::jsonb) FROM (%s) page", page));
+		shapes[1]->sql = kept(psprintf(ENVELOPE_SQL, page,
+									   psprintf("SELECT count(*) AS total FROM %s %s", list->table,
+												where_clause(list, v & 3, status))));
+		shapes[2]->sql = kept(psprintf(ENVELOPE_SQL, page, counted_total(list, v & 11, status)));
 	}
 	else
 	{
-		shapes[0]->sql = psprintf(
+		shapes[0]->sql = kept(psprintf(
 			"SELECT coalesce(jsonb_agg(doc ORDER BY seq), '[]'::jsonb) "
-			"FROM (SELECT * FROM (%s) p ORDER BY seq LIMIT $3) page", page);
-		shapes[1]->sql = psprintf(
+			"FROM (SELECT * FROM (%s) p ORDER BY seq LIMIT $3) page", page));
+		shapes[1]->sql = kept(psprintf(
 			"SELECT jsonb_build_object('items', "
 			"coalesce(jsonb_agg(doc ORDER BY seq) FILTER (WHERE rn <= $3), '[]'::jsonb), "
 			"'limit', $3, 'after', $6, "
 			"'next_after', CASE WHEN count(*) > $3 THEN max(seq) FILTER (WHERE rn <= $3) END) "
 			"FROM (SELECT seq, doc, row_number() OVER (ORDER BY seq) AS rn FROM (%s) p) page",
-			page);
+			page));
 	}
 
 	for (int shape = 0; shape < 3; shape++)
@@ -287,7 +294,9 @@ prepare_variant(JamList *list, int v, int status)
 static void
 prepare_variants(JamList *list)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContext pieces = AllocSetContextCreate(CurrentMemoryContext, "jam list statements",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(pieces);
 	int			statuses = 0;
 
 	while (list->statuses[statuses] != NULL)
@@ -297,6 +306,7 @@ prepare_variants(JamList *list)
 		for (int status = 0; status < ((v & (1 << status_filter(list))) ? statuses : 1); status++)
 			prepare_variant(list, v, status);
 	MemoryContextSwitchTo(old);
+	MemoryContextDelete(pieces);
 	list->prepared = true;
 }
 
