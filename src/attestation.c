@@ -518,7 +518,7 @@ jam_attest(PG_FUNCTION_ARGS)
 	if (jam_spi_exec(&select_attester, values, NULL, false, 1) == 0)
 		ereport(ERROR,
 				(jam_errcode(JAM_ERR_ATTESTER_NOT_FOUND),
-				 errmsg("attester \"%s\" is not registered", attester),
+				 errmsg("attester \"%s\" is not registered", jam_shown_input(attester)),
 				 errhint("An operator registers it with jam_register_attester(name, verifier_key).")));
 	stored_key = DatumGetByteaPP(jam_spi_result_datum(1, &isnull));
 	memcpy(public_key, VARDATA_ANY(stored_key), sizeof(public_key));

@@ -126,6 +126,24 @@ jam_check_pagination(int32 limit, int32 offset)
 				 errdetail("The offset given was %d.", offset)));
 }
 
+/*
+ * A client's text as an error message shows it: its first
+ * JAM_SHOWN_INPUT_MAX bytes (whole characters), then "..." when there was
+ * more.  An error must say what was refused without copying a hostile
+ * client's megabyte into the reply and the server log.
+ */
+char *
+jam_shown_input(const char *given)
+{
+	int			len = strlen(given);
+	int			shown;
+
+	if (len <= JAM_SHOWN_INPUT_MAX)
+		return pstrdup(given);
+	shown = pg_mbcliplen(given, len, JAM_SHOWN_INPUT_MAX);
+	return psprintf("%.*s...", shown, given);
+}
+
 /* Raises invalid_status unless status is one of the NULL-terminated allowed list. */
 void
 jam_check_status_filter(text *status, const char *const *allowed)
@@ -142,6 +160,6 @@ jam_check_status_filter(text *status, const char *const *allowed)
 		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", allowed[i]);
 	ereport(ERROR,
 			(jam_errcode(JAM_ERR_INVALID_STATUS),
-			 errmsg("unknown status \"%s\"", s),
+			 errmsg("unknown status \"%s\"", jam_shown_input(s)),
 			 errdetail("The status is one of: %s.", names.data)));
 }

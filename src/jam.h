@@ -58,6 +58,10 @@ extern bool jam_is_valid_service_id(const char *s, int len);
 extern void jam_check_pagination(int32 limit, int32 offset);
 extern void jam_check_status_filter(text *status, const char *const *allowed);
 
+/* The most bytes of a client's text an error message repeats (checks.c). */
+#define JAM_SHOWN_INPUT_MAX 64
+extern char *jam_shown_input(const char *given);
+
 /* media_type.c */
 extern char *jam_check_media_type(text *media_type);
 

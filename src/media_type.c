@@ -39,7 +39,7 @@ raise_invalid(const char *given, const char *why)
 {
 	ereport(ERROR,
 			(jam_errcode(JAM_ERR_INVALID_MEDIA_TYPE),
-			 errmsg("invalid media type \"%s\"", given),
+			 errmsg("invalid media type \"%s\"", jam_shown_input(given)),
 			 errdetail("%s", why),
 			 errhint("A media type looks like \"application/octet-stream\" or \"text/plain; charset=utf-8\".")));
 }

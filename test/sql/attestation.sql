@@ -54,6 +54,7 @@ SELECT expect_error(sql) AS refused FROM unnest(ARRAY[
                                 decode(repeat('a5', 32), 'hex'))),
     format('SELECT jam.jam_attest(%L, %L, %L)', :'pkg', 'auditor', 'bm90IGEgc2lnbmF0dXJl'),
     format('SELECT jam.jam_attest(%L, %L, %L)', :'pkg', 'nobody', :'auditor_sig'),
+    format('SELECT jam.jam_attest(%L, %L, %L)', :'pkg', repeat('nobody', 20000), :'auditor_sig'),
     format('SELECT jam.jam_attest(%L, %L, %L)', :'pending', 'auditor', :'auditor_sig'),
     format('SELECT jam.jam_register_attester(%L, %L)', 'auditor', 'not a key'),
     format('SELECT jam.jam_register_attester(%L, %L)', 'someone-else', :'auditor_key'),

@@ -122,6 +122,13 @@ SELECT jam_process_next('err-4') IS NULL AS nothing_pending_for_err_4;
 -- jam_hash is STRICT: null in, null out.
 SELECT jam_hash(NULL) IS NULL AS hash_of_null_is_null;
 
+-- An error repeats at most 64 bytes of a client's text (whole characters),
+-- however long the text it refuses (an attester's name: attestation.sql).
+SELECT length(e) AS message_length, e
+FROM (VALUES (expect_error($$SELECT jam.jam_list_packages(status => repeat('s', 100000))$$)),
+             (expect_error($$SELECT jam.jam_list_reports(status => repeat('é', 100))$$)),
+             (expect_error($$SELECT jam.jam_put_preimage('errors:x', repeat('m', 100000))$$))) AS t(e);
+
 -- The refused calls above wrote nothing.
 SELECT service_id, pending_count, refine_function FROM jam_services
 WHERE service_id LIKE 'err-%' ORDER BY service_id;
