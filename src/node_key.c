@@ -30,6 +30,43 @@ static struct
 } held = {InvalidLocalTransactionId};
 static bool callback_registered = false;
 
+/*
+ * The last key pair this backend derived, found again by a digest of its
+ * seed.  Deriving the public key from the seed is a scalar multiplication,
+ * more than the signature itself, and a processor signs in every
+ * transaction; the secret key is the seed followed by its public key
+ * (libsodium's layout), so with the public key at hand nothing needs
+ * deriving.  Only the digest and the public key stay between
+ * transactions, never the seed.
+ */
+static struct
+{
+	bool		valid;
+	uint8		seed_digest[crypto_generichash_BYTES];
+	uint8		public_key[crypto_sign_PUBLICKEYBYTES];
+} derived;
+
+StaticAssertDecl(crypto_sign_SECRETKEYBYTES == crypto_sign_SEEDBYTES + crypto_sign_PUBLICKEYBYTES,
+				 "an Ed25519 secret key is its seed and its public key");
+
+/* The key pair of key->seed into key->public_key and secret, derived at most once per seed. */
+static void
+key_pair(JamNodeKey *key, uint8 secret[crypto_sign_SECRETKEYBYTES])
+{
+	uint8		digest[crypto_generichash_BYTES];
+
+	crypto_generichash(digest, sizeof(digest), key->seed, sizeof(key->seed), NULL, 0);
+	if (!derived.valid || sodium_memcmp(digest, derived.seed_digest, sizeof(digest)) != 0)
+	{
+		crypto_sign_seed_keypair(derived.public_key, secret, key->seed);
+		memcpy(derived.seed_digest, digest, sizeof(digest));
+		derived.valid = true;
+	}
+	memcpy(key->public_key, derived.public_key, sizeof(key->public_key));
+	memcpy(secret, key->seed, sizeof(key->seed));
+	memcpy(secret + sizeof(key->seed), derived.public_key, sizeof(derived.public_key));
+}
+
 static void
 forget_key(XactEvent event, void *arg)
 {
@@ -101,7 +138,7 @@ jam_node_key(JamNodeKey *key)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("jam node key \"%s\" is corrupt", jam_node_name)));
 	memcpy(key->seed, VARDATA_ANY(seed), sizeof(key->seed));
-	crypto_sign_seed_keypair(key->public_key, secret, key->seed);
+	key_pair(key, secret);
 	key->name = jam_node_name;
 
 	if (!callback_registered)
