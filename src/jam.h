@@ -196,6 +196,13 @@ typedef struct JamLogHead
 	int			n_frontier;
 	/* complete subtrees along the right edge, largest first */
 	uint8		frontier[JAM_LOG_MAX_HEIGHT][JAM_HASH_BYTES];
+	/*
+	 * The root, once an append computed it: the next append's previous
+	 * root and the head's row both need it, and it costs a hash per level.
+	 * Loading or pushing forgets it.
+	 */
+	bool		root_known;
+	uint8		root[JAM_HASH_BYTES];
 } JamLogHead;
 
 typedef enum JamLogKind

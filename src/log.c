@@ -121,6 +121,7 @@ jam_log_head_load(JamLogHead *head, bytea *frontier)
 						   (long long) head->size, expected, len)));
 	head->n_frontier = expected;
 	memcpy(head->frontier, VARDATA_ANY(frontier), len);
+	head->root_known = false;
 }
 
 bytea *
@@ -137,7 +138,10 @@ jam_log_head_frontier_bytea(const JamLogHead *head)
 void
 jam_log_head_root(const JamLogHead *head, uint8 out[JAM_HASH_BYTES])
 {
-	jam_merkle_frontier_root(head->size, head->frontier, out);
+	if (head->root_known)
+		memcpy(out, head->root, JAM_HASH_BYTES);
+	else
+		jam_merkle_frontier_root(head->size, head->frontier, out);
 }
 
 text *
@@ -167,6 +171,7 @@ jam_log_head_push(JamLogHead *head, const uint8 leaf[JAM_HASH_BYTES], uint8 *com
 		memcpy(completed + (Size) (i - 1) * JAM_HASH_BYTES, nodes[i].hash, JAM_HASH_BYTES);
 	head->size++;
 	head->n_frontier = jam_merkle_frontier_length(head->size);
+	head->root_known = false;
 	return n - 1;
 }
 
@@ -244,6 +249,8 @@ push_entry(JamLogHead *head, JamLogKind kind, const char *item_hash,
 	jam_merkle_leaf_hash(entry, sizeof(entry), out->leaf);
 	n_completed = jam_log_head_push(head, out->leaf, completed);
 	jam_log_head_root(head, out->new_root);
+	memcpy(head->root, out->new_root, JAM_HASH_BYTES);
+	head->root_known = true;
 
 	out->entry = palloc(VARHDRSZ + sizeof(entry));
 	SET_VARSIZE(out->entry, VARHDRSZ + sizeof(entry));
