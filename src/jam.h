@@ -107,6 +107,8 @@ extern char *jam_sql_for_catalog(const char *sql, JamCatalog catalog);
 
 extern int	jam_spi_exec(JamStatement *stmt, Datum *values, const char *nulls,
 						 bool read_only, long count);
+extern void jam_spi_column(Datum *values, char *nulls, int k, Datum *elems, bool *isnull, int n,
+						   Oid elemtype);
 extern Datum jam_spi_result_datum(int column, bool *isnull);
 extern Datum jam_spi_copy_jsonb(int column);
 

@@ -78,6 +78,21 @@ static JamStatement insert_entries_naming_packages = {
 	{INSERT_ENTRIES_ARG_TYPES, TEXTARRAYOID}
 };
 
+/* One report's entry with its package, as insert_entry writes one leaf. */
+static JamStatement insert_entry_naming_package = {
+	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
+	"processed_at, entry, leaf_hash, prev_root, new_root, nodes, package_id) "
+	"VALUES ($1, $2, $3, @h($4), $5, $6, $7, @h($8), @h($9), @h($10), $11, @h($12))",
+	12, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID}
+};
+
+/* [naming packages][one row] */
+static JamStatement *const insert_entries_by_shape[2][2] = {
+	{&insert_entries, &insert_entry},
+	{&insert_entries_naming_packages, &insert_entry_naming_package}
+};
+
 /* $1's receipts, each with its position in $1. */
 static JamStatement select_receipts = {
 	"SELECT r.ord, " RECEIPT_JSON " FROM unnest($1::text[]) WITH ORDINALITY AS r(h, ord) "
@@ -326,6 +341,7 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 	Datum	   *nodes = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *status_texts = palloc(sizeof(Datum) * Max(n, 1));
 	Datum		values[12];
+	char		nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		naming = package_ids != NULL && jam_log_has_package_id();
 	uint8		root[JAM_HASH_BYTES];	/* the head's, after the leaves pushed so far */
 	int			rows;
@@ -351,25 +367,25 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 		nodes[i] = PointerGetDatum(leaf.nodes);
 	}
 	values[0] = CStringGetTextDatum(svc->service_id);
-	values[1] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	jam_spi_column(values, nulls, 1, seqs, NULL, n, INT8OID);
 	values[2] = CStringGetTextDatum(kind_name(kind));
-	values[3] = PointerGetDatum(construct_array(hashes, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[4] = PointerGetDatum(construct_array(status_texts, n, TEXTOID, -1, false, TYPALIGN_INT));
+	jam_spi_column(values, nulls, 3, hashes, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 4, status_texts, NULL, n, TEXTOID);
 	values[5] = TimestampTzGetDatum(now);
-	values[6] = PointerGetDatum(construct_array(entries, n, BYTEAOID, -1, false, TYPALIGN_INT));
-	values[7] = PointerGetDatum(construct_array(leaves, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[8] = PointerGetDatum(construct_array(prevs, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[9] = PointerGetDatum(construct_array(news, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[10] = PointerGetDatum(construct_array(nodes, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	jam_spi_column(values, nulls, 6, entries, NULL, n, BYTEAOID);
+	jam_spi_column(values, nulls, 7, leaves, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 8, prevs, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 9, news, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 10, nodes, NULL, n, BYTEAOID);
 	if (naming)
 	{
 		Datum	   *packages = palloc(sizeof(Datum) * n);
 
 		for (int i = 0; i < n; i++)
 			packages[i] = CStringGetTextDatum(package_ids[i]);
-		values[11] = PointerGetDatum(construct_array(packages, n, TEXTOID, -1, false, TYPALIGN_INT));
+		jam_spi_column(values, nulls, 11, packages, NULL, n, TEXTOID);
 	}
-	rows = jam_spi_exec(naming ? &insert_entries_naming_packages : &insert_entries, values, NULL, false, 0);
+	rows = jam_spi_exec(insert_entries_by_shape[naming][n == 1], values, nulls, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam appended %d log entries of %d", rows, n);
 	jam_events_logged(svc->service_id, first, n, kind, item_hashes, statuses[0]);

@@ -42,11 +42,14 @@ static JamStatement load_preimages = {
 	1, {TEXTARRAYOID}
 };
 
-/* The new status of each package of a batch. */
-static JamStatement finish_packages = {
-	"UPDATE jam.jam_work_packages p SET status = u.st, failure_reason = u.fr, processed_at = now() "
-	"FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, st, fr) WHERE p.id = @h(u.id)",
-	3, {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
+/* The new status of each package of a batch, or of one package (jam_spi_column). [one row] */
+static JamStatement finish_packages[2] = {
+	{"UPDATE jam.jam_work_packages p SET status = u.st, failure_reason = u.fr, processed_at = now() "
+		"FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, st, fr) WHERE p.id = @h(u.id)",
+	3, {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}},
+	{"UPDATE jam.jam_work_packages SET status = $2, failure_reason = $3, processed_at = now() "
+		"WHERE id = @h($1)",
+	3, {TEXTOID, TEXTOID, TEXTOID}}
 };
 
 /* A claimed package, refined, its outcome not written yet. */
@@ -334,8 +337,7 @@ write_outcomes(Refined *items, int n, Datum *docs)
 	Datum	   *reasons = palloc(sizeof(Datum) * n);
 	bool	   *reason_null = palloc(sizeof(bool) * n);
 	Datum		values[3];
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
+	char		nulls[3];
 	int			rows;
 
 	for (int i = 0; i < n; i++)
@@ -349,11 +351,10 @@ write_outcomes(Refined *items, int n, Datum *docs)
 		reason_null[i] = items[i].report.applied;
 		reasons[i] = reason_null[i] ? (Datum) 0 : CStringGetTextDatum(items[i].report.failure_reason);
 	}
-	values[0] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_array(statuses, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_md_array(reasons, reason_null, 1, dims, lbs, TEXTOID, -1,
-												   false, TYPALIGN_INT));
-	rows = jam_spi_exec(&finish_packages, values, NULL, false, 0);
+	jam_spi_column(values, nulls, 0, ids, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 1, statuses, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 2, reasons, reason_null, n, TEXTOID);
+	rows = jam_spi_exec(&finish_packages[n == 1], values, nulls, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam finished %d packages of %d", rows, n);
 

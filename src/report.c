@@ -36,38 +36,51 @@
 	"translate(encode(output, 'base64'), E'\\n', ''))"
 
 /*
- * The reports of a batch of processed packages, one row per element of
- * the arrays; preimage hashes come joined with commas, one string per
- * report.  Without the document, when the caller does not want it.
+ * The reports of processed packages: one row, or a batch's, one row per
+ * element of the arrays (jam_spi_column); preimage hashes come joined with
+ * commas, one string per report.  Without the document, when the caller
+ * does not want it.
  */
-#define INSERT_REPORTS \
+#define INSERT_REPORT_COLUMNS \
 	"INSERT INTO jam.jam_work_reports (package_id, service_id, report_hash, status, " \
 	"contract_version, refine, output, output_hash, failure_reason, preimage_hashes " \
-	"@c(, refine_hash)) " \
+	"@c(, refine_hash)) "
+#define INSERT_REPORT_ROW \
+	INSERT_REPORT_COLUMNS \
+	"VALUES (@h($1), $2, @h($3), $4, $5, $6, $7, @h($8), $9, " \
+	"@ha(coalesce(string_to_array(nullif($10, ''), ','), '{}')) @c(, @h($11)))"
+#define INSERT_REPORTS \
+	INSERT_REPORT_COLUMNS \
 	"SELECT @h(u.id), u.svc, @h(u.rh), u.st, u.cv, u.rf, u.out, @h(u.oh), u.fr, " \
 	"@ha(coalesce(string_to_array(nullif(u.pre, ''), ','), '{}')) @c(, @h(u.rfh)) " \
 	"FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], " \
 	"            $7::bytea[], $8::text[], $9::text[], $10::text[], $11::text[]) " \
 	"     WITH ORDINALITY AS u(id, svc, rh, st, cv, rf, out, oh, fr, pre, rfh, ord) ORDER BY u.ord"
+#define REPORT_ROW_ARG_TYPES \
+	{TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
 #define REPORT_ARG_TYPES \
 	{TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, \
 	BYTEAARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
 
-static JamStatement insert_reports = {
-	INSERT_REPORTS " RETURNING " REPORT_JSON, 11, REPORT_ARG_TYPES
+/* [one row][with the documents] */
+static JamStatement insert_reports[2][2] = {
+	{{INSERT_REPORTS, 11, REPORT_ARG_TYPES}, {INSERT_REPORTS " RETURNING " REPORT_JSON, 11, REPORT_ARG_TYPES}},
+	{{INSERT_REPORT_ROW, 11, REPORT_ROW_ARG_TYPES},
+	{INSERT_REPORT_ROW " RETURNING " REPORT_JSON, 11, REPORT_ROW_ARG_TYPES}}
 };
 
-static JamStatement insert_reports_quietly = {
-	INSERT_REPORTS, 11, REPORT_ARG_TYPES
-};
-
-/* This node's attestations of a batch's reports: signed since 1.1 (attestation.c). */
-static JamStatement insert_attestations = {
-	"INSERT INTO jam.jam_attestations (package_id, report_hash, attester "
+/* This node's attestations of the reports: signed since 1.1 (attestation.c). */
+#define INSERT_ATTESTATION_COLUMNS \
+	"INSERT INTO jam.jam_attestations (package_id, report_hash, attester " \
 	"@c(, service_id, report_created_at, signature)) "
-	"SELECT @h(u.id), @h(u.rh), $3 @c(, u.svc, now(), u.sig) "
-	"FROM unnest($1::text[], $2::text[], $4::text[], $5::bytea[]) AS u(id, rh, svc, sig)",
-	5, {TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID}
+
+/* [one row] */
+static JamStatement insert_attestations[2] = {
+	{INSERT_ATTESTATION_COLUMNS "SELECT @h(u.id), @h(u.rh), $3 @c(, u.svc, now(), u.sig) "
+		"FROM unnest($1::text[], $2::text[], $4::text[], $5::bytea[]) AS u(id, rh, svc, sig)",
+	5, {TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID}},
+	{INSERT_ATTESTATION_COLUMNS "VALUES (@h($1), @h($2), $3 @c(, $4, now(), $5))",
+	5, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}}
 };
 
 static JamStatement select_report = {
@@ -154,22 +167,6 @@ joined_hashes(ArrayType *hashes)
 	return CStringGetTextDatum(s.data);
 }
 
-static Datum
-text_array(Datum *elems, int n)
-{
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-/* An array of n elements that may be NULL (nulls[i] true). */
-static Datum
-array_with_nulls(Datum *elems, bool *nulls, int n, Oid type, int16 typlen, bool byval, char align)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type, typlen, byval, align));
-}
-
 /*
  * Writes the reports of n processed packages and this node's attestation of
  * each, in two statements, and sets each report's report_hash.  With docs,
@@ -194,6 +191,7 @@ jam_store_reports(JamReport **reports, int n, Datum *docs)
 	bool	   *reason_null = palloc(sizeof(bool) * n);
 	bool	   *signature_null = palloc(sizeof(bool) * n);
 	Datum		values[11];
+	char		nulls[11];
 	int			rows;
 
 	for (int i = 0; i < n; i++)
@@ -235,18 +233,18 @@ jam_store_reports(JamReport **reports, int n, Datum *docs)
 		}
 	}
 
-	values[0] = text_array(ids, n);
-	values[1] = text_array(services, n);
-	values[2] = text_array(hashes, n);
-	values[3] = text_array(statuses, n);
-	values[4] = PointerGetDatum(construct_array(versions, n, INT4OID, 4, true, TYPALIGN_INT));
-	values[5] = text_array(refines, n);
-	values[6] = array_with_nulls(outputs, output_null, n, BYTEAOID, -1, false, TYPALIGN_INT);
-	values[7] = array_with_nulls(output_hashes, output_null, n, TEXTOID, -1, false, TYPALIGN_INT);
-	values[8] = array_with_nulls(reasons, reason_null, n, TEXTOID, -1, false, TYPALIGN_INT);
-	values[9] = text_array(preimages, n);
-	values[10] = text_array(refine_hashes, n);
-	rows = jam_spi_exec(docs ? &insert_reports : &insert_reports_quietly, values, NULL, false, 0);
+	jam_spi_column(values, nulls, 0, ids, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 1, services, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 2, hashes, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 3, statuses, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 4, versions, NULL, n, INT4OID);
+	jam_spi_column(values, nulls, 5, refines, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 6, outputs, output_null, n, BYTEAOID);
+	jam_spi_column(values, nulls, 7, output_hashes, output_null, n, TEXTOID);
+	jam_spi_column(values, nulls, 8, reasons, reason_null, n, TEXTOID);
+	jam_spi_column(values, nulls, 9, preimages, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 10, refine_hashes, NULL, n, TEXTOID);
+	rows = jam_spi_exec(&insert_reports[n == 1][docs != NULL], values, nulls, false, 0);
 	if (rows != n)
 		elog(ERROR, "jam wrote %d reports of %d", rows, n);
 	/* RETURNING gives the rows in the order they were inserted: the arrays' order. */
@@ -258,12 +256,13 @@ jam_store_reports(JamReport **reports, int n, Datum *docs)
 									false, -1);
 	}
 
-	values[0] = text_array(ids, n);
-	values[1] = text_array(hashes, n);
+	jam_spi_column(values, nulls, 0, ids, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 1, hashes, NULL, n, TEXTOID);
 	values[2] = CStringGetTextDatum(jam_node_name);
-	values[3] = text_array(services, n);
-	values[4] = array_with_nulls(signatures, signature_null, n, BYTEAOID, -1, false, TYPALIGN_INT);
-	jam_spi_exec(&insert_attestations, values, NULL, false, 0);
+	nulls[2] = ' ';
+	jam_spi_column(values, nulls, 3, services, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 4, signatures, signature_null, n, BYTEAOID);
+	jam_spi_exec(&insert_attestations[n == 1], values, nulls, false, 0);
 }
 
 /*

@@ -8,6 +8,8 @@
 #include "jam.h"
 
 #include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 
 /* What each marker becomes in the compact catalog; in the hex one, its argument itself. */
@@ -88,6 +90,36 @@ jam_sql_for_catalog(const char *sql, JamCatalog catalog)
 		}
 	}
 	return out.data;
+}
+
+/*
+ * Sets parameter k (values[k], nulls[k]) to a column of n rows whose
+ * elements are elems[0..n), isnull[i] telling which are NULL (isnull NULL:
+ * none is): with one row, the element itself, for a statement that writes
+ * VALUES; with more, an array of them, for one that reads FROM unnest().
+ * A statement over unnest() sets up a function scan per array at every
+ * execution, and a processed package's statements unnest 27 arrays: a
+ * tenth of its work, which one row does not need.
+ */
+void
+jam_spi_column(Datum *values, char *nulls, int k, Datum *elems, bool *isnull, int n, Oid elemtype)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (n == 1)
+	{
+		values[k] = elems[0];
+		nulls[k] = isnull != NULL && isnull[0] ? 'n' : ' ';
+		return;
+	}
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	values[k] = PointerGetDatum(construct_md_array(elems, isnull, 1, dims, lbs, elemtype, typlen, typbyval,
+												   typalign));
+	nulls[k] = ' ';
 }
 
 /*

@@ -40,6 +40,12 @@ EXCEPTION
 END
 $$;
 
+-- A copy of log entry from_seq with the columns in changes changed.
+CREATE FUNCTION pg_temp.log_copy(from_seq bigint, changes jsonb) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO jam.jam_log_entries
+    SELECT (jsonb_populate_record(l, changes)).* FROM jam.jam_log_entries AS l WHERE l.seq = from_seq
+$$;
+
 SELECT what, pg_temp.refused(sql) AS outcome
 FROM (VALUES
     ('package id of 31 bytes',
@@ -58,24 +64,14 @@ FROM (VALUES
      $$UPDATE jam.jam_work_packages SET status = 'applie' WHERE service_id = 'rc-a'$$),
     ('package weight_hint 7 (allowed)',
      $$UPDATE jam.jam_work_packages SET weight_hint = 7 WHERE service_id = 'rc-a'$$),
-    ('log seq -1',
-     $$INSERT INTO jam.jam_log_entries SELECT service_id, -1, kind, hash, status, processed_at, entry,
-         leaf_hash, prev_root, new_root, nodes, package_id FROM jam.jam_log_entries WHERE seq = 0$$),
-    ('log kind preimage',
-     $$INSERT INTO jam.jam_log_entries SELECT service_id, 7, 'preimage', hash, status, processed_at,
-         entry, leaf_hash, prev_root, new_root, nodes, package_id FROM jam.jam_log_entries WHERE seq = 0$$),
-    ('log status failing',
-     $$INSERT INTO jam.jam_log_entries SELECT service_id, 7, kind, hash, 'failing', processed_at,
-         entry, leaf_hash, prev_root, new_root, nodes, package_id FROM jam.jam_log_entries WHERE seq = 0$$),
+    ('log seq -1', $$SELECT pg_temp.log_copy(0, '{"seq": -1}')$$),
+    ('log kind preimage', $$SELECT pg_temp.log_copy(0, '{"seq": 7, "kind": "preimage"}')$$),
+    ('log status failing', $$SELECT pg_temp.log_copy(0, '{"seq": 7, "status": "failing"}')$$),
     ('a package entry naming a package',
-     $$INSERT INTO jam.jam_log_entries SELECT service_id, 7, kind, hash, status, processed_at, entry,
-         leaf_hash, prev_root, new_root, nodes, hash FROM jam.jam_log_entries WHERE seq = 0$$),
+     $$SELECT pg_temp.log_copy(0, '{"seq": 7, "package_id": "\\x0000000000000000000000000000000000000000000000000000000000000000"}')$$),
     ('a report entry naming 31 bytes',
-     $$INSERT INTO jam.jam_log_entries SELECT service_id, 7, kind, hash, status, processed_at, entry,
-         leaf_hash, prev_root, new_root, nodes, substr(package_id, 2) FROM jam.jam_log_entries WHERE seq = 1$$),
-    ('a report entry (allowed)',
-     $$INSERT INTO jam.jam_log_entries SELECT service_id, 7, kind, hash, status, processed_at, entry,
-         leaf_hash, prev_root, new_root, nodes, package_id FROM jam.jam_log_entries WHERE seq = 1$$),
+     $$SELECT pg_temp.log_copy(1, '{"seq": 7, "package_id": "\\x00000000000000000000000000000000000000000000000000000000000000"}')$$),
+    ('a report entry (allowed)', $$SELECT pg_temp.log_copy(1, '{"seq": 7}')$$),
     ('service id with a space',
      $$INSERT INTO jam.jam_services (service_id) VALUES ('bad id')$$),
     ('service id empty',
