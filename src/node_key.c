@@ -49,13 +49,21 @@ static struct
 StaticAssertDecl(crypto_sign_SECRETKEYBYTES == crypto_sign_SEEDBYTES + crypto_sign_PUBLICKEYBYTES,
 				 "an Ed25519 secret key is its seed and its public key");
 
+/*
+ * The digest is BLAKE2b keyed with this tag, so that it equals no other
+ * value made from the seed (the cosigner key hashes the seed after its own
+ * tag).
+ */
+#define SEED_DIGEST_KEY "jam/node-key-digest/v1"
+
 /* The key pair of key->seed into key->public_key and secret, derived at most once per seed. */
 static void
 key_pair(JamNodeKey *key, uint8 secret[crypto_sign_SECRETKEYBYTES])
 {
 	uint8		digest[crypto_generichash_BYTES];
 
-	crypto_generichash(digest, sizeof(digest), key->seed, sizeof(key->seed), NULL, 0);
+	crypto_generichash(digest, sizeof(digest), key->seed, sizeof(key->seed),
+					   (const uint8 *) SEED_DIGEST_KEY, strlen(SEED_DIGEST_KEY));
 	if (!derived.valid || sodium_memcmp(digest, derived.seed_digest, sizeof(digest)) != 0)
 	{
 		crypto_sign_seed_keypair(derived.public_key, secret, key->seed);
