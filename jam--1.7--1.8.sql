@@ -4,15 +4,15 @@
 
 -- PostgreSQL reads every CHECK of a table back from its stored text and
 -- plans it again at each statement that writes the table.  The column
--- checks of the four tables below, eighteen of them, were a fifth of a
--- submit's instructions and more of a processed package's: a submit writes
--- a package, a log entry and its service's head, processing a report, a
--- log entry, the package's status and the head.  Each table now has one
--- check, a C function of the columns its rules name (src/row_checks.c),
--- which keeps the same rules: a third of the text to read, and nothing to
--- fold.  The rules, table by table, are in each function's comment.
--- Adding a check reads the table once to verify its rows; the update holds
--- off writers until it commits.
+-- checks of the four tables below, eighteen of them, were nearly a
+-- quarter of a submit's instructions and a fifth of a processed package's:
+-- a submit writes a package, a log entry and its service's head,
+-- processing a report, a log entry, the package's status and the head.
+-- Each table now has one check, a C function of the columns its rules
+-- name (src/row_checks.c), which keeps the same rules: a third of the
+-- text to read, and nothing to fold.  The rules, table by table, are in
+-- each function's comment.  Adding a check reads the table once to verify
+-- its rows; the update holds off writers until it commits.
 
 CREATE FUNCTION jam_package_row_valid(id bytea, weight_hint integer, status text)
 RETURNS boolean

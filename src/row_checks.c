@@ -7,8 +7,9 @@
  * plans it again at each statement that writes the table: the compiled
  * form lives for one statement only (ExecRelCheck).  The cost grows with
  * the stored expressions' text, about 28 instructions a character, and the
- * column checks of packages, log entries, service heads and reports (2,000
- * to 4,500 characters a table) were a fifth of a submit's instructions.
+ * column checks of packages, log entries, service heads and reports (1,800
+ * to 4,500 characters a table) were nearly a quarter of a submit's
+ * instructions.
  * One call with the columns as arguments is a third of that text, and
  * nothing to fold.
  *
