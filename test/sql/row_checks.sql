@@ -84,18 +84,6 @@ FROM (VALUES
      $$UPDATE jam.jam_services SET share = 0 WHERE service_id = 'rc-a'$$),
     ('share 1000001',
      $$UPDATE jam.jam_services SET share = 1000001 WHERE service_id = 'rc-a'$$),
-    ('log_size -1',
-     $$UPDATE jam.jam_services SET log_size = -1 WHERE service_id = 'rc-a'$$),
-    ('pending_count -1',
-     $$UPDATE jam.jam_services SET pending_count = -1 WHERE service_id = 'rc-a'$$),
-    ('applied_count -1',
-     $$UPDATE jam.jam_services SET applied_count = -1 WHERE service_id = 'rc-a'$$),
-    ('failed_count -1',
-     $$UPDATE jam.jam_services SET failed_count = -1 WHERE service_id = 'rc-a'$$),
-    ('applied_report_count -1',
-     $$UPDATE jam.jam_services SET applied_report_count = -1 WHERE service_id = 'rc-a'$$),
-    ('failed_report_count -1',
-     $$UPDATE jam.jam_services SET failed_report_count = -1 WHERE service_id = 'rc-a'$$),
     ('share 1000000 and no log_root (allowed)',
      $$UPDATE jam.jam_services SET share = 1000000, log_root = NULL WHERE service_id = 'rc-a'$$),
     ('report package_id of 31 bytes',
@@ -124,6 +112,12 @@ FROM (VALUES
     ('no refine_hash (allowed)',
      $$UPDATE jam.jam_work_reports SET refine_hash = NULL$$)
 ) AS t(what, sql);
+
+-- Each count of a service, and its log size, below zero.
+SELECT c || ' -1' AS what,
+       pg_temp.refused(format('UPDATE jam.jam_services SET %I = -1 WHERE service_id = %L', c, 'rc-a')) AS outcome
+FROM unnest(ARRAY['log_size', 'pending_count', 'applied_count', 'failed_count',
+                  'applied_report_count', 'failed_report_count']) AS c;
 
 -- The functions themselves, NULL by NULL: a NULL column passes its own
 -- rule and no other.
