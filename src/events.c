@@ -123,18 +123,6 @@ jam_event_notify(const char *service_id, int64 seq, const char *kind,
 	Async_Notify(JAM_EVENTS_CHANNEL, payload);
 }
 
-/*
- * Notes the log entry just appended at seq of service_id, to be announced
- * once the appending transaction commits.  Called by log.c's append.
- */
-void
-jam_event_logged(const char *service_id, int64 seq, JamLogKind kind,
-				 const char *hash, const char *status)
-{
-	if (jam_events)
-		jam_announce_at_commit(service_id, seq);
-}
-
 /* Notes n entries appended from first_seq on. */
 void
 jam_events_logged(const char *service_id, int64 first_seq, int n, JamLogKind kind,
@@ -143,7 +131,8 @@ jam_events_logged(const char *service_id, int64 first_seq, int n, JamLogKind kin
 	if (jam_events && n > 0)
 	{
 		jam_announce_at_commit(service_id, first_seq);
-		jam_announce_at_commit(service_id, first_seq + n - 1);
+		if (n > 1)
+			jam_announce_at_commit(service_id, first_seq + n - 1);
 	}
 }
 

@@ -18,8 +18,6 @@
 extern bool jam_events;
 
 extern void jam_define_events_gucs(void);
-extern void jam_event_logged(const char *service_id, int64 seq, JamLogKind kind,
-							 const char *hash, const char *status);
 extern void jam_event_notify(const char *service_id, int64 seq, const char *kind,
 							 const char *hash, const char *status, const char *package_id);
 extern void jam_events_logged(const char *service_id, int64 first_seq, int n, JamLogKind kind,

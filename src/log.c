@@ -297,25 +297,11 @@ Datum
 jam_log_append(JamService *svc, JamLogKind kind, const char *item_hash,
 			   const uint8 meta_hash[JAM_HASH_BYTES], const char *status)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	PushedLeaf	leaf;
-	Datum		values[11];
+	char	   *hash = unconstify(char *, item_hash);
+	Datum		receipt;
 
-	push_entry(&svc->log, kind, item_hash, meta_hash, status, now, NULL, &leaf);
-	values[0] = CStringGetTextDatum(svc->service_id);
-	values[1] = Int64GetDatum(svc->log.size - 1);
-	values[2] = CStringGetTextDatum(kind_name(kind));
-	values[3] = CStringGetTextDatum(item_hash);
-	values[4] = CStringGetTextDatum(status);
-	values[5] = TimestampTzGetDatum(now);
-	values[6] = PointerGetDatum(leaf.entry);
-	values[7] = PointerGetDatum(jam_hash_to_text(leaf.leaf));
-	values[8] = PointerGetDatum(jam_hash_to_text(leaf.prev_root));
-	values[9] = PointerGetDatum(jam_hash_to_text(leaf.new_root));
-	values[10] = PointerGetDatum(leaf.nodes);
-	jam_spi_exec(&insert_entry, values, NULL, false, 0);
-	jam_event_logged(svc->service_id, svc->log.size - 1, kind, item_hash, status);
-	return leaf_receipt(svc, svc->log.size - 1, kind, &leaf, status, now);
+	jam_log_append_many(svc, kind, 1, &hash, meta_hash, &status, NULL, &receipt);
+	return receipt;
 }
 
 /*
