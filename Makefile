@@ -5,7 +5,7 @@ MODULE_big = jam
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA = jam--1.0.sql $(wildcard jam--*--*.sql)
 PG_CPPFLAGS = -Isrc
-SHLIB_LINK = -lsodium -lcurl
+SHLIB_LINK = -lsodium -lcurl -lcrypto
 
 # -Werror is on by default so warnings never pile up; WERROR=0 turns it off.
 WERROR ?= 1

@@ -9,7 +9,7 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libsodium-dev                       # BLAKE2b, Ed25519
 	libjson-c-dev libcivetweb-dev libpq-dev libcurl4-openssl-dev # the HTTP shim
-	libssl-dev                          # civetweb loads libssl.so for HTTPS
+	libssl-dev                          # SHA-256 (libcrypto); civetweb loads libssl.so for HTTPS
 	clang                               # libFuzzer, for the shim's fuzz target
 	wrk curl openssl                    # make bench (the shim under load), TLS tests
 	libipc-run-perl                     # PostgreSQL::Test::Cluster (TAP tests)

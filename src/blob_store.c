@@ -22,9 +22,9 @@
 #include "jam.h"
 #include "blob.h"
 #include "errors.h"
+#include "sha256.h"
 
 #include <curl/curl.h>
-#include <sodium.h>
 
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -378,9 +378,10 @@ request(JamBlobOp op, const char *key, const char *query, Transfer *t,
 static void
 sha256_hex(const char *data, Size len, char out[S3_SHA256_HEX_LEN])
 {
-	uint8		digest[crypto_hash_sha256_BYTES];
+	JamSha256Part whole = {data, len};
+	uint8		digest[JAM_SHA256_BYTES];
 
-	crypto_hash_sha256(digest, (const unsigned char *) data, len);
+	jam_sha256(&whole, 1, digest);
 	jam_hex_encode(digest, sizeof(digest), out);
 	out[64] = '\0';
 }

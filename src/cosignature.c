@@ -19,6 +19,7 @@
 #include "cosignature.h"
 #include "errors.h"
 #include "note.h"
+#include "sha256.h"
 
 #include <sodium.h>
 
@@ -33,18 +34,7 @@
 uint32
 jam_cosignature_key_id(const char *name, const uint8 public_key[32])
 {
-	crypto_hash_sha256_state st;
-	uint8		digest[crypto_hash_sha256_BYTES];
-	const uint8 alg = COSIGNATURE_ALG;
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8 *) name, strlen(name));
-	crypto_hash_sha256_update(&st, (const uint8 *) "\n", 1);
-	crypto_hash_sha256_update(&st, &alg, 1);
-	crypto_hash_sha256_update(&st, public_key, 32);
-	crypto_hash_sha256_final(&st, digest);
-	return ((uint32) digest[0] << 24) | ((uint32) digest[1] << 16) |
-		((uint32) digest[2] << 8) | (uint32) digest[3];
+	return jam_sha256_key_id(name, COSIGNATURE_ALG, public_key, 32);
 }
 
 static char *

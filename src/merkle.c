@@ -8,6 +8,7 @@
  * allocates: callers provide the room for proofs and frontiers.
  */
 #include "merkle.h"
+#include "sha256.h"
 
 #include <sodium.h>
 
@@ -17,20 +18,17 @@
 void
 jam_merkle_empty_root(uint8 out[JAM_HASH_BYTES])
 {
-	crypto_hash_sha256(out, NULL, 0);
+	jam_sha256(NULL, 0, out);
 }
 
 /* SHA-256(0x00 || entry) */
 void
 jam_merkle_leaf_hash(const uint8 *entry, size_t len, uint8 out[JAM_HASH_BYTES])
 {
-	crypto_hash_sha256_state st;
 	const uint8 prefix = 0x00;
+	JamSha256Part parts[] = {{&prefix, 1}, {entry, len}};
 
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, &prefix, 1);
-	crypto_hash_sha256_update(&st, entry, len);
-	crypto_hash_sha256_final(&st, out);
+	jam_sha256(parts, lengthof(parts), out);
 }
 
 /* SHA-256(0x01 || left || right); out may alias left or right. */
@@ -38,14 +36,10 @@ void
 jam_merkle_node_hash(const uint8 left[JAM_HASH_BYTES], const uint8 right[JAM_HASH_BYTES],
 					 uint8 out[JAM_HASH_BYTES])
 {
-	crypto_hash_sha256_state st;
 	const uint8 prefix = 0x01;
+	JamSha256Part parts[] = {{&prefix, 1}, {left, JAM_HASH_BYTES}, {right, JAM_HASH_BYTES}};
 
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, &prefix, 1);
-	crypto_hash_sha256_update(&st, left, JAM_HASH_BYTES);
-	crypto_hash_sha256_update(&st, right, JAM_HASH_BYTES);
-	crypto_hash_sha256_final(&st, out);
+	jam_sha256(parts, lengthof(parts), out);
 }
 
 /* The largest power of two smaller than n (n > 1): RFC 9162's split point. */

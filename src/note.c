@@ -13,6 +13,7 @@
  */
 #include "note.h"
 #include "errors.h"
+#include "sha256.h"
 
 #include <sodium.h>
 
@@ -74,18 +75,7 @@ jam_note_valid_text(const char *text, size_t len)
 uint32
 jam_note_key_id(const char *name, const uint8 public_key[JAM_NOTE_PUBLIC_KEY_BYTES])
 {
-	crypto_hash_sha256_state st;
-	uint8		digest[crypto_hash_sha256_BYTES];
-	const uint8 alg = ED25519_ALG;
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8 *) name, strlen(name));
-	crypto_hash_sha256_update(&st, (const uint8 *) "\n", 1);
-	crypto_hash_sha256_update(&st, &alg, 1);
-	crypto_hash_sha256_update(&st, public_key, JAM_NOTE_PUBLIC_KEY_BYTES);
-	crypto_hash_sha256_final(&st, digest);
-	return ((uint32) digest[0] << 24) | ((uint32) digest[1] << 16) |
-		((uint32) digest[2] << 8) | (uint32) digest[3];
+	return jam_sha256_key_id(name, ED25519_ALG, public_key, JAM_NOTE_PUBLIC_KEY_BYTES);
 }
 
 static char *
