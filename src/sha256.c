@@ -26,12 +26,13 @@ static void
 raise_openssl_error(const char *step)
 {
 	unsigned long code = ERR_get_error();
+	const char *reason = code ? ERR_reason_error_string(code) : NULL;
 
 	ERR_clear_error();
 	ereport(ERROR,
 			(errcode(ERRCODE_INTERNAL_ERROR),
 			 errmsg("SHA-256 failed in %s", step),
-			 errdetail("OpenSSL: %s", code ? ERR_reason_error_string(code) : "no error recorded")));
+			 errdetail("OpenSSL: %s", reason ? reason : "no reason recorded")));
 }
 
 void
