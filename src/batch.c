@@ -417,9 +417,12 @@ batch_document(const char *service_id, BatchItem *items, int n, int created, con
 		if (first->created)
 		{
 			/* Inserted by this call: its summary comes from the item itself. */
+			JamJsonbMember added[2];
+			int			n_added = jam_created_and_receipt_members(items[i].created, first->receipt,
+																  added);
+
 			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-			jam_jsonb_push_new_package(&state, &first->pkg, first->id_hex, token_id);
-			jam_jsonb_push_created_and_receipt(&state, items[i].created, first->receipt);
+			jam_jsonb_push_new_package(&state, &first->pkg, first->id_hex, token_id, added, n_added);
 			pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 			continue;
 		}

@@ -163,14 +163,28 @@ extern Datum jam_with_created_flag(Datum doc, bool created);
 extern void jam_jsonb_push_key(JsonbParseState **state, const char *key);
 extern void jam_jsonb_push_string(JsonbParseState **state, const char *key, const char *value);
 extern void jam_jsonb_push_integer(JsonbParseState **state, const char *key, int64 value);
-extern void jam_jsonb_push_members(JsonbParseState **state, Jsonb *object);
-extern void jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *doc);
 extern JsonbValue *jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *object,
 											   const char *key, Jsonb *value);
 extern JsonbValue *jam_jsonb_push_submitted(JsonbParseState **state, Datum summary,
 											bool created, Datum receipt);
-extern void jam_jsonb_push_created_and_receipt(JsonbParseState **state, bool created, Datum receipt);
 extern Datum jam_with_created_and_receipt(Datum summary, bool created, Datum receipt);
+
+/* json_members.c: members pushed in jsonb's own order, which spares its sort. */
+typedef struct JamJsonbMember
+{
+	const char *key;
+	JsonbValue	value;			/* a scalar, or jbvBinary for a document */
+} JamJsonbMember;
+
+extern void jam_jsonb_push_member(JsonbParseState **state, const JamJsonbMember *m);
+extern void jam_jsonb_push_merged(JsonbParseState **state, const JamJsonbMember *a, int n_a,
+								  const JamJsonbMember *b, int n_b);
+extern void jam_jsonb_push_members_with(JsonbParseState **state, Jsonb *object,
+										const JamJsonbMember *extra, int n);
+extern JamJsonbMember jam_jsonb_string_member(const char *key, const char *value);
+extern JamJsonbMember jam_jsonb_integer_member(const char *key, int64 value);
+extern JamJsonbMember jam_jsonb_document_member(const char *key, Jsonb *doc);
+extern int	jam_created_and_receipt_members(bool created, Datum receipt, JamJsonbMember out[2]);
 
 /* report.c: reports and attestations. */
 typedef struct JamReport

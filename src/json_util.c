@@ -43,58 +43,18 @@ jam_jsonb_push_key(JsonbParseState **state, const char *key)
 void
 jam_jsonb_push_string(JsonbParseState **state, const char *key, const char *value)
 {
-	JsonbValue	v;
+	JamJsonbMember m = jam_jsonb_string_member(key, value);
 
-	jam_jsonb_push_key(state, key);
-	if (value == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) value;
-		v.val.string.len = strlen(value);
-	}
-	pushJsonbValue(state, WJB_VALUE, &v);
+	jam_jsonb_push_member(state, &m);
 }
 
 /* Pushes key with an integer value. */
 void
 jam_jsonb_push_integer(JsonbParseState **state, const char *key, int64 value)
 {
-	JsonbValue	v;
+	JamJsonbMember m = jam_jsonb_integer_member(key, value);
 
-	jam_jsonb_push_key(state, key);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(value);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-/*
- * Pushes every member of a jsonb object into the object being built in
- * *state: how a document grows members without being parsed again.
- */
-void
-jam_jsonb_push_members(JsonbParseState **state, Jsonb *object)
-{
-	JsonbIterator *it = JsonbIteratorInit(&object->root);
-	JsonbValue	v;
-	JsonbIteratorToken token;
-
-	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		if (token == WJB_KEY || token == WJB_VALUE)
-			pushJsonbValue(state, token, &v);
-}
-
-/* Pushes a jsonb document as the value of the current key or array element. */
-void
-jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *doc)
-{
-	JsonbValue	v;
-
-	v.type = jbvBinary;
-	v.val.binary.data = &doc->root;
-	v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
-	pushJsonbValue(state, as, &v);
+	jam_jsonb_push_member(state, &m);
 }
 
 /*
@@ -105,10 +65,10 @@ jam_jsonb_push_document(JsonbParseState **state, JsonbIteratorToken as, Jsonb *d
 JsonbValue *
 jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *object, const char *key, Jsonb *value)
 {
+	JamJsonbMember member = jam_jsonb_document_member(key, value);
+
 	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-	jam_jsonb_push_members(state, object);
-	jam_jsonb_push_key(state, key);
-	jam_jsonb_push_document(state, WJB_VALUE, value);
+	jam_jsonb_push_members_with(state, object, &member, 1);
 	return pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
@@ -119,30 +79,12 @@ jam_jsonb_push_with_member(JsonbParseState **state, Jsonb *object, const char *k
 JsonbValue *
 jam_jsonb_push_submitted(JsonbParseState **state, Datum summary, bool created, Datum receipt)
 {
+	JamJsonbMember added[2];
+	int			n_added = jam_created_and_receipt_members(created, receipt, added);
+
 	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-	jam_jsonb_push_members(state, DatumGetJsonbP(summary));
-	jam_jsonb_push_created_and_receipt(state, created, receipt);
+	jam_jsonb_push_members_with(state, DatumGetJsonbP(summary), added, n_added);
 	return pushJsonbValue(state, WJB_END_OBJECT, NULL);
-}
-
-/*
- * Pushes the members a submit adds to a package's summary: "created" and,
- * unless receipt is (Datum) 0, "receipt".
- */
-void
-jam_jsonb_push_created_and_receipt(JsonbParseState **state, bool created, Datum receipt)
-{
-	JsonbValue	v;
-
-	jam_jsonb_push_key(state, "created");
-	v.type = jbvBool;
-	v.val.boolean = created;
-	pushJsonbValue(state, WJB_VALUE, &v);
-	if (receipt != (Datum) 0)
-	{
-		jam_jsonb_push_key(state, "receipt");
-		jam_jsonb_push_document(state, WJB_VALUE, DatumGetJsonbP(receipt));
-	}
 }
 
 /* The summary with "created" and "receipt", in one pass rather than two jsonb_sets. */

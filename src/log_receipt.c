@@ -39,16 +39,17 @@ jam_log_new_receipt(const char *service_id, int64 seq, const char *kind,
 	JsonbParseState *state = NULL;
 	JsonbValue *doc;
 
+	/* In jsonb order, which spares pushJsonbValue's sort (json_members.c). */
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jam_jsonb_push_string(&state, "service_id", service_id);
 	jam_jsonb_push_integer(&state, "seq", seq);
-	jam_jsonb_push_string(&state, "kind", kind);
 	push_hash(&state, "hash", item_hash);
+	jam_jsonb_push_string(&state, "kind", kind);
+	jam_jsonb_push_string(&state, "status", status);
+	push_hash(&state, "new_root", new_root);
 	push_hash(&state, "leaf_hash", leaf_hash);
 	push_hash(&state, "prev_root", prev_root);
-	push_hash(&state, "new_root", new_root);
 	jam_jsonb_push_integer(&state, "tree_size", seq + 1);
-	jam_jsonb_push_string(&state, "status", status);
+	jam_jsonb_push_string(&state, "service_id", service_id);
 	jam_jsonb_push_string(&state, "processed_at",
 						  JsonEncodeDateTime(NULL, TimestampTzGetDatum(processed_at),
 											 TIMESTAMPTZOID, NULL));

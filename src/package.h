@@ -25,7 +25,8 @@ extern void jam_check_package(char *service_id, bytea *payload, int32 contract_v
 
 /* package_summary.c: the summary of a package this transaction inserts, built in C. */
 extern void jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg,
-									   const char *id_hex, const char *token_id);
+									   const char *id_hex, const char *token_id,
+									   const JamJsonbMember *extra, int n);
 extern Datum jam_new_package_summary(const CheckedPackage *pkg, const char *id_hex,
 									 const char *token_id);
 

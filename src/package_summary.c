@@ -21,25 +21,14 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-/*
- * Pushes the members of the summary of pkg (id id_hex), inserted by this
- * transaction with token_id (NULL: none), into the object being built.
- */
-void
-jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg, const char *id_hex,
-						   const char *token_id)
+/* pkg's preimage hashes as a jsonb array of hex strings. */
+static Jsonb *
+preimage_array(const CheckedPackage *pkg)
 {
+	JsonbParseState *state = NULL;
 	JsonbValue	v;
 
-	jam_jsonb_push_string(state, "id", id_hex);
-	jam_jsonb_push_string(state, "service_id", pkg->fields.service_id);
-	jam_jsonb_push_string(state, "status", "pending");
-	jam_jsonb_push_integer(state, "contract_version", pkg->fields.contract_version);
-	jam_jsonb_push_integer(state, "weight_hint", pkg->fields.weight_hint);
-	jam_jsonb_push_integer(state, "payload_size", VARSIZE_ANY_EXHDR(pkg->payload));
-
-	jam_jsonb_push_key(state, "preimage_hashes");
-	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < pkg->fields.n_preimages; i++)
 	{
 		char	   *hex = palloc(JAM_HASH_HEX_CHARS + 1);
@@ -48,18 +37,40 @@ jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg, c
 		v.type = jbvString;
 		v.val.string.val = hex;
 		v.val.string.len = JAM_HASH_HEX_CHARS;
-		pushJsonbValue(state, WJB_ELEM, &v);
+		pushJsonbValue(&state, WJB_ELEM, &v);
 	}
-	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_ARRAY, NULL));
+}
 
-	jam_jsonb_push_string(state, "failure_reason", NULL);
-	jam_jsonb_push_string(state, "submitted_by", GetUserNameFromId(GetSessionUserId(), false));
-	jam_jsonb_push_string(state, "token_id", token_id);
-	/* pushJsonbValue keeps pointers until the document is flattened: palloc'd, not on the stack. */
-	jam_jsonb_push_string(state, "submitted_at",
-				JsonEncodeDateTime(NULL, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-								   TIMESTAMPTZOID, NULL));
-	jam_jsonb_push_string(state, "processed_at", NULL);
+/*
+ * Pushes the members of the summary of pkg (id id_hex), inserted by this
+ * transaction with token_id (NULL: none), and the n members of extra (in
+ * jsonb order: see json_members.c), into the object being built.
+ */
+void
+jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg, const char *id_hex,
+						   const char *token_id, const JamJsonbMember *extra, int n)
+{
+	/* In jsonb order; pushJsonbValue keeps pointers until the document is flattened. */
+	JamJsonbMember members[] = {
+		jam_jsonb_string_member("id", id_hex),
+		jam_jsonb_string_member("status", "pending"),
+		jam_jsonb_string_member("token_id", token_id),
+		jam_jsonb_string_member("service_id", pkg->fields.service_id),
+		jam_jsonb_integer_member("weight_hint", pkg->fields.weight_hint),
+		jam_jsonb_integer_member("payload_size", VARSIZE_ANY_EXHDR(pkg->payload)),
+		jam_jsonb_string_member("processed_at", NULL),
+		jam_jsonb_string_member("submitted_at",
+								JsonEncodeDateTime(NULL,
+												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+												   TIMESTAMPTZOID, NULL)),
+		jam_jsonb_string_member("submitted_by", GetUserNameFromId(GetSessionUserId(), false)),
+		jam_jsonb_string_member("failure_reason", NULL),
+		jam_jsonb_document_member("preimage_hashes", preimage_array(pkg)),
+		jam_jsonb_integer_member("contract_version", pkg->fields.contract_version),
+	};
+
+	jam_jsonb_push_merged(state, members, lengthof(members), extra, n);
 }
 
 /* The summary of pkg, inserted by this transaction, as a jsonb Datum. */
@@ -70,7 +81,7 @@ jam_new_package_summary(const CheckedPackage *pkg, const char *id_hex, const cha
 	JsonbValue *doc;
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jam_jsonb_push_new_package(&state, pkg, id_hex, token_id);
+	jam_jsonb_push_new_package(&state, pkg, id_hex, token_id, NULL, 0);
 	doc = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(doc));
 }
