@@ -284,9 +284,6 @@ jam_submit_package(PG_FUNCTION_ARGS)
 		uint8		meta[JAM_HASH_BYTES];
 		int64		largest;
 
-		/* Out of SPI's memory, which SPI_finish() frees. */
-		doc = SPI_datumTransfer(jam_new_package_summary(&pkg, text_to_cstring(id_text), token_id),
-								false, -1);
 		svc = jam_service_lock(pkg.fields.service_id);
 		jam_auth_check_claim(pkg.fields.service_id, svc->tenant);
 		svc->pending_count++;
@@ -310,6 +307,10 @@ jam_submit_package(PG_FUNCTION_ARGS)
 		receipt = jam_log_append(svc, JAM_LOG_PACKAGE, text_to_cstring(id_text), meta,
 								 "pending");
 		jam_processor_wake_at_commit();
+		/* Built whole in one pass, out of SPI's memory, which SPI_finish() frees. */
+		doc = SPI_datumTransfer(jam_new_package_document(&pkg, text_to_cstring(id_text), token_id,
+														 receipt),
+								false, -1);
 	}
 	else
 	{
@@ -324,7 +325,8 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	doc = jam_with_created_and_receipt(doc, created, receipt);
+	if (!created)
+		doc = jam_with_created_and_receipt(doc, false, receipt);
 	jam_metrics_end(metrics, created ? JAM_OUTCOME_CREATED : JAM_OUTCOME_EXISTING);
 	PG_RETURN_DATUM(doc);
 }

@@ -27,8 +27,8 @@ extern void jam_check_package(char *service_id, bytea *payload, int32 contract_v
 extern void jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg,
 									   const char *id_hex, const char *token_id,
 									   const JamJsonbMember *extra, int n);
-extern Datum jam_new_package_summary(const CheckedPackage *pkg, const char *id_hex,
-									 const char *token_id);
+extern Datum jam_new_package_document(const CheckedPackage *pkg, const char *id_hex,
+									  const char *token_id, Datum receipt);
 
 /*
  * The JSON summary of a stored package row, as every statement that reads

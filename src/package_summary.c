@@ -73,15 +73,21 @@ jam_jsonb_push_new_package(JsonbParseState **state, const CheckedPackage *pkg, c
 	jam_jsonb_push_merged(state, members, lengthof(members), extra, n);
 }
 
-/* The summary of pkg, inserted by this transaction, as a jsonb Datum. */
+/*
+ * What a submit answers for pkg, inserted by this transaction: its
+ * summary with "created": true and receipt, as a jsonb Datum.
+ */
 Datum
-jam_new_package_summary(const CheckedPackage *pkg, const char *id_hex, const char *token_id)
+jam_new_package_document(const CheckedPackage *pkg, const char *id_hex, const char *token_id,
+						 Datum receipt)
 {
 	JsonbParseState *state = NULL;
+	JamJsonbMember added[2];
+	int			n_added = jam_created_and_receipt_members(true, receipt, added);
 	JsonbValue *doc;
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jam_jsonb_push_new_package(&state, pkg, id_hex, token_id, NULL, 0);
+	jam_jsonb_push_new_package(&state, pkg, id_hex, token_id, added, n_added);
 	doc = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(doc));
 }
