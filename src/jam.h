@@ -84,10 +84,13 @@ extern bool jam_attestations_by_service_attester(void);
 /*
  * spi_util.c: prepared statements kept for the life of the backend.
  *
- * Statements speak hex text to C in both catalogs.  Where a hash meets a
+ * Statements speak hex text to C in both catalogs, but for hashes C
+ * computes and stores without reading them back.  Where a hash meets a
  * column, the SQL carries a marker that spi_util.c expands per catalog:
  *   @h(x)   a hex text value stored into or compared with a hash column
  *   @x(x)   a hash column read out as hex text
+ *   @b(x)   a 32-byte bytea value stored into a hash column (the hot
+ *           path's leaf hashes and roots: no hex on the way in)
  *   @ha(x)  a text[] of hex hashes, for a hash array column or = ANY
  *   @xa(x)  a hash array column read out as text[]
  *   @c(x)   SQL about what only the compact catalog has (1.1's tables),

@@ -46,9 +46,9 @@
 static JamStatement insert_entry = {
 	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes) "
-	"VALUES ($1, $2, $3, @h($4), $5, $6, $7, @h($8), @h($9), @h($10), $11)",
-	11, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
-	TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
+	"VALUES ($1, $2, $3, @b($4), $5, $6, $7, @b($8), @b($9), @b($10), $11)",
+	11, {TEXTOID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	BYTEAOID, BYTEAOID, BYTEAOID, BYTEAOID}
 };
 
 /*
@@ -59,15 +59,15 @@ static JamStatement insert_entry = {
 #define INSERT_ENTRIES(package_column, package_value, package_array, package_alias) \
 	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, " \
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes" package_column ") " \
-	"SELECT $1, u.seq, $3, @h(u.hash), u.status, $6, u.entry, @h(u.leaf), @h(u.prev), @h(u.new), u.nodes" \
+	"SELECT $1, u.seq, $3, @b(u.hash), u.status, $6, u.entry, @b(u.leaf), @b(u.prev), @b(u.new), u.nodes" \
 	package_value " " \
-	"FROM unnest($2::bigint[], $4::text[], $5::text[], $7::bytea[], $8::text[], $9::text[], " \
-	"            $10::text[], $11::bytea[]" package_array ") " \
+	"FROM unnest($2::bigint[], $4::bytea[], $5::text[], $7::bytea[], $8::bytea[], $9::bytea[], " \
+	"            $10::bytea[], $11::bytea[]" package_array ") " \
 	"AS u(seq, hash, status, entry, leaf, prev, new, nodes" package_alias ") " \
 	"ORDER BY u.seq"
 #define INSERT_ENTRIES_ARG_TYPES \
-	TEXTOID, INT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID, \
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID
+	TEXTOID, INT8ARRAYOID, TEXTOID, BYTEAARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID, \
+	BYTEAARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID
 
 static JamStatement insert_entries = {
 	INSERT_ENTRIES("", "", "", ""), 11, {INSERT_ENTRIES_ARG_TYPES}
@@ -82,9 +82,9 @@ static JamStatement insert_entries_naming_packages = {
 static JamStatement insert_entry_naming_package = {
 	"INSERT INTO jam.jam_log_entries (service_id, seq, kind, hash, status, "
 	"processed_at, entry, leaf_hash, prev_root, new_root, nodes, package_id) "
-	"VALUES ($1, $2, $3, @h($4), $5, $6, $7, @h($8), @h($9), @h($10), $11, @h($12))",
-	12, {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
-	TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID}
+	"VALUES ($1, $2, $3, @b($4), $5, $6, $7, @b($8), @b($9), @b($10), $11, @h($12))",
+	12, {TEXTOID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	BYTEAOID, BYTEAOID, BYTEAOID, BYTEAOID, TEXTOID}
 };
 
 /* [naming packages][one row] */
@@ -345,23 +345,25 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 			receipts[i] = leaf_receipt(svc, first + i, kind, &leaf, statuses[i], now);
 		seqs[i] = Int64GetDatum(first + i);
 		status_texts[i] = CStringGetTextDatum(statuses[i]);
-		hashes[i] = CStringGetTextDatum(item_hashes[i]);
+		/* The item hash as the entry holds it, after its kind byte. */
+		hashes[i] = PointerGetDatum(jam_bytes_to_bytea((const uint8 *) VARDATA(leaf.entry) + 1,
+													   JAM_HASH_BYTES));
 		entries[i] = PointerGetDatum(leaf.entry);
-		leaves[i] = PointerGetDatum(jam_hash_to_text(leaf.leaf));
-		prevs[i] = PointerGetDatum(jam_hash_to_text(leaf.prev_root));
-		news[i] = PointerGetDatum(jam_hash_to_text(leaf.new_root));
+		leaves[i] = PointerGetDatum(jam_bytes_to_bytea(leaf.leaf, JAM_HASH_BYTES));
+		prevs[i] = PointerGetDatum(jam_bytes_to_bytea(leaf.prev_root, JAM_HASH_BYTES));
+		news[i] = PointerGetDatum(jam_bytes_to_bytea(leaf.new_root, JAM_HASH_BYTES));
 		nodes[i] = PointerGetDatum(leaf.nodes);
 	}
 	values[0] = CStringGetTextDatum(svc->service_id);
 	jam_spi_column(values, nulls, 1, seqs, NULL, n, INT8OID);
 	values[2] = CStringGetTextDatum(kind_name(kind));
-	jam_spi_column(values, nulls, 3, hashes, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 3, hashes, NULL, n, BYTEAOID);
 	jam_spi_column(values, nulls, 4, status_texts, NULL, n, TEXTOID);
 	values[5] = TimestampTzGetDatum(now);
 	jam_spi_column(values, nulls, 6, entries, NULL, n, BYTEAOID);
-	jam_spi_column(values, nulls, 7, leaves, NULL, n, TEXTOID);
-	jam_spi_column(values, nulls, 8, prevs, NULL, n, TEXTOID);
-	jam_spi_column(values, nulls, 9, news, NULL, n, TEXTOID);
+	jam_spi_column(values, nulls, 7, leaves, NULL, n, BYTEAOID);
+	jam_spi_column(values, nulls, 8, prevs, NULL, n, BYTEAOID);
+	jam_spi_column(values, nulls, 9, news, NULL, n, BYTEAOID);
 	jam_spi_column(values, nulls, 10, nodes, NULL, n, BYTEAOID);
 	if (naming)
 	{

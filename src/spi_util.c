@@ -12,17 +12,23 @@
 #include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 
-/* What each marker becomes in the compact catalog; in the hex one, its argument itself. */
+/*
+ * What each marker becomes in the compact catalog (hashes stored as bytea)
+ * and in the hex one (1.0's 64-character text), %s standing for its
+ * argument; NULL: the argument itself, in parentheses.
+ */
 static const struct
 {
 	const char *marker;
 	const char *compact;
+	const char *hex;
 }			markers[] = {
-	{"@c(", ""},
-	{"@ha(", "jam.jam_unhex_array("},
-	{"@xa(", "jam.jam_hex_array("},
-	{"@h(", "decode("},
-	{"@x(", "encode("},
+	{"@c(", "%s", ""},
+	{"@ha(", "jam.jam_unhex_array(%s)", NULL},
+	{"@xa(", "jam.jam_hex_array(%s)", NULL},
+	{"@h(", "decode(%s, 'hex')", NULL},
+	{"@x(", "encode(%s, 'hex')", NULL},
+	{"@b(", NULL, "encode(%s, 'hex')"},
 };
 
 /* The position of the parenthesis that closes the one before s, skipping quoted text. */
@@ -45,10 +51,7 @@ closing_paren(const char *s)
 	return NULL;
 }
 
-/*
- * Expands the hash markers of sql (see jam.h) for a catalog.  Markers may
- * nest; the compact forms of @h and @x add the 'hex' format argument.
- */
+/* Expands the hash markers of sql (see jam.h) for a catalog.  Markers may nest. */
 char *
 jam_sql_for_catalog(const char *sql, JamCatalog catalog)
 {
@@ -73,19 +76,9 @@ jam_sql_for_catalog(const char *sql, JamCatalog catalog)
 			const char *arg = p + strlen(markers[m].marker);
 			const char *end = closing_paren(arg);
 			char	   *inner = jam_sql_for_catalog(pnstrdup(arg, end - arg), catalog);
-			bool		hex_format = markers[m].compact[0] == 'd' || markers[m].compact[0] == 'e';
+			const char *form = catalog == JAM_CATALOG_COMPACT ? markers[m].compact : markers[m].hex;
 
-			if (markers[m].compact[0] == '\0')
-			{
-				/* @c(...): SQL about tables only the compact catalog has */
-				if (catalog == JAM_CATALOG_COMPACT)
-					appendStringInfoString(&out, inner);
-			}
-			else if (catalog == JAM_CATALOG_HEX)
-				appendStringInfo(&out, "(%s)", inner);
-			else
-				appendStringInfo(&out, "%s%s%s)", markers[m].compact, inner,
-								 hex_format ? ", 'hex'" : "");
+			appendStringInfo(&out, form ? form : "(%s)", inner);
 			p = end + 1;
 		}
 	}
