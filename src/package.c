@@ -220,7 +220,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 	static const int argno[5] = {0, 1, 3, 4, 5};
 	CheckedPackage pkg;
 	uint8		id[JAM_HASH_BYTES];
-	text	   *id_text;
+	char		id_hex[JAM_HASH_HEX_CHARS + 1];
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	const char *token_id = jam_auth_token_id();
@@ -232,7 +232,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 
 	jam_check_enabled();
 	check_package(fcinfo, argno, &pkg, id);
-	id_text = jam_hash_to_text(id);
+	jam_hex_encode(id, JAM_HASH_BYTES, id_hex);
 
 	if (!PG_ARGISNULL(2))
 	{
@@ -244,11 +244,11 @@ jam_submit_package(PG_FUNCTION_ARGS)
 					(jam_errcode(JAM_ERR_HASH_MISMATCH),
 					 errmsg("declared hash does not match the package"),
 					 errdetail("The declared hash is %s; the package's hash is %s.",
-							   text_to_cstring(PG_GETARG_TEXT_PP(2)), text_to_cstring(id_text)),
+							   text_to_cstring(PG_GETARG_TEXT_PP(2)), id_hex),
 					 errhint("README.md documents the encoding the package hash is computed over.")));
 	}
 
-	values[0] = PointerGetDatum(id_text);
+	values[0] = CStringGetTextDatum(id_hex);
 	values[1] = CStringGetTextDatum(pkg.fields.service_id);
 	values[2] = Int32GetDatum(pkg.fields.contract_version);
 	values[3] = Int32GetDatum(pkg.fields.weight_hint);
@@ -304,12 +304,11 @@ jam_submit_package(PG_FUNCTION_ARGS)
 
 		jam_log_meta_hash(pkg.fields.service_id,
 						  GetUserNameFromId(GetSessionUserId(), false), "", meta);
-		receipt = jam_log_append(svc, JAM_LOG_PACKAGE, text_to_cstring(id_text), meta,
+		receipt = jam_log_append(svc, JAM_LOG_PACKAGE, id_hex, meta,
 								 "pending");
 		jam_processor_wake_at_commit();
 		/* Built whole in one pass, out of SPI's memory, which SPI_finish() frees. */
-		doc = SPI_datumTransfer(jam_new_package_document(&pkg, text_to_cstring(id_text), token_id,
-														 receipt),
+		doc = SPI_datumTransfer(jam_new_package_document(&pkg, id_hex, token_id, receipt),
 								false, -1);
 	}
 	else
@@ -321,7 +320,7 @@ jam_submit_package(PG_FUNCTION_ARGS)
 			jam_spi_exec(&select_package_summary, values, NULL, false, 1);
 		}
 		doc = jam_spi_copy_jsonb(1);
-		receipt = jam_log_receipt_of(text_to_cstring(id_text), JAM_LOG_PACKAGE);
+		receipt = jam_log_receipt_of(id_hex, JAM_LOG_PACKAGE);
 	}
 	SPI_finish();
 
