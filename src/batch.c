@@ -23,8 +23,6 @@
 #include "quota.h"
 #include "xact_rows.h"
 
-#include "access/xact.h"
-#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "lib/stringinfo.h"
@@ -437,21 +435,6 @@ batch_document(const char *service_id, BatchItem *items, int n, int created, con
 	return JsonbPGetDatum(JsonbValueToJsonb(doc));
 }
 
-/*
- * Flushes the WAL this transaction has written so far (its new packages),
- * when its commit would flush it anyway.  The service's row lock, taken
- * next, is held until the commit's flush is over, and every other batch
- * of the service waits for it: flushed here, the packages' records are
- * written while no lock is held (and their flush may be shared with other
- * backends'), and the commit is left with the log's records only.
- */
-static void
-flush_packages_before_lock(void)
-{
-	if (synchronous_commit > SYNCHRONOUS_COMMIT_OFF && XactLastRecEnd != InvalidXLogRecPtr)
-		XLogFlush(XactLastRecEnd);
-}
-
 /* Writes a checked batch of n packages of service_id and returns its document. */
 static Datum
 submit_batch(const char *service_id, BatchItem *items, int n)
@@ -485,7 +468,7 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 		uint8		meta[JAM_HASH_BYTES];
 		int			k = 0;
 
-		flush_packages_before_lock();
+		jam_flush_before_service_lock();
 		svc = jam_service_lock(service_id);
 		jam_auth_check_claim(service_id, svc->tenant);
 		svc->pending_count += created;
