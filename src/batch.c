@@ -4,8 +4,9 @@
  * A batch is checked whole before anything is written: every package's
  * fields, hash and declared hash, then the rate (charged once, for the sum
  * of the weights).  It is then written with one INSERT of all the
- * packages, one lock of the service row, one reference per preimage and
- * one extension of the service's log by a leaf per new package: the cost
+ * packages, one lock of the service row (taken after their WAL is flushed:
+ * jam_flush_before_service_lock), one reference per preimage and one
+ * extension of the service's log by a leaf per new package: the cost
  * of a package in a batch is a fraction of a single submit's.  Like a
  * single submit it is idempotent per package (a package already stored is
  * returned with "created": false and its receipt), and all or nothing: an
