@@ -47,5 +47,6 @@ _PG_init(void)
 	jam_auth_cache_init();
 	jam_attempts_init();
 	jam_announcer_init();
+	jam_check_cache_init();
 	jam_retention_worker_register();
 }

@@ -327,4 +327,7 @@ extern void jam_attempts_init(void);
 extern int	jam_attempts_start(const char *package_hex);
 extern void jam_attempts_done(const char *package_hex);
 
+/* check_cache.c: the CHECK constraints of jam's tables, parsed once a backend. */
+extern void jam_check_cache_init(void);
+
 #endif							/* JAM_H */
