@@ -176,7 +176,11 @@ fill_checks(EState *estate)
 		 * the cache, which a statement run inside this one may start again.
 		 */
 		for (int i = 0; i < entry->ncheck; i++)
-			exprs[i] = ExecPrepareExpr((Expr *) copyObject(entry->trees[i]), estate);
+		{
+			Expr	   *tree = (Expr *) copyObjectImpl(entry->trees[i]);
+
+			exprs[i] = ExecPrepareExpr(tree, estate);
+		}
 		MemoryContextSwitchTo(old);
 		rri->ri_ConstraintExprs = exprs;
 	}
