@@ -110,7 +110,6 @@ checks_of(Relation rel)
 	MemoryContext old;
 	char	  **ccbin;
 	Node	  **trees;
-	bool		found;
 
 	if (cache == NULL || hash_get_num_entries(cache) >= CHECK_CACHE_MAX_TABLES)
 		reset_cache();
@@ -132,7 +131,7 @@ checks_of(Relation rel)
 
 	if (entry != NULL)
 		MemoryContextDelete(entry->cxt);
-	entry = hash_search(cache, &relid, HASH_ENTER, &found);
+	entry = hash_search(cache, &relid, HASH_ENTER, NULL);
 	entry->ncheck = constr->num_check;
 	entry->ccbin = ccbin;
 	entry->trees = trees;

@@ -230,6 +230,13 @@ typedef struct PushedLeaf
 	bytea	   *nodes;
 } PushedLeaf;
 
+/* The item's hash as leaf's entry holds it, after its kind byte. */
+static const uint8 *
+entry_item_hash(const PushedLeaf *leaf)
+{
+	return (const uint8 *) VARDATA(leaf->entry) + 1;
+}
+
 /*
  * Builds the entry of item_hash at time now and pushes its leaf onto head.
  * prev_root is head's root when the caller has it (the previous leaf's new
@@ -280,9 +287,8 @@ static Datum
 leaf_receipt(const JamService *svc, int64 seq, JamLogKind kind, const PushedLeaf *leaf,
 			 const char *status, TimestampTz now)
 {
-	const uint8 *item_hash = (const uint8 *) VARDATA(leaf->entry) + 1;
-
-	return SPI_datumTransfer(jam_log_new_receipt(svc->service_id, seq, kind_name(kind), item_hash,
+	return SPI_datumTransfer(jam_log_new_receipt(svc->service_id, seq, kind_name(kind),
+												 entry_item_hash(leaf),
 												 leaf->leaf, leaf->prev_root, leaf->new_root,
 												 status, now),
 							 false, -1);
@@ -345,9 +351,7 @@ jam_log_append_many(JamService *svc, JamLogKind kind, int n, char **item_hashes,
 			receipts[i] = leaf_receipt(svc, first + i, kind, &leaf, statuses[i], now);
 		seqs[i] = Int64GetDatum(first + i);
 		status_texts[i] = CStringGetTextDatum(statuses[i]);
-		/* The item hash as the entry holds it, after its kind byte. */
-		hashes[i] = PointerGetDatum(jam_bytes_to_bytea((const uint8 *) VARDATA(leaf.entry) + 1,
-													   JAM_HASH_BYTES));
+		hashes[i] = PointerGetDatum(jam_bytes_to_bytea(entry_item_hash(&leaf), JAM_HASH_BYTES));
 		entries[i] = PointerGetDatum(leaf.entry);
 		leaves[i] = PointerGetDatum(jam_bytes_to_bytea(leaf.leaf, JAM_HASH_BYTES));
 		prevs[i] = PointerGetDatum(jam_bytes_to_bytea(leaf.prev_root, JAM_HASH_BYTES));
