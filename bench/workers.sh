@@ -25,7 +25,10 @@
 #
 # Both queues hold a full backlog at the start of every run, and no run
 # empties its queue: an empty queue's pop commits nothing, so its rate
-# would be a polling rate, not a drain rate.
+# would be a polling rate, not a drain rate.  Each side starts on a
+# settled database (bench_settle: vacuumed and analyzed, autovacuum and
+# the announcer done) and after a CHECKPOINT, so that neither shares its
+# window with work the filling left behind.
 #
 # Then, with the workers on, bench/latency submitting new packages at half
 # the workers' best drain rate for BENCH_SECONDS: p50 and p99 of the time
@@ -108,7 +111,8 @@ fill_jam() {
 fill_queue() {
 	psql_q -c "TRUNCATE bench_queue" -c "INSERT INTO bench_queue (service_id, payload)
 	           SELECT 'bench-drain-' || g % 4, decode(repeat(md5(random()::text), 64), 'hex')
-	           FROM generate_series(1, $backlog) g" -c 'VACUUM ANALYZE bench_queue' >/dev/null
+	           FROM generate_series(1, $backlog) g" >/dev/null
+	bench_settle
 }
 
 # run_baseline SCRIPT ROWS: the plain queue's rows per second, SCRIPT
@@ -153,10 +157,14 @@ run_workers() {
 	awk -v p0="$start_p" -v p1="$p" -v t0="$start_t" -v t1="$t" 'BEGIN { printf "%.1f\n", (p0 - p1) / (t1 - t0) }'
 }
 
-# The backlog topped up to $backlog with the workers off.
+# The backlog topped up to $backlog with the workers off, and the
+# database settled as fill_queue leaves it: filling and the drain before
+# leave autovacuum work (100,000 new packages, log entries and the dead
+# rows of processed ones) that would otherwise share the workers' window.
 top_up() {
 	restart_with_workers 0
 	fill_jam $((backlog - $(pending)))
+	bench_settle
 	psql_q -c 'CHECKPOINT' >/dev/null
 }
 
