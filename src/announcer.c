@@ -32,6 +32,7 @@
  */
 #include "jam.h"
 #include "announcer.h"
+#include "commit_flush.h"
 #include "events.h"
 
 #include "access/xact.h"
@@ -509,6 +510,8 @@ announce_round(MemoryContext round_context)
 		SPI_connect();
 		announced = announce_lines(lines, n);
 		SPI_finish();
+		/* Their commits may still be on their way to disk (commit_flush.c). */
+		jam_wait_durable();
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();

@@ -4,8 +4,7 @@
  * A batch is checked whole before anything is written: every package's
  * fields, hash and declared hash, then the rate (charged once, for the sum
  * of the weights).  It is then written with one INSERT of all the
- * packages, one lock of the service row (taken after their WAL is flushed:
- * jam_flush_before_service_lock), one reference per preimage and one
+ * packages, one lock of the service row, one reference per preimage and one
  * extension of the service's log by a leaf per new package: the cost
  * of a package in a batch is a fraction of a single submit's.  Like a
  * single submit it is idempotent per package (a package already stored is
@@ -469,7 +468,6 @@ submit_batch(const char *service_id, BatchItem *items, int n)
 		uint8		meta[JAM_HASH_BYTES];
 		int			k = 0;
 
-		jam_flush_before_service_lock();
 		svc = jam_service_lock(service_id);
 		jam_auth_check_claim(service_id, svc->tenant);
 		svc->pending_count += created;

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "blob.h"
 #include "claim_hint.h"
+#include "commit_flush.h"
 #include "events.h"
 #include "fair.h"
 #include "metrics.h"
@@ -48,5 +49,6 @@ _PG_init(void)
 	jam_attempts_init();
 	jam_announcer_init();
 	jam_check_cache_init();
+	jam_commit_flush_init();
 	jam_retention_worker_register();
 }

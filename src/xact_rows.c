@@ -30,6 +30,7 @@
  */
 #include "jam.h"
 #include "auth.h"
+#include "commit_flush.h"
 #include "fair.h"
 #include "metrics.h"
 #include "xact_rows.h"
@@ -228,27 +229,6 @@ save_service(ServiceEntry *e)
 	e->saved = lcons(s, e->saved);
 	e->subxid = current;
 	MemoryContextSwitchTo(old);
-}
-
-/*
- * Flushes the WAL this transaction has written so far, when it holds no
- * service lock yet and its commit would flush that WAL anyway.  A service
- * row's lock is held until the commit's flush is over, and every other
- * writer of the service queues behind it.  A batch of submits, whose
- * packages (written before the lock) are most of its WAL, writes them here
- * while it holds no lock, and the flush may be shared with other
- * backends'; the commit is then left with the log's records.  It costs a
- * flush more, so only that batch calls it: for one package, both flushes
- * would wait about as long as one, and a batch of processed packages is
- * bound by its CPU, not by its lock (no gain measured there).
- */
-void
-jam_flush_before_service_lock(void)
-{
-	if (services != NULL && hash_get_num_entries(services) > 0)
-		return;					/* a lock is held already: a flush now would lengthen it */
-	if (synchronous_commit > SYNCHRONOUS_COMMIT_OFF && XactLastRecEnd != InvalidXLogRecPtr)
-		XLogFlush(XactLastRecEnd);
 }
 
 /*
@@ -685,6 +665,11 @@ xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+			flush_before_commit();
+			/* Holding a service's lock: released before the commit's flush (commit_flush.c). */
+			if (services != NULL && hash_get_num_entries(services) > 0)
+				jam_commit_flush_after_unlock();
+			break;
 		case XACT_EVENT_PRE_PREPARE:
 			flush_before_commit();
 			break;

@@ -8,7 +8,6 @@
 #include "jam.h"
 
 extern JamService *jam_service_lock(const char *service_id);
-extern void jam_flush_before_service_lock(void);
 extern void jam_service_changed(const char *service_id, Oid refine_function, const char *tenant);
 extern int	jam_reference_preimages(ArrayType *distinct_hashes, int64 *largest);
 extern int	jam_reference_preimages_counted(ArrayType *distinct_hashes, const int64 *counts,

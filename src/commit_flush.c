@@ -1,0 +1,223 @@
+/*
+ * commit_flush.c: a transaction that appended to a service's log lets go
+ * of the service's row lock before its commit's WAL flush, and waits for
+ * the flush after.
+ *
+ * The service row's lock serializes the service's log, and Postgres holds
+ * a row lock until the transaction is over: after its commit record has
+ * been flushed.  So every append to a service waited for the flush of the
+ * append before it, one flush after the other, none shared: with 2
+ * processor workers and submits to 4 services at 1,789 a second, p99 from
+ * a submit to its report was 1.9 s, against 4.7 ms when nothing waited for
+ * a flush (synchronous_commit = off, CPU 28% idle in both).
+ *
+ * Such a transaction therefore commits asynchronously (synchronous_commit
+ * set to off, locally, just before its commit): its commit record is
+ * written to the WAL buffers, it becomes visible and its locks are
+ * released, and the next append to the service may go ahead.  Then, still
+ * inside the commit, after the locks are gone, it flushes the WAL up to
+ * its commit record (and waits for synchronous standbys, as its own
+ * setting asked), before its caller hears that it committed.  What a
+ * client is told is committed is durable, as before, and the flushes of
+ * concurrent appends are shared.  A crash before the flush loses the
+ * commit with everything after it in the WAL: an append that went ahead on
+ * top of it commits after it in the WAL too, so a log never loses an entry
+ * below one it keeps.  Nothing changes for a transaction whose own
+ * setting is already off, for PREPARE TRANSACTION, or without
+ * shared_preload_libraries (the readers below need shared memory).
+ *
+ * What changes is that for the length of that flush other sessions can
+ * see the commit before it is durable.  jam's readers wait for it where
+ * they hand out what they read: a statement jam runs in a transaction
+ * that has written nothing is followed, while such commits are in flight,
+ * by a flush of the WAL inserted so far (jam_wait_durable), which covers
+ * every commit its snapshot saw; the announcer flushes before it sends its
+ * NOTIFYs.  So no receipt, proof, checkpoint, tile, event or page jam
+ * returns names an entry that a crash could take back.  A plain SELECT on
+ * jam's tables is not jam's reader, and may see one for that instant.
+ */
+#include "jam.h"
+#include "commit_flush.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "replication/syncrep.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "fmgr.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
+
+typedef struct CommitFlushShared
+{
+	pg_atomic_uint32 in_flight; /* commits between their record and their flush */
+} CommitFlushShared;
+
+static CommitFlushShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+/* The synchronous_commit the armed commit would have used; -1: not armed. */
+static int	armed_level = -1;
+static char armed_setting[32];	/* the same, as the setting's text */
+static bool callbacks_registered = false;
+
+/* Whether some commit is between its record and its flush, read after what the caller read. */
+static bool
+commits_in_flight(void)
+{
+	if (shared == NULL)
+		return false;
+	pg_memory_barrier();
+	return pg_atomic_read_u32(&shared->in_flight) > 0;
+}
+
+static void
+commit_flush_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(CommitFlushShared));
+}
+
+static void
+commit_flush_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("jam commit flush", sizeof(CommitFlushShared), &found);
+	if (!found)
+		pg_atomic_init_u32(&shared->in_flight, 0);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * The end of a call of a SECURITY DEFINER function (every function of
+ * jam's API is one): a call of jam's in a transaction that has written
+ * nothing hands out what it read only once that is durable.
+ */
+static void
+wait_after_call(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
+{
+	if (prev_fmgr_hook)
+		(*prev_fmgr_hook) (event, flinfo, arg);
+	if (event == FHET_END && commits_in_flight() &&
+		!TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+		get_func_namespace(flinfo->fn_oid) == get_namespace_oid("jam", true))
+		jam_wait_durable();
+}
+
+void
+jam_commit_flush_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = commit_flush_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = commit_flush_shmem_startup;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = wait_after_call;
+}
+
+/* No longer in flight: after the flush, after an abort, or when the backend exits. */
+static void
+disarm(void)
+{
+	if (armed_level < 0)
+		return;
+	armed_level = -1;
+	pg_atomic_fetch_sub_u32(&shared->in_flight, 1);
+}
+
+static void
+disarm_at_exit(int code, Datum arg)
+{
+	disarm();
+}
+
+/*
+ * Called by the resource owners of the transaction as they are released:
+ * in the last phase of a top-level commit every lock is gone, and the
+ * commit's flush is made there.  Interrupts are held; a failed flush is a
+ * PANIC, as in the commit itself.
+ */
+static void
+flush_after_release(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, void *arg)
+{
+	int			level = armed_level;
+
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || level < 0)
+		return;
+	if (isCommit && XactLastCommitEnd != InvalidXLogRecPtr)
+	{
+		XLogFlush(XactLastCommitEnd);
+
+		/*
+		 * Synchronous standbys, as the commit would have waited for them.
+		 * SyncRepWaitForLSN reads the setting, off here: it is set back
+		 * for the wait (locally again; the transaction's end then restores
+		 * the session's value).
+		 */
+		if (level > SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		{
+			(void) set_config_option("synchronous_commit", armed_setting, PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+			SyncRepWaitForLSN(XactLastCommitEnd, true);
+		}
+	}
+	disarm();
+}
+
+/*
+ * Makes the commit that is about to happen asynchronous, with its flush
+ * after its locks are released.  Called just before the commit of a
+ * transaction that holds a service's row lock.
+ */
+void
+jam_commit_flush_after_unlock(void)
+{
+	if (shared == NULL || armed_level >= 0 || synchronous_commit <= SYNCHRONOUS_COMMIT_OFF ||
+		IsInParallelMode())
+		return;
+	if (!callbacks_registered)
+	{
+		RegisterResourceReleaseCallback(flush_after_release, NULL);
+		before_shmem_exit(disarm_at_exit, (Datum) 0);
+		callbacks_registered = true;
+	}
+	/* Counted before the commit can be seen, so that a reader who sees it sees the count. */
+	pg_atomic_fetch_add_u32(&shared->in_flight, 1);
+	armed_level = synchronous_commit;
+	strlcpy(armed_setting, GetConfigOption("synchronous_commit", false, false), sizeof(armed_setting));
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * Makes durable every commit the caller's snapshots may have seen before
+ * it hands out what it read: while commits are between their record and
+ * their flush, flushes the WAL inserted so far (a flush another backend is
+ * making may serve).  Costs an atomic read otherwise.  For readers only: a
+ * transaction that writes flushes at its own commit.
+ */
+void
+jam_wait_durable(void)
+{
+	XLogRecPtr	upto;
+
+	if (!commits_in_flight() || RecoveryInProgress())
+		return;
+	upto = GetXLogInsertRecPtr();
+	XLogFlush(upto);
+	/* And on the synchronous standbys, as far as the reader's own setting asks. */
+	SyncRepWaitForLSN(upto, false);
+}
