@@ -34,6 +34,7 @@ typedef struct JamCapability
 	char	   *tenant;			/* NULL: no tenant, sees every tenant's services */
 } JamCapability;
 
+extern PGDLLEXPORT Datum jam_authenticate(PG_FUNCTION_ARGS);
 extern bool jam_auth_required;
 
 /* auth.c */

@@ -37,6 +37,7 @@
  * jam's tables is not jam's reader, and may see one for that instant.
  */
 #include "jam.h"
+#include "auth.h"
 #include "commit_flush.h"
 
 #include "access/xact.h"
@@ -103,13 +104,16 @@ commit_flush_shmem_startup(void)
  * The end of a call of a SECURITY DEFINER function (every function of
  * jam's API is one): a call of jam's in a transaction that has written
  * nothing hands out what it read only once that is durable.
+ * jam_authenticate, which the shim puts in front of every call, reads
+ * tokens and which services a tenant has, and returns neither log nor
+ * package: it need not wait.
  */
 static void
 wait_after_call(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 {
 	if (prev_fmgr_hook)
 		(*prev_fmgr_hook) (event, flinfo, arg);
-	if (event == FHET_END && commits_in_flight() &&
+	if (event == FHET_END && flinfo->fn_addr != jam_authenticate && commits_in_flight() &&
 		!TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
 		get_func_namespace(flinfo->fn_oid) == get_namespace_oid("jam", true))
 		jam_wait_durable();
