@@ -42,6 +42,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "catalog/namespace.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
@@ -207,6 +208,25 @@ jam_commit_flush_after_unlock(void)
 }
 
 /*
+ * The end of the WAL inserted so far, as a position XLogFlush can reach.
+ * The insert position of an empty page is just past the page's header,
+ * where no record ends and which a flush of everything written does not
+ * reach (XLogFlush then fails: "flush request ... is not satisfied"): it
+ * is taken back to the page's start.
+ */
+static XLogRecPtr
+inserted_so_far(void)
+{
+	XLogRecPtr	upto = GetXLogInsertRecPtr();
+	uint32		header = XLogSegmentOffset(upto, wal_segment_size) < XLOG_BLCKSZ ?
+		SizeOfXLogLongPHD : SizeOfXLogShortPHD;
+
+	if (upto % XLOG_BLCKSZ == header)
+		upto -= header;
+	return upto;
+}
+
+/*
  * Makes durable every commit the caller's snapshots may have seen before
  * it hands out what it read: while commits are between their record and
  * their flush, flushes the WAL inserted so far (a flush another backend is
@@ -220,7 +240,7 @@ jam_wait_durable(void)
 
 	if (!commits_in_flight() || RecoveryInProgress())
 		return;
-	upto = GetXLogInsertRecPtr();
+	upto = inserted_so_far();
 	XLogFlush(upto);
 	/* And on the synchronous standbys, as far as the reader's own setting asks. */
 	SyncRepWaitForLSN(upto, false);
