@@ -28,13 +28,15 @@
  *
  * What changes is that for the length of that flush other sessions can
  * see the commit before it is durable.  jam's readers wait for it where
- * they hand out what they read: a statement jam runs in a transaction
- * that has written nothing is followed, while such commits are in flight,
- * by a flush of the WAL inserted so far (jam_wait_durable), which covers
- * every commit its snapshot saw; the announcer flushes before it sends its
- * NOTIFYs.  So no receipt, proof, checkpoint, tile, event or page jam
- * returns names an entry that a crash could take back.  A plain SELECT on
- * jam's tables is not jam's reader, and may see one for that instant.
+ * they hand out what they read: a call of one of jam's functions in a
+ * transaction that has written nothing ends, while such commits are in
+ * flight, with a flush of the WAL inserted so far (and a wait for the
+ * synchronous standbys the reader's own setting names: jam_wait_durable),
+ * which covers every commit its snapshots saw; the announcer does the same
+ * before it sends its NOTIFYs.  So no receipt, proof, checkpoint, tile,
+ * event or page jam returns names an entry that a crash could take back.
+ * A plain SELECT on jam's tables is not jam's reader, and may see one for
+ * that instant.
  */
 #include "jam.h"
 #include "auth.h"
