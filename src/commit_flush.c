@@ -46,12 +46,12 @@
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "catalog/namespace.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "replication/syncrep.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
-#include "fmgr.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/resowner.h"
@@ -244,6 +244,13 @@ jam_wait_durable(void)
 		return;
 	upto = inserted_so_far();
 	XLogFlush(upto);
-	/* And on the synchronous standbys, as far as the reader's own setting asks. */
+
+	/*
+	 * And on the synchronous standbys, as far as the reader's own setting
+	 * asks.  SyncRepWaitForLSN expects interrupts held, as in a commit: a
+	 * cancel ends the wait with a warning, and the reader answers.
+	 */
+	HOLD_INTERRUPTS();
 	SyncRepWaitForLSN(upto, false);
+	RESUME_INTERRUPTS();
 }
