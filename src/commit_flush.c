@@ -50,6 +50,7 @@
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "replication/syncrep.h"
+#include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
@@ -172,9 +173,11 @@ flush_after_release(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, 
 		 * Synchronous standbys, as the commit would have waited for them.
 		 * SyncRepWaitForLSN reads the setting, off here: it is set back
 		 * for the wait (locally again; the transaction's end then restores
-		 * the session's value).
+		 * the session's value), only where standbys are named: without,
+		 * there is nothing to wait for, and every commit would pay for it.
 		 */
-		if (level > SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		if (level > SYNCHRONOUS_COMMIT_LOCAL_FLUSH && max_wal_senders > 0 &&
+			SyncRepStandbyNames != NULL && SyncRepStandbyNames[0] != '\0')
 		{
 			(void) set_config_option("synchronous_commit", armed_setting, PGC_USERSET,
 									 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
