@@ -37,6 +37,11 @@
  * event or page jam returns names an entry that a crash could take back.
  * A plain SELECT on jam's tables is not jam's reader, and may see one for
  * that instant.
+ *
+ * A processor worker goes one step further: nobody waits for its commit,
+ * so it does not flush at all, and stays counted until its last commit is
+ * flushed by others (and confirmed by the synchronous standbys its setting
+ * names), or flushes it itself before it sleeps (jam_commit_flush_settle).
  */
 #include "jam.h"
 #include "auth.h"
@@ -51,6 +56,7 @@
 #include "port/atomics.h"
 #include "replication/syncrep.h"
 #include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
@@ -71,6 +77,20 @@ static fmgr_hook_type prev_fmgr_hook = NULL;
 static int	armed_level = -1;
 static char armed_setting[32];	/* the same, as the setting's text */
 static bool callbacks_registered = false;
+
+/* Whether this backend holds one of in_flight's count. */
+static bool counted = false;
+
+/*
+ * A processor worker's own commits: nobody waits for them to be told, so
+ * the worker leaves their flush to the WAL writer and to jam's readers
+ * (jam_commit_flush_defer_own).  The end of the last such commit, while it
+ * may not be flushed yet; it keeps this backend counted in in_flight until
+ * it is.
+ */
+static bool defer_own_flush = false;
+static XLogRecPtr unflushed_end = InvalidXLogRecPtr;
+static int	unflushed_level;	/* the synchronous_commit it would have used */
 
 /* Whether some commit is between its record and its flush, read after what the caller read. */
 static bool
@@ -136,20 +156,46 @@ jam_commit_flush_init(void)
 	fmgr_hook = wait_after_call;
 }
 
-/* No longer in flight: after the flush, after an abort, or when the backend exits. */
+/* Counted in flight from before an armed commit can be seen. */
 static void
-disarm(void)
+count_in_flight(void)
 {
-	if (armed_level < 0)
+	if (counted)
 		return;
-	armed_level = -1;
+	pg_atomic_fetch_add_u32(&shared->in_flight, 1);
+	counted = true;
+}
+
+/* No longer in flight: after the flush, or after an abort with nothing of ours left unflushed. */
+static void
+uncount_in_flight(void)
+{
+	if (!counted)
+		return;
+	counted = false;
 	pg_atomic_fetch_sub_u32(&shared->in_flight, 1);
 }
 
+static bool standbys_confirmed(XLogRecPtr upto, int level);
+
+/*
+ * A backend that exits flushes what it left unflushed, then is no longer
+ * counted; unless synchronous standbys have yet to confirm it: then its
+ * count stays, and jam's readers go on waiting for the standbys as if it
+ * were in flight (a worker exits when the server stops).
+ */
 static void
-disarm_at_exit(int code, Datum arg)
+uncount_at_exit(int code, Datum arg)
 {
-	disarm();
+	armed_level = -1;
+	if (!XLogRecPtrIsInvalid(unflushed_end))
+	{
+		XLogFlush(unflushed_end);
+		if (!standbys_confirmed(unflushed_end, unflushed_level))
+			return;
+	}
+	unflushed_end = InvalidXLogRecPtr;
+	uncount_in_flight();
 }
 
 /*
@@ -165,9 +211,19 @@ flush_after_release(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, 
 
 	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || level < 0)
 		return;
+	armed_level = -1;
 	if (isCommit && XactLastCommitEnd != InvalidXLogRecPtr)
 	{
+		if (defer_own_flush)
+		{
+			/* Left to others; still counted (jam_commit_flush_settle). */
+			unflushed_end = XactLastCommitEnd;
+			unflushed_level = level;
+			return;
+		}
 		XLogFlush(XactLastCommitEnd);
+		/* Which covers every earlier commit of ours. */
+		unflushed_end = InvalidXLogRecPtr;
 
 		/*
 		 * Synchronous standbys, as the commit would have waited for them.
@@ -184,7 +240,8 @@ flush_after_release(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, 
 			SyncRepWaitForLSN(XactLastCommitEnd, true);
 		}
 	}
-	disarm();
+	if (XLogRecPtrIsInvalid(unflushed_end))
+		uncount_in_flight();
 }
 
 /*
@@ -201,11 +258,11 @@ jam_commit_flush_after_unlock(void)
 	if (!callbacks_registered)
 	{
 		RegisterResourceReleaseCallback(flush_after_release, NULL);
-		before_shmem_exit(disarm_at_exit, (Datum) 0);
+		before_shmem_exit(uncount_at_exit, (Datum) 0);
 		callbacks_registered = true;
 	}
 	/* Counted before the commit can be seen, so that a reader who sees it sees the count. */
-	pg_atomic_fetch_add_u32(&shared->in_flight, 1);
+	count_in_flight();
 	armed_level = synchronous_commit;
 	strlcpy(armed_setting, GetConfigOption("synchronous_commit", false, false), sizeof(armed_setting));
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
@@ -256,4 +313,68 @@ jam_wait_durable(void)
 	HOLD_INTERRUPTS();
 	SyncRepWaitForLSN(upto, false);
 	RESUME_INTERRUPTS();
+}
+
+/*
+ * For a processor worker: its own commits are not flushed by it.  A
+ * worker's commit has no caller to tell, and the drain is what it is for:
+ * waiting for each flush left one of the two cores idle for its length,
+ * every package.  Its commits are still counted in flight until they are
+ * flushed, so that jam's readers flush before they hand them out; a crash
+ * before the flush loses the package's processing with everything after
+ * it in the WAL, and the package is pending again.
+ */
+void
+jam_commit_flush_defer_own(void)
+{
+	defer_own_flush = true;
+}
+
+/*
+ * Whether the synchronous standbys a commit of the given synchronous_commit
+ * would have waited for have confirmed upto (or none is waited for).
+ */
+static bool
+standbys_confirmed(XLogRecPtr upto, int level)
+{
+	int			mode;
+	bool		confirmed;
+
+	/*
+	 * Named standbys, as the setting says (the flags the checkpointer keeps
+	 * for them changed their layout in a minor release): until they are in
+	 * effect the confirmed positions stay behind, and the worker counted.
+	 */
+	if (level <= SYNCHRONOUS_COMMIT_LOCAL_FLUSH || max_wal_senders == 0 ||
+		SyncRepStandbyNames == NULL || SyncRepStandbyNames[0] == '\0')
+		return true;
+	mode = level == SYNCHRONOUS_COMMIT_REMOTE_WRITE ? SYNC_REP_WAIT_WRITE :
+		level == SYNCHRONOUS_COMMIT_REMOTE_APPLY ? SYNC_REP_WAIT_APPLY : SYNC_REP_WAIT_FLUSH;
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+	confirmed = WalSndCtl->lsn[mode] >= upto;
+	LWLockRelease(SyncRepLock);
+	return confirmed;
+}
+
+/*
+ * For a worker that defers its flushes, between its transactions: no
+ * longer counted in flight once its last commit is flushed (by the WAL
+ * writer or anybody else) and confirmed by the synchronous standbys its
+ * setting names; with flush, after flushing it itself, as a worker does
+ * before it sleeps.  A worker never waits for a standby: while one has not
+ * confirmed, the worker stays counted, and jam's readers wait for it.
+ */
+void
+jam_commit_flush_settle(bool flush)
+{
+	if (!counted || armed_level >= 0 || XLogRecPtrIsInvalid(unflushed_end))
+		return;
+	if (flush)
+		XLogFlush(unflushed_end);
+	else if (GetFlushRecPtr(NULL) < unflushed_end)
+		return;
+	if (!standbys_confirmed(unflushed_end, unflushed_level))
+		return;
+	unflushed_end = InvalidXLogRecPtr;
+	uncount_in_flight();
 }

@@ -8,5 +8,7 @@
 extern void jam_commit_flush_init(void);
 extern void jam_commit_flush_after_unlock(void);
 extern void jam_wait_durable(void);
+extern void jam_commit_flush_defer_own(void);
+extern void jam_commit_flush_settle(bool flush);
 
 #endif							/* JAM_COMMIT_FLUSH_H */

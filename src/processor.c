@@ -26,6 +26,7 @@
  */
 #include "jam.h"
 #include "claim.h"
+#include "commit_flush.h"
 #include "metrics.h"
 #include "processor.h"
 #include "wake_at_commit.h"
@@ -312,6 +313,7 @@ jam_processor_main(Datum main_arg)
 			(errmsg("jam processor %d started for database \"%s\"", slot->index, slot->database_name)));
 
 	round_context = AllocSetContextCreate(TopMemoryContext, "jam processor", ALLOCSET_DEFAULT_SIZES);
+	jam_commit_flush_defer_own();
 	while (!ShutdownRequestPending)
 	{
 		bool		processed = false;
@@ -340,6 +342,8 @@ jam_processor_main(Datum main_arg)
 				sleep_ms = ERROR_PAUSE_MS;
 			processed = round.processed;
 		}
+		/* Its commits' flushes were left to others; before it sleeps, its own. */
+		jam_commit_flush_settle(!processed);
 		if (processed)
 			continue;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

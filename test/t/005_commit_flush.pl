@@ -104,5 +104,49 @@ is( $node->safe_psql(
 		'postgres', "SELECT count(*) FROM jam.jam_work_packages WHERE id = decode('$last', 'hex')"),
 	'1', 'an acknowledged submit survives an immediate shutdown');
 
+# A processor worker does not wait for its own flush, nor for the standby:
+# nobody waits for its commit.  Jam's readers wait for them instead.
+$node->append_conf('postgresql.conf',
+	"jam.processor_workers = 1\njam.processor_databases = 'postgres'\nwal_writer_delay = '10s'\n");
+$node->restart;
+$node->safe_psql('postgres',
+	"$local SELECT jam.jam_submit_package('flush-w', convert_to('work ' || g, 'UTF8')) FROM generate_series(1, 20) g");
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT count(*) = 20 FROM jam.jam_work_packages WHERE service_id = 'flush-w' AND status = 'applied'"),
+	'a worker processes package after package while the synchronous standby never confirms');
+
+my ($worker_reader, $worker_reader_out) = start_psql(
+	q{SELECT jam.jam_get_package(jam.jam_package_id('flush-w', 'work 20'::bytea))->>'status' /* worker_reader */});
+my $worker_reader_pid = waiting_for_standby('worker_reader');
+ok($worker_reader_pid ne '', 'a reader of what the worker processed waits for the standby');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($worker_reader_pid)");
+$worker_reader->finish;
+chomp($$worker_reader_out);
+is($$worker_reader_out, 'applied', '... and answers once its wait is cancelled');
+
+# Before it sleeps, the worker flushes what it processed: an immediate
+# shutdown then (the WAL writer asleep for 10 s) keeps every report.
+$node->append_conf('postgresql.conf', "synchronous_standby_names = ''\n");
+$node->reload;
+$node->safe_psql('postgres',
+	"$local SELECT jam.jam_submit_package('flush-v', convert_to('work ' || g, 'UTF8')) FROM generate_series(1, 20) g");
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT count(*) = 20 FROM jam.jam_work_packages WHERE service_id = 'flush-v' AND status = 'applied'"),
+	'without a standby named, the worker processes the next packages');
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE backend_type = 'jam processor'"),
+	'... and goes to sleep');
+$node->stop('immediate');
+$node->start;
+is( $node->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM jam.jam_work_packages WHERE service_id = 'flush-v' AND status = 'applied'"),
+	'20', 'what the worker processed before it slept survives an immediate shutdown');
+is($node->safe_psql('postgres', q{SELECT jam.jam_verify_log('flush-v')->>'ok'}),
+	'true', "... and the service's log verifies");
+
 $node->stop;
 done_testing();
