@@ -29,6 +29,10 @@
 #   batch   jam_process_packages('drain', 100) against the plain queue
 #           deleting 100 a statement: a fixed BENCH_DRAIN_ROWS (default
 #           nine tenths of the backlog) rows each run, $clients clients
+#   workers the backlog drained by BENCH_WORKERS (default 2) processor
+#           workers in jam_hist_1m (the server restarted with them on),
+#           against the plain queue popped by as many clients, or by
+#           $clients (the drain's), whichever was faster
 #
 # Before each drain run the plain queue is emptied, refilled to
 # BENCH_BACKLOG and vacuumed, and jam's backlog is topped up to it and its
@@ -177,6 +181,7 @@ for round in $(seq 1 "$rounds"); do
 	fi
 done
 queue_rate=$(rate "${queue_tps[@]}")
+pop_rate_clients=$queue_rate
 drain_rate=$(rate "${drain_tps[@]}")
 echo "drain_queue_rows_per_s=$queue_rate"
 echo "drain_jam_rows_per_s=$drain_rate"
@@ -219,6 +224,69 @@ else
 	echo "drain_100_jam_vs_queue_ratio: skipped: jam.jam_process_packages not installed"
 	record drain_100_jam_vs_queue_ratio "skipped: jam.jam_process_packages not installed" '>=' 1.0
 fi
+
+# Draining with the processor workers behind the same history: the fall
+# of the backlog with BENCH_WORKERS (default 2) workers in jam_hist_1m,
+# read every 0.2 s from its first fall until $seconds later or a tenth is
+# left, against the plain queue popped one per transaction by as many
+# clients or by $clients, whichever drained faster (workers.sh measures
+# the same without a history).
+hist_workers=${BENCH_WORKERS:-2}
+# restart_workers N: the server restarted with N workers for jam_hist_1m.
+restart_workers() {
+	psql_q -c "ALTER SYSTEM SET jam.processor_databases = 'jam_hist_1m'" \
+		-c "ALTER SYSTEM SET jam.processor_workers = $1" >/dev/null
+	as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w -m fast restart >/dev/null
+}
+backlog_left() { psql_db jam_hist_1m -c "SELECT pending_count FROM jam.jam_services WHERE service_id = 'drain'"; }
+workers_drain() {
+	local p0 p t start_p start_t
+	p0=$(backlog_left)
+	restart_workers "$hist_workers"
+	for _ in $(seq 1 600); do
+		p=$(backlog_left)
+		[ "$p" -lt "$p0" ] && break
+		sleep 0.05
+	done
+	if [ "$p" -ge "$p0" ]; then
+		echo "bench: the processor workers did not start (see $work/server.log)" >&2
+		return 1
+	fi
+	start_p=$p start_t=$(date +%s.%N)
+	while :; do
+		sleep 0.2
+		p=$(backlog_left)
+		t=$(date +%s.%N)
+		[ "$p" -le $((backlog / 10)) ] && break
+		awk -v a="$t" -v b="$start_t" -v s="$seconds" 'BEGIN { exit !(a - b >= s) }' && break
+	done
+	awk -v p0="$start_p" -v p1="$p" -v t0="$start_t" -v t1="$t" 'BEGIN { printf "%.1f\n", (p0 - p1) / (t1 - t0) }'
+}
+queue_tps=()
+workers_rates=()
+for round in $(seq 1 "$rounds"); do
+	fresh_queue
+	tps=$(pgbench_db=jam_hist_1m run_pgbench queue_pop.sql "x$((backlog * 9 / 10 / hist_workers))" \
+		-c "$hist_workers" -j "$hist_workers")
+	queue_tps+=("$tps")
+	printf '   round %d  plain queue DELETE, %d clients  rows/s=%s\n' "$round" "$hist_workers" "$tps"
+	restart_workers 0
+	jam_backlog
+	psql_q -c 'CHECKPOINT' >/dev/null
+	workers_rates+=("$(workers_drain)")
+	printf '   round %d  %d processor workers       rows/s=%s\n' "$round" "$hist_workers" "${workers_rates[-1]}"
+done
+restart_workers 0
+# The baseline is the better of the queue's rates with as many clients as
+# workers and with $clients clients (the drain above).
+queue_rate=$(rate "${queue_tps[@]}" "$pop_rate_clients")
+workers_rate=$(rate "${workers_rates[@]}")
+echo "drain_workers_queue_rows_per_s=$queue_rate"
+echo "drain_workers_rows_per_s=$workers_rate"
+echo "drain_workers_vs_queue_ratio=$(ratio "$workers_rate" "$queue_rate")"
+record drain_workers_vs_queue_ratio "$(ratio "$workers_rate" "$queue_rate")" '>=' 1.0
+psql_q -c 'ALTER SYSTEM RESET jam.processor_databases' -c 'ALTER SYSTEM RESET jam.processor_workers' >/dev/null
+as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w -m fast restart >/dev/null
 
 # The parts after this one need neither database, nor their autovacuum
 # working through a million rows under their runs.
