@@ -98,3 +98,33 @@ bench_settle() {
 	done
 	echo "   (the server was still busy after a minute; timing anyway)" >&2
 }
+
+# workers_drain_rate COUNT BACKLOG SECONDS START [ARGS...]: processor
+# workers' drain rate.  COUNT prints how many packages are pending; START
+# ARGS starts the workers (a restart).  Readings every 0.2 s from the
+# first fall of the count until SECONDS later or a tenth of BACKLOG is
+# left; prints the fall per second.
+workers_drain_rate() {
+	local count=$1 backlog=$2 seconds=$3 p0 p t start_p start_t
+	shift 3
+	p0=$("$count")
+	"$@"
+	for _ in $(seq 1 600); do
+		p=$("$count")
+		[ "$p" -lt "$p0" ] && break
+		sleep 0.05
+	done
+	if [ "$p" -ge "$p0" ]; then
+		echo "bench: the processor workers did not start (see $work/server.log)" >&2
+		return 1
+	fi
+	start_p=$p start_t=$(date +%s.%N)
+	while :; do
+		sleep 0.2
+		p=$("$count")
+		t=$(date +%s.%N)
+		[ "$p" -le $((backlog / 10)) ] && break
+		awk -v a="$t" -v b="$start_t" -v s="$seconds" 'BEGIN { exit !(a - b >= s) }' && break
+	done
+	awk -v p0="$start_p" -v p1="$p" -v t0="$start_t" -v t1="$t" 'BEGIN { printf "%.1f\n", (p0 - p1) / (t1 - t0) }'
+}

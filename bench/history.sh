@@ -239,29 +239,6 @@ restart_workers() {
 	as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w -m fast restart >/dev/null
 }
 backlog_left() { psql_db jam_hist_1m -c "SELECT pending_count FROM jam.jam_services WHERE service_id = 'drain'"; }
-workers_drain() {
-	local p0 p t start_p start_t
-	p0=$(backlog_left)
-	restart_workers "$hist_workers"
-	for _ in $(seq 1 600); do
-		p=$(backlog_left)
-		[ "$p" -lt "$p0" ] && break
-		sleep 0.05
-	done
-	if [ "$p" -ge "$p0" ]; then
-		echo "bench: the processor workers did not start (see $work/server.log)" >&2
-		return 1
-	fi
-	start_p=$p start_t=$(date +%s.%N)
-	while :; do
-		sleep 0.2
-		p=$(backlog_left)
-		t=$(date +%s.%N)
-		[ "$p" -le $((backlog / 10)) ] && break
-		awk -v a="$t" -v b="$start_t" -v s="$seconds" 'BEGIN { exit !(a - b >= s) }' && break
-	done
-	awk -v p0="$start_p" -v p1="$p" -v t0="$start_t" -v t1="$t" 'BEGIN { printf "%.1f\n", (p0 - p1) / (t1 - t0) }'
-}
 queue_tps=()
 workers_rates=()
 for round in $(seq 1 "$rounds"); do
@@ -273,7 +250,7 @@ for round in $(seq 1 "$rounds"); do
 	restart_workers 0
 	jam_backlog
 	psql_q -c 'CHECKPOINT' >/dev/null
-	workers_rates+=("$(workers_drain)")
+	workers_rates+=("$(workers_drain_rate backlog_left "$backlog" "$seconds" restart_workers "$hist_workers")")
 	printf '   round %d  %d processor workers       rows/s=%s\n' "$round" "$hist_workers" "${workers_rates[-1]}"
 done
 restart_workers 0

@@ -129,32 +129,10 @@ run_baseline() {
 	awk -v t="$tps" -v n="$2" 'BEGIN { printf "%.1f\n", t * n }'
 }
 
-# The workers' drain rate: readings every 0.2 s from the first fall of the
-# pending count until $seconds later or a tenth of the backlog is left.
+# The workers' drain rate (cluster.sh), with batch size BATCH.
 # run_workers [BATCH]
 run_workers() {
-	local p0 t0 p t start_p start_t
-	p0=$(pending)
-	restart_with_workers "$workers" "${1:-1}"
-	for _ in $(seq 1 600); do
-		p=$(pending)
-		[ "$p" -lt "$p0" ] && break
-		sleep 0.05
-	done
-	if [ "$p" -ge "$p0" ]; then
-		echo "bench: the processor workers did not start (see $work/server.log)" >&2
-		return 1
-	fi
-	start_p=$p start_t=$(date +%s.%N)
-	while :; do
-		sleep 0.2
-		p=$(pending)
-		t=$(date +%s.%N)
-		if [ "$p" -le $((backlog / 10)) ] || awk -v a="$t" -v b="$start_t" -v s="$seconds" 'BEGIN { exit !(a - b >= s) }'; then
-			break
-		fi
-	done
-	awk -v p0="$start_p" -v p1="$p" -v t0="$start_t" -v t1="$t" 'BEGIN { printf "%.1f\n", (p0 - p1) / (t1 - t0) }'
+	workers_drain_rate pending "$backlog" "$seconds" restart_with_workers "$workers" "${1:-1}"
 }
 
 # The backlog topped up to $backlog with the workers off, and the
