@@ -18,7 +18,7 @@ $node->init(allows_streaming => 1);
 # WAL written between them (the floods below are several segments).
 $node->append_conf('postgresql.conf', join("\n", "shared_preload_libraries = 'jam'",
 	"jam.processor_workers = 2", "jam.processor_databases = 'postgres'",
-	"wal_keep_size = '1GB'") . "\n");
+	"wal_keep_size = '1GB'", "track_commit_timestamp = on") . "\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION jam');
 $node->backup('base');
@@ -95,16 +95,19 @@ $node->safe_psql('postgres', q{
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) >= 200 FROM jam.jam_work_packages WHERE service_id = 'flood-x' AND status <> 'pending'"),
 	'the workers drain a flood');
-# The window opens when the submit has done its work, just before its
-# commit (late_mark): the flood's packages processed while the submit still
-# ran are its own duration, a matter of this machine's speed, not of the
-# scheduling this checks.
+# The window opens when the submit commits (the commit timestamp of its
+# transaction, which wrote late_mark's row), and counts the flood's
+# packages whose processing began after it (processed_at is the start of
+# the worker's transaction): the ones processed while the submit ran, or
+# before its session got the CPU back from the busy workers to commit,
+# are a matter of this machine's speed, not of the scheduling this checks.
 $node->safe_psql('postgres', q{
 	CREATE TABLE late_mark (t timestamptz);
 	BEGIN;
 	SELECT jam.jam_submit_packages('late-x', (SELECT array_agg(convert_to('l' || g, 'UTF8')) FROM generate_series(1, 5) g));
-	INSERT INTO late_mark SELECT clock_timestamp();
+	INSERT INTO late_mark VALUES (NULL);
 	COMMIT;
+	UPDATE late_mark SET t = pg_xact_commit_timestamp(xmin);
 });
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 5 FROM jam.jam_work_packages WHERE service_id = 'late-x' AND status <> 'pending'"),
