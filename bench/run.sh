@@ -410,6 +410,9 @@ if part workers; then
 	record workers_batched_vs_queue_batched_drain_ratio "$(from_output "$work/workers.out" workers_batched_vs_queue_batched_drain_ratio)" '>=' 1.0
 	record submit_to_report_p99_ms "$(from_output "$work/workers.out" submit_to_report_p99_ms)" '<=' 50
 	record batched_submit_to_report_p99_ms "$(from_output "$work/workers.out" batched_submit_to_report_p99_ms)" '<=' 50
+	# The p99s hold only where the submitters kept up the rate offered.
+	record submit_to_report_rate_reached "$(from_output "$work/workers.out" submit_to_report_rate_reached)" '>=' 0.95
+	record batched_submit_to_report_rate_reached "$(from_output "$work/workers.out" batched_submit_to_report_rate_reached)" '>=' 0.95
 fi
 
 # The HTTP shim under wrk against pgbench running the same statements.
