@@ -31,7 +31,8 @@
 # window with work the filling left behind.
 #
 # Then, with the workers on, bench/latency submitting new packages at half
-# the workers' best drain rate for BENCH_SECONDS, from 8 connections: p50
+# the plain queue's best drain rate, then at half the workers' own (the
+# stricter reading of the target), for BENCH_SECONDS, from 8 connections: p50
 # and p99 of the time from a submit's commit to its report's announcement
 # on jam_events, and the share of the offered rate the submitters kept up
 # (a p99 at a rate not reached is not the figure asked for); once
@@ -207,6 +208,12 @@ measure_latency() {
 	lat_missing=$(sed -n 's/^missing=//p' <<<"$lat")
 	lat_reached=$(awk -v s="$(sed -n 's/^submitted_per_s=//p' <<<"$lat")" -v o="$1" 'BEGIN { printf "%.2f", s / o }')
 }
+# Issue 13's target reads "draining at least as fast as the baseline, p99
+# under 50 ms at half of that rate": measured at half the plain queue's
+# rate, and at half the workers' own (higher) rate, the stricter reading.
+half_queue=$(awk -v r="$best_base" 'BEGIN { printf "%.0f", r / 2 }')
+measure_latency "$half_queue" 1
+qp50=$lat_p50 qp99=$lat_p99 qmissing=$lat_missing qreached=$lat_reached
 half=$(awk -v r="$best_workers" 'BEGIN { printf "%.0f", r / 2 }')
 measure_latency "$half" 1
 p50=$lat_p50 p99=$lat_p99 missing=$lat_missing reached=$lat_reached
@@ -219,8 +226,11 @@ echo "workers_drain_per_s=$best_workers workers_batched_drain_per_s=$best_batche
 echo "workers_vs_queue_drain_ratio=$(ratio "$best_workers" "$best_base")"
 echo "workers_batched_vs_queue_drain_ratio=$(ratio "$best_batched" "$best_base")"
 echo "workers_batched_vs_queue_batched_drain_ratio=$(ratio "$best_batched" "$best_base_batched")"
-echo "submit_to_report_p50_ms=$p50 submit_to_report_p99_ms=$p99 (at ${half}/s offered, $reached of it submitted; $missing without a report)"
+echo "queue_rate_submit_to_report_p50_ms=$qp50 queue_rate_submit_to_report_p99_ms=$qp99 (at ${half_queue}/s offered, half the plain queue's rate, $qreached of it submitted; $qmissing without a report)"
+echo "submit_to_report_p50_ms=$p50 submit_to_report_p99_ms=$p99 (at ${half}/s offered, half the workers' rate, $reached of it submitted; $missing without a report)"
 echo "batched_submit_to_report_p50_ms=$bp50 batched_submit_to_report_p99_ms=$bp99 (at ${half_batched}/s offered, $breached of it submitted; $bmissing without a report)"
+echo "queue_rate_submit_to_report_p99_ms=$qp99"
+echo "queue_rate_submit_to_report_rate_reached=$qreached"
 echo "submit_to_report_p99_ms=$p99"
 echo "batched_submit_to_report_p99_ms=$bp99"
 echo "submit_to_report_rate_reached=$reached"
