@@ -409,13 +409,11 @@ if part workers; then
 	record workers_vs_queue_drain_ratio "$(from_output "$work/workers.out" workers_vs_queue_drain_ratio)" '>=' 1.0
 	record workers_batched_vs_queue_drain_ratio "$(from_output "$work/workers.out" workers_batched_vs_queue_drain_ratio)" '>=' 1.0
 	record workers_batched_vs_queue_batched_drain_ratio "$(from_output "$work/workers.out" workers_batched_vs_queue_batched_drain_ratio)" '>=' 1.0
-	record queue_rate_submit_to_report_p99_ms "$(from_output "$work/workers.out" queue_rate_submit_to_report_p99_ms)" '<=' 50
-	record submit_to_report_p99_ms "$(from_output "$work/workers.out" submit_to_report_p99_ms)" '<=' 50
-	record batched_submit_to_report_p99_ms "$(from_output "$work/workers.out" batched_submit_to_report_p99_ms)" '<=' 50
 	# The p99s hold only where the submitters kept up the rate offered.
-	record queue_rate_submit_to_report_rate_reached "$(from_output "$work/workers.out" queue_rate_submit_to_report_rate_reached)" '>=' 0.95
-	record submit_to_report_rate_reached "$(from_output "$work/workers.out" submit_to_report_rate_reached)" '>=' 0.95
-	record batched_submit_to_report_rate_reached "$(from_output "$work/workers.out" batched_submit_to_report_rate_reached)" '>=' 0.95
+	for latency in queue_rate_submit_to_report submit_to_report batched_submit_to_report; do
+		record "${latency}_p99_ms" "$(from_output "$work/workers.out" "${latency}_p99_ms")" '<=' 50
+		record "${latency}_rate_reached" "$(from_output "$work/workers.out" "${latency}_rate_reached")" '>=' 0.95
+	done
 fi
 
 # The HTTP shim under wrk against pgbench running the same statements.

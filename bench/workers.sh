@@ -175,63 +175,54 @@ best_base_batched=$(best "${base_batched_rates[@]}")
 best_workers=$(best "${worker_rates[@]}")
 best_batched=$(best "${batched_rates[@]}")
 
-# Latency at half a drain rate ($1/s), the workers running with batch size
-# $2: sets lat_p50 and lat_p99 (ms), lat_missing (submits without a report)
-# and lat_reached (the rate submitted over the rate offered: a p99 counts
-# only where the submitters kept up the rate).  8 connections take turns
-# submitting, so that one waiting for its commit's flush does not hold the
-# rate back.  With batched workers the submitters batch too
-# (LATENCY_BATCH, up to the same size): half the batched drain rate is
-# more than single submits can offer on this machine.
+# measure_latency NAME DRAIN_RATE BATCH WHAT: latency at half DRAIN_RATE
+# (a rate per second, described as WHAT), the workers running with batch
+# size BATCH.  Adds NAME's lines to latency_lines: p50 and p99 (ms), the
+# submits without a report, and NAME_rate_reached, the rate submitted over
+# the rate offered (a p99 counts only where the submitters kept up the
+# rate).  8 connections take turns submitting, so that one waiting for its
+# commit's flush does not hold the rate back.  With batched workers the
+# submitters batch too (LATENCY_BATCH, up to the same size): half the
+# batched drain rate is more than single submits can offer on this machine.
+latency_lines=()
 measure_latency() {
-	local lat
+	local name=$1 rate lat p50 p99 missing reached
+	rate=$(awk -v r="$2" 'BEGIN { printf "%.0f", r / 2 }')
 	export LATENCY_SUBMITTERS=8
-	if [ "$2" -gt 1 ]; then
-		export LATENCY_BATCH=$2
+	if [ "$3" -gt 1 ]; then
+		export LATENCY_BATCH=$3
 	else
 		unset LATENCY_BATCH
 	fi
-	restart_with_workers "$workers" "$2"
+	restart_with_workers "$workers" "$3"
 	while [ "$(pending)" -gt 0 ]; do
 		psql_q -c "SELECT count(jam.jam_process_packages(NULL, 10000))" >/dev/null
 	done
 	# The drains before left their dead rows: vacuumed now, so that the
 	# measured window does not share two CPUs with autovacuum of them.
 	bench_settle
-	echo "-- latency: submits at $1/s, $workers workers (batch size $2), 4 services: ${warmup}s of warm-up, then ${seconds}s measured"
-	lat=$("$latency" "$conninfo" "$1" "$warmup" 4)
+	echo "-- latency: submits at $rate/s ($4), $workers workers (batch size $3), 4 services: ${warmup}s of warm-up, then ${seconds}s measured"
+	lat=$("$latency" "$conninfo" "$rate" "$warmup" 4)
 	echo "   warm-up (after the restart): p99_ms=$(sed -n 's/^p99_ms=//p' <<<"$lat")"
-	lat=$("$latency" "$conninfo" "$1" "$seconds" 4)
+	lat=$("$latency" "$conninfo" "$rate" "$seconds" 4)
 	sed 's/^/   /' <<<"$lat"
-	lat_p50=$(sed -n 's/^p50_ms=//p' <<<"$lat")
-	lat_p99=$(sed -n 's/^p99_ms=//p' <<<"$lat")
-	lat_missing=$(sed -n 's/^missing=//p' <<<"$lat")
-	lat_reached=$(awk -v s="$(sed -n 's/^submitted_per_s=//p' <<<"$lat")" -v o="$1" 'BEGIN { printf "%.2f", s / o }')
+	p50=$(sed -n 's/^p50_ms=//p' <<<"$lat")
+	p99=$(sed -n 's/^p99_ms=//p' <<<"$lat")
+	missing=$(sed -n 's/^missing=//p' <<<"$lat")
+	reached=$(awk -v s="$(sed -n 's/^submitted_per_s=//p' <<<"$lat")" -v o="$rate" 'BEGIN { printf "%.2f", s / o }')
+	latency_lines+=("${name}_p50_ms=$p50 ${name}_p99_ms=$p99 (at ${rate}/s offered, $4, $reached of it submitted; $missing without a report)"
+		"${name}_p99_ms=$p99" "${name}_rate_reached=$reached")
 }
 # Issue 13's target reads "draining at least as fast as the baseline, p99
 # under 50 ms at half of that rate": measured at half the plain queue's
 # rate, and at half the workers' own (higher) rate, the stricter reading.
-half_queue=$(awk -v r="$best_base" 'BEGIN { printf "%.0f", r / 2 }')
-measure_latency "$half_queue" 1
-qp50=$lat_p50 qp99=$lat_p99 qmissing=$lat_missing qreached=$lat_reached
-half=$(awk -v r="$best_workers" 'BEGIN { printf "%.0f", r / 2 }')
-measure_latency "$half" 1
-p50=$lat_p50 p99=$lat_p99 missing=$lat_missing reached=$lat_reached
-half_batched=$(awk -v r="$best_batched" 'BEGIN { printf "%.0f", r / 2 }')
-measure_latency "$half_batched" "$batch"
-bp50=$lat_p50 bp99=$lat_p99 bmissing=$lat_missing breached=$lat_reached
+measure_latency queue_rate_submit_to_report "$best_base" 1 "half the plain queue's rate"
+measure_latency submit_to_report "$best_workers" 1 "half the workers' rate"
+measure_latency batched_submit_to_report "$best_batched" "$batch" "half the workers' batched rate"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "workers_drain_per_s=$best_workers workers_batched_drain_per_s=$best_batched queue_pop_per_s=$best_base queue_pop_batched_per_s=$best_base_batched"
 echo "workers_vs_queue_drain_ratio=$(ratio "$best_workers" "$best_base")"
 echo "workers_batched_vs_queue_drain_ratio=$(ratio "$best_batched" "$best_base")"
 echo "workers_batched_vs_queue_batched_drain_ratio=$(ratio "$best_batched" "$best_base_batched")"
-echo "queue_rate_submit_to_report_p50_ms=$qp50 queue_rate_submit_to_report_p99_ms=$qp99 (at ${half_queue}/s offered, half the plain queue's rate, $qreached of it submitted; $qmissing without a report)"
-echo "submit_to_report_p50_ms=$p50 submit_to_report_p99_ms=$p99 (at ${half}/s offered, half the workers' rate, $reached of it submitted; $missing without a report)"
-echo "batched_submit_to_report_p50_ms=$bp50 batched_submit_to_report_p99_ms=$bp99 (at ${half_batched}/s offered, $breached of it submitted; $bmissing without a report)"
-echo "queue_rate_submit_to_report_p99_ms=$qp99"
-echo "queue_rate_submit_to_report_rate_reached=$qreached"
-echo "submit_to_report_p99_ms=$p99"
-echo "batched_submit_to_report_p99_ms=$bp99"
-echo "submit_to_report_rate_reached=$reached"
-echo "batched_submit_to_report_rate_reached=$breached"
+printf '%s\n' "${latency_lines[@]}"
