@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.0 to the default version (1.8) keeps
+# ALTER EXTENSION jam UPDATE from 1.0 to the default version (1.9) keeps
 # everything a client or an operator holds: every row, every answer of the
 # API, every receipt and proof, the node key; and leaves a database that
 # works, dumps and restores.
@@ -22,7 +22,7 @@
 # update, tokens and quotas made before it, keyset paging, retention over
 # 1.0's rows, a session that was connected across the update (a pooled
 # shim connection), and the shim's role.  Last, pg_dump of the updated
-# database restores into a new one at 1.8 with the same rows, and that one
+# database restores into a new one at 1.9 with the same rows, and that one
 # works too.
 #
 # Every comparison reports the first few differences (table, key, before,
@@ -531,7 +531,7 @@ diag("ALTER EXTENSION jam UPDATE: $err") if !$updated;
 my $default_version = sql(q{SELECT default_version FROM pg_available_extensions WHERE name = 'jam'});
 is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}), $default_version,
 	'the update went to the default version');
-$updated = is($default_version, '1.8', 'and the default version is 1.8') && $updated;
+$updated = is($default_version, '1.9', 'and the default version is 1.9') && $updated;
 if (!$updated)
 {
 	# Nothing after this point means anything without the update.
@@ -542,7 +542,7 @@ if (!$updated)
 	done_testing();
 	exit;
 }
-is(jsql('SELECT jam.jam_status()')->{version}, '1.8', 'jam_status reports version 1.8');
+is(jsql('SELECT jam.jam_status()')->{version}, '1.9', 'jam_status reports version 1.9');
 
 # --- 5. Compare -------------------------------------------------------------
 
@@ -991,7 +991,7 @@ if (!$restored)
 }
 
 my $rdb = 'jam_restored';
-is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}, $rdb), '1.8', 'the restored database has jam 1.8');
+is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}, $rdb), '1.9', 'the restored database has jam 1.9');
 check_hash_columns($rdb, 'restored');
 my $rst_rows = rows_snapshot($rdb);
 is(join(',', sort keys %$rst_rows), join(',', sort keys %$src_rows), 'restored: the same jam tables');
