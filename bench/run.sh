@@ -85,10 +85,13 @@ echo "   pgbench: $clients clients, $jobs threads, ${seconds}s per run, $rounds 
 # measured.  LENGTH is seconds, or xN for N transactions per client;
 # options after it (a -U, a -D, a -c) override the defaults.  The database
 # is $pgbench_db (default postgres), given last: pgbench's -d is --debug,
-# which logs every transaction.
+# which logs every transaction.  The WAL the run wrote per transaction,
+# full-page images included (every run starts at a checkpoint), goes to
+# $work/wal_per_transaction.
 run_pgbench() {
 	psql_q -c 'CHECKPOINT'
-	local script=$1 length out
+	local script=$1 length out wal_start
+	wal_start=$(psql_q -c 'SELECT pg_current_wal_insert_lsn()')
 	case $2 in
 	x*) length=(-t "${2#x}") ;;
 	*) length=(-T "$2") ;;
@@ -103,6 +106,10 @@ run_pgbench() {
 		echo "$out" >&2
 		return 1
 	fi
+	local n
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+	psql_q -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$wal_start') / greatest(0${n}, 1))" \
+		>"$work/wal_per_transaction"
 	sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out" |
 		awk '{ printf "%.1f\n", $1 }'
 }
@@ -154,13 +161,17 @@ if part submit; then
 	insert_tps=()
 	submit_tps=()
 	pgmq_tps=()
+	insert_wal=()
+	submit_wal=()
 	for round in $(seq 1 "$rounds"); do
 		tps=$(run_pgbench insert.sql "$seconds")
 		insert_tps+=("$tps")
-		printf '   round %d  baseline INSERT       tps=%s\n' "$round" "$tps"
+		insert_wal+=("$(cat "$work/wal_per_transaction")")
+		printf '   round %d  baseline INSERT       tps=%s WAL=%sB\n' "$round" "$tps" "${insert_wal[-1]}"
 		tps=$(run_pgbench submit.sql "$seconds")
 		submit_tps+=("$tps")
-		printf '   round %d  jam_submit_package    tps=%s\n' "$round" "$tps"
+		submit_wal+=("$(cat "$work/wal_per_transaction")")
+		printf '   round %d  jam_submit_package    tps=%s WAL=%sB\n' "$round" "$tps" "${submit_wal[-1]}"
 		if [ -z "$pgmq_skip" ]; then
 			tps=$(run_pgbench pgmq_send.sql "$seconds")
 			pgmq_tps+=("$tps")
@@ -177,6 +188,14 @@ if part submit; then
 	echo "jam_submit_tps=$submit_rate"
 	echo "submit_vs_insert_ratio=$submit_ratio"
 	record submit_vs_insert_ratio "$submit_ratio" '>=' 0.80
+	# What each side wrote to the WAL, per row, the rounds' mean: both
+	# sides wait for its flush at every commit.
+	insert_wal_mean=$(printf '%s\n' "${insert_wal[@]}" | awk '{ s += $1 } END { printf "%.0f", s / NR }')
+	submit_wal_mean=$(printf '%s\n' "${submit_wal[@]}" | awk '{ s += $1 } END { printf "%.0f", s / NR }')
+	echo "insert_wal_bytes_per_row=$insert_wal_mean"
+	echo "submit_wal_bytes_per_package=$submit_wal_mean"
+	record insert_wal_bytes_per_row "$insert_wal_mean" info
+	record submit_wal_bytes_per_package "$submit_wal_mean" info
 	if [ -z "$pgmq_skip" ]; then
 		pgmq_rate=$(rate "${pgmq_tps[@]}")
 		echo "pgmq_send_tps=$pgmq_rate"
