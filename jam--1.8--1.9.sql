@@ -11,7 +11,7 @@
 -- a few seconds of appends touch, so nearly every append wrote an 8 KiB
 -- page image for it.  A hash index keeps a 4-byte hash code an entry
 -- instead of the key: about half the btree's pages for the same entries,
--- so fewer page images to write (a sixth less WAL a submit, in
+-- so fewer page images to write (a fifth less WAL a submit, in
 -- CHANGELOG.md's measurement); lookups by equality, the only ones made,
 -- are as direct.  Hash indexes are WAL-logged and crash-safe since
 -- PostgreSQL 10.  The update builds the new index in one pass over the
