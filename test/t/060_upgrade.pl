@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.0 to the default version (1.9) keeps
+# ALTER EXTENSION jam UPDATE from 1.0 to the default version keeps
 # everything a client or an operator holds: every row, every answer of the
 # API, every receipt and proof, the node key; and leaves a database that
 # works, dumps and restores.
@@ -22,8 +22,8 @@
 # update, tokens and quotas made before it, keyset paging, retention over
 # 1.0's rows, a session that was connected across the update (a pooled
 # shim connection), and the shim's role.  Last, pg_dump of the updated
-# database restores into a new one at 1.9 with the same rows, and that one
-# works too.
+# database restores into a new one at that version with the same rows,
+# and that one works too.
 #
 # Every comparison reports the first few differences (table, key, before,
 # after) so that a failure says what changed, not only that something did.
@@ -41,6 +41,7 @@ use Test::More;
 
 use JamTest;
 use JamTest::Blake2b qw(blake2b);
+use JamTest::Upgrade qw($latest_version);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 sub canon { return $json->encode($_[0]); }
@@ -531,7 +532,7 @@ diag("ALTER EXTENSION jam UPDATE: $err") if !$updated;
 my $default_version = sql(q{SELECT default_version FROM pg_available_extensions WHERE name = 'jam'});
 is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}), $default_version,
 	'the update went to the default version');
-$updated = is($default_version, '1.9', 'and the default version is 1.9') && $updated;
+$updated = is($default_version, $latest_version, "and the default version is $latest_version") && $updated;
 if (!$updated)
 {
 	# Nothing after this point means anything without the update.
@@ -542,7 +543,7 @@ if (!$updated)
 	done_testing();
 	exit;
 }
-is(jsql('SELECT jam.jam_status()')->{version}, '1.9', 'jam_status reports version 1.9');
+is(jsql('SELECT jam.jam_status()')->{version}, $latest_version, "jam_status reports version $latest_version");
 
 # --- 5. Compare -------------------------------------------------------------
 
@@ -991,7 +992,7 @@ if (!$restored)
 }
 
 my $rdb = 'jam_restored';
-is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}, $rdb), '1.9', 'the restored database has jam 1.9');
+is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}, $rdb), $latest_version, "the restored database has jam $latest_version");
 check_hash_columns($rdb, 'restored');
 my $rst_rows = rows_snapshot($rdb);
 is(join(',', sort keys %$rst_rows), join(',', sort keys %$src_rows), 'restored: the same jam tables');

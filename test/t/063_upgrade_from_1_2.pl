@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.2 to the default version (1.9), on a
+# ALTER EXTENSION jam UPDATE from 1.2 to the default version, on a
 # database that 1.2 made itself (CREATE EXTENSION jam VERSION '1.2') and
 # filled through the API: services with shares and a refine, a tenant,
 # preimages, single and batched packages, reports applied and failed,
@@ -12,7 +12,7 @@
 # events of the reports logged before the update must now name their
 # packages, in a new session, in one connected across the update (its
 # cached answer is dropped when the column appears) and in the
-# announcements of new reports; then pg_dump and restore at 1.9.
+# announcements of new reports; then pg_dump and restore at the default version.
 
 use strict;
 use warnings;
@@ -24,7 +24,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 use JamTest::Upgrade qw(unverified_receipts upgrade_node install_with_refines updates_to submit_each
-  submit_batch state_before same_state restored_or_finish);
+  submit_batch state_before same_state restored_or_finish $latest_version);
 
 my $db = 'jam_from_1_2';
 my $node = upgrade_node('upgrade_1_2', $db);
@@ -85,7 +85,7 @@ my $events_before = { map { $_ => events($_) } qw(u-refine u-fails u-batch u-bui
 
 # --- 2. Update --------------------------------------------------------------
 
-updates_to($node, $db, '1.9');
+updates_to($node, $db, $latest_version);
 
 # --- 3. Everything as before ------------------------------------------------
 
@@ -136,7 +136,7 @@ is(unverified_receipts($node, $db, $p, $r->{report_hash}), '0/2', 'and its recei
 
 my $src_checkpoints = jsql($checkpoints);
 my $rdb = 'jam_restored';
-restored_or_finish($node, $db, $rdb, '1.9');
+restored_or_finish($node, $db, $rdb, $latest_version);
 is_deeply(jsql($checkpoints, $rdb), $src_checkpoints, 'restored: the same signed checkpoints');
 my $n = grep { $_->{kind} eq 'report' } @{ events('u-batch', $rdb) };
 is(reports_named('u-batch', $rdb), "$n/$n", 'restored: report events name their packages');

@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.3 to the default version (1.9), on a
+# ALTER EXTENSION jam UPDATE from 1.3 to the default version, on a
 # database that 1.3 made itself (CREATE EXTENSION jam VERSION '1.3') and
 # filled through the API: services with shares and a refine, two tenants
 # (one holding a thousand services), preimages, single and batched
@@ -10,7 +10,7 @@
 # rights, every receipt and checkpoint; a tenant's calls must find its
 # services through the index, in a new session and in one connected
 # across the update (whose cached plans predate the index), and still see
-# exactly its own services; then pg_dump and restore at 1.9.
+# exactly its own services; then pg_dump and restore at the default version.
 
 use strict;
 use warnings;
@@ -21,7 +21,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use JamTest::Upgrade qw(upgrade_node install_with_refines submit_each submit_batch
-  updates_keeping_state restored_with_heads index_scans);
+  updates_keeping_state restored_with_heads index_scans $latest_version);
 
 my $db = 'jam_from_1_3';
 my $node = upgrade_node('upgrade_1_3', $db);
@@ -67,7 +67,7 @@ is("$total $scans", '2 no index', "1.3: acme's token lists its 2 packages, witho
 
 # --- 2. Update: every row, right, receipt and head as before ----------------
 
-updates_keeping_state($node, $db, '1.9', [ @packages, @report_hashes ]);
+updates_keeping_state($node, $db, $latest_version, [ @packages, @report_hashes ]);
 
 # --- 3. What 1.4 adds: a tenant's services through an index -----------------
 
@@ -95,7 +95,7 @@ is(sql(q{SELECT count(*) FROM jam.jam_work_packages WHERE status = 'pending' AND
 # --- 4. pg_dump of the updated database, restored into a new one ------------
 
 my $rdb = 'jam_restored';
-restored_with_heads($node, $db, $rdb, '1.9');
+restored_with_heads($node, $db, $rdb, $latest_version);
 is(sql(q{SELECT count(*) FROM pg_index WHERE indexrelid = 'jam.jam_services_tenant_idx'::regclass AND indisvalid}, $rdb),
 	'1', 'restored: the tenant index is there');
 

@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.4 to the default version (1.9), on a
+# ALTER EXTENSION jam UPDATE from 1.4 to the default version, on a
 # database that 1.4 made itself (CREATE EXTENSION jam VERSION '1.4') and
 # filled through the API: single and batched packages, reports applied and
 # failed, a tenant's services, preimages, and a cleanup that deleted some
@@ -11,7 +11,7 @@
 # must equal the count of its rows, for the operator and for a tenant's
 # token; a session connected across the update must switch to the counts
 # and keep them exact as it submits and processes; processing and cleanup
-# after the update must keep them exact; then pg_dump and restore at 1.9.
+# after the update must keep them exact; then pg_dump and restore at the default version.
 
 use strict;
 use warnings;
@@ -22,7 +22,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use JamTest::Upgrade qw(upgrade_node install_with_refines submit_each submit_batch
-  updates_keeping_state restored_with_heads index_scans);
+  updates_keeping_state restored_with_heads index_scans $latest_version);
 
 my $db = 'jam_from_1_4';
 my $node = upgrade_node('upgrade_1_4', $db);
@@ -106,7 +106,7 @@ is($session->query(q{SELECT jam.jam_list_packages()->>'total'}), '11', '1.4: the
 
 # --- 2. Update: every row, right, receipt and head as before ----------------
 
-updates_keeping_state($node, $db, '1.9', [ @packages, @report_hashes ]);
+updates_keeping_state($node, $db, $latest_version, [ @packages, @report_hashes ]);
 
 # --- 3. What 1.5 adds: counts by outcome, and the totals read from them -----
 
@@ -151,7 +151,7 @@ is(sql($totals_off), '0 of 42', 'and every total');
 # --- 4. pg_dump of the updated database, restored into a new one ------------
 
 my $rdb = 'jam_restored';
-restored_with_heads($node, $db, $rdb, '1.9');
+restored_with_heads($node, $db, $rdb, $latest_version);
 is(sql($counts_off, $rdb), '', 'restored: every count exact');
 is(sql($totals_off, $rdb), '0 of 42', 'restored: every total');
 

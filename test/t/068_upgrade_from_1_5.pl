@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.5 to the default version (1.9), on a
+# ALTER EXTENSION jam UPDATE from 1.5 to the default version, on a
 # database that 1.5 made itself (CREATE EXTENSION jam VERSION '1.5') and
 # filled through the API: packages single and batched (2,000 more in one
 # service), reports applied and failed, each attested by the node, an external attester's attestations,
@@ -10,7 +10,7 @@
 # sequence, every function's rights, every receipt and checkpoint; every
 # list of attestations must answer as before; a page by attester must read
 # the index, in a new session and in one connected across the update (whose
-# cached plans predate it); then pg_dump and restore at 1.9.
+# cached plans predate it); then pg_dump and restore at the default version.
 
 use strict;
 use warnings;
@@ -21,7 +21,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use JamTest::Upgrade qw(upgrade_node install_with_refines filled_through_api
-  updates_keeping_state restored_with_heads index_scans);
+  updates_keeping_state restored_with_heads index_scans $latest_version);
 
 my $db = 'jam_from_1_5';
 my $node = upgrade_node('upgrade_1_5', $db);
@@ -90,7 +90,7 @@ is("$page $scans", "$lists_before->{q{NULL 'auditor'}} no index", "1.5: the sess
 
 # --- 2. Update: every row, right, receipt and head as before ----------------
 
-updates_keeping_state($node, $db, '1.9', [ @packages, @report_hashes ]);
+updates_keeping_state($node, $db, $latest_version, [ @packages, @report_hashes ]);
 is_deeply(all_lists($in_db, $acme), $lists_before, 'every list of attestations answers as before');
 
 # --- 3. What 1.6 adds: an attester's attestations through an index ----------
@@ -120,7 +120,7 @@ is(sql(q{SELECT jsonb_array_length(jam.jam_list_attestations(attester => 'audito
 
 my $src_lists = all_lists($in_db, $acme);
 my $rdb = 'jam_restored';
-restored_with_heads($node, $db, $rdb, '1.9');
+restored_with_heads($node, $db, $rdb, $latest_version);
 is_deeply(all_lists(sub { return sql($_[0], $rdb); }, $acme), $src_lists, 'restored: every list of attestations');
 is(sql(q{SELECT count(*) FROM pg_index WHERE indexrelid = 'jam.jam_attestations_attester_idx'::regclass AND indisvalid},
 		$rdb), '1', 'restored: the attester index is there');

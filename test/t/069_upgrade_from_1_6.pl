@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.6 to the default version (1.9), on a
+# ALTER EXTENSION jam UPDATE from 1.6 to the default version, on a
 # database that 1.6 made itself (CREATE EXTENSION jam VERSION '1.6') and
 # filled through the API: packages single and batched, 300 more in a
 # service whose refine fails them all, 300 applied in another, some left
@@ -13,7 +13,7 @@
 # and status must answer as before; a page of a service's failed packages
 # must read the new index, in a new session and in one connected across
 # the update (whose cached plans predate it); then pg_dump and restore at
-# 1.9.
+# the default version.
 
 use strict;
 use warnings;
@@ -24,7 +24,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use JamTest::Upgrade qw(upgrade_node install_with_refines filled_through_api
-  updates_keeping_state restored_with_heads index_scans);
+  updates_keeping_state restored_with_heads index_scans $latest_version);
 
 my $db = 'jam_from_1_6';
 my $node = upgrade_node('upgrade_1_6', $db);
@@ -102,7 +102,7 @@ is($scans, 'no index', '1.6: the session lists u-fails\'s failed page, without t
 
 # --- 2. Update: every row, right, receipt and head as before ----------------
 
-updates_keeping_state($node, $db, '1.9', [ @packages, @report_hashes ]);
+updates_keeping_state($node, $db, $latest_version, [ @packages, @report_hashes ]);
 is_deeply(all_lists($in_db, $acme), $lists_before, 'every page by service and status answers as before');
 
 # --- 3. What 1.7 adds: a service's failed rows through partial indexes ------
@@ -139,7 +139,7 @@ is(sql(q{SELECT (jam.jam_list_packages('failed', 'u-fails', 1, after => (SELECT 
 
 my $src_lists = all_lists($in_db, $acme);
 my $rdb = 'jam_restored';
-restored_with_heads($node, $db, $rdb, '1.9');
+restored_with_heads($node, $db, $rdb, $latest_version);
 is_deeply(all_lists(sub { return sql($_[0], $rdb); }, $acme), $src_lists, 'restored: every page by service and status');
 is(sql(q{SELECT count(*) FROM pg_index WHERE indexrelid IN ('jam.jam_work_packages_service_failed_idx'::regclass,
 		'jam.jam_work_reports_service_failed_idx'::regclass, 'jam.jam_attestations_service_attester_idx'::regclass)

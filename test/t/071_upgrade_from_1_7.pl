@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.7 to the default version (1.9), on a
+# ALTER EXTENSION jam UPDATE from 1.7 to the default version, on a
 # database that 1.7 made itself (CREATE EXTENSION jam VERSION '1.7') and
 # filled through the API: packages single and batched, reports applied and
 # failed, pending packages, a tenant's token.
@@ -12,7 +12,7 @@
 # hold exactly its one check, validated against the rows 1.7 wrote; a
 # broken row must be refused by it, also in a session connected across the
 # update; submits and processing must go on, in that session too; then
-# pg_dump and restore at 1.9.
+# pg_dump and restore at the default version.
 
 use strict;
 use warnings;
@@ -23,7 +23,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use JamTest::Upgrade qw(upgrade_node install_with_refines filled_through_api
-  updates_keeping_state restored_with_heads);
+  updates_keeping_state restored_with_heads $latest_version);
 
 my $db = 'jam_from_1_7';
 my $node = upgrade_node('upgrade_1_7', $db);
@@ -80,7 +80,7 @@ is($session->query(q{SELECT jam.jam_submit_package('u-batch', convert_to('s-befo
 
 # --- 2. Update: every row, right, receipt and head as before ----------------
 
-updates_keeping_state($node, $db, '1.9', [ @packages, @report_hashes ]);
+updates_keeping_state($node, $db, $latest_version, [ @packages, @report_hashes ]);
 
 # --- 3. What 1.8 changes: one check a table ---------------------------------
 
@@ -114,7 +114,7 @@ is(sql(q{SELECT string_agg(service_id || ' ' || pending_count || ' ' || applied_
 # --- 4. pg_dump of the updated database, restored into a new one ------------
 
 my $rdb = 'jam_restored';
-restored_with_heads($node, $db, $rdb, '1.9');
+restored_with_heads($node, $db, $rdb, $latest_version);
 is(sql($checks_query, $rdb), sql($checks_query), 'restored: the same four checks');
 
 $node->stop;

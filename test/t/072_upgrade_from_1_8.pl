@@ -1,4 +1,4 @@
-# ALTER EXTENSION jam UPDATE from 1.8 to the default version (1.9), on a
+# ALTER EXTENSION jam UPDATE from 1.8 to the default version, on a
 # database that 1.8 made itself (CREATE EXTENSION jam VERSION '1.8') and
 # filled through the API: packages single and batched, reports applied and
 # failed, pending packages, a tenant's token, and a history of 2,000 more
@@ -12,7 +12,7 @@
 # hash index that receipts by package id and by report hash read, in a new
 # session and in one connected across the update (whose cached plans name
 # the dropped btree); submits, processing and their receipts must go on;
-# then pg_dump and restore at 1.9, with the same index.
+# then pg_dump and restore at the default version, with the same index.
 
 use strict;
 use warnings;
@@ -23,7 +23,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use JamTest::Upgrade qw(upgrade_node install_with_refines filled_through_api
-  updates_keeping_state restored_with_heads index_scans unverified_receipts);
+  updates_keeping_state restored_with_heads index_scans unverified_receipts $latest_version);
 
 my $db = 'jam_from_1_8';
 my $node = upgrade_node('upgrade_1_8', $db);
@@ -67,7 +67,7 @@ my $report_seq = $seq;
 
 # --- 2. Update: every row, right, receipt and head as before ----------------
 
-updates_keeping_state($node, $db, '1.9', [ @packages, @report_hashes ]);
+updates_keeping_state($node, $db, $latest_version, [ @packages, @report_hashes ]);
 
 # --- 3. What 1.9 changes: a hash index --------------------------------------
 
@@ -103,7 +103,7 @@ is(unverified_receipts($node, $db, $new_package, $new_report, @packages[0 .. 1])
 # --- 4. pg_dump of the updated database, restored into a new one ------------
 
 my $rdb = 'jam_restored';
-restored_with_heads($node, $db, $rdb, '1.9');
+restored_with_heads($node, $db, $rdb, $latest_version);
 is(sql($index_kind, $rdb), 'hash', 'restored: the same hash index');
 is(unverified_receipts($node, $rdb, $new_package, @packages, @report_hashes), '0/' . (1 + @packages + @report_hashes),
 	'restored: every receipt verifies');
