@@ -14,7 +14,13 @@
 -- so fewer page images to write (a fifth less WAL a submit, in
 -- CHANGELOG.md's measurement); lookups by equality, the only ones made,
 -- are as direct.  Hash indexes are WAL-logged and crash-safe since
--- PostgreSQL 10.  The update builds the new index in one pass over the
--- table, holding off writers of jam_log_entries until it commits.
+-- PostgreSQL 10.
+--
+-- The new index is built before the old one is dropped: building it holds
+-- off only the log's writers, while dropping an index locks its table
+-- against readers too, until the update commits.  Done first, the drop
+-- would keep receipts and proofs waiting for the whole build (6.7 s with
+-- 5.8 million entries); done last, for the moment of the drop.
+CREATE INDEX jam_log_entries_hash_idx_new ON jam_log_entries USING hash (hash);
 DROP INDEX jam_log_entries_hash_idx;
-CREATE INDEX jam_log_entries_hash_idx ON jam_log_entries USING hash (hash);
+ALTER INDEX jam_log_entries_hash_idx_new RENAME TO jam_log_entries_hash_idx;

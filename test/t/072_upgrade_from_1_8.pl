@@ -12,11 +12,13 @@
 # hash index that receipts by package id and by report hash read, in a new
 # session and in one connected across the update (whose cached plans name
 # the dropped btree); submits, processing and their receipts must go on;
+# readers must get receipts while the update waits to build the index;
 # then pg_dump and restore at the default version, with the same index.
 
 use strict;
 use warnings;
 
+use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -59,11 +61,10 @@ is(sql($index_kind), 'btree', '1.8: the log entries\' hash index is a btree');
 # A session that reads receipts before the update and goes on after it.
 my $session = $node->background_psql($db, on_error_stop => 0);
 my $in_session = sub { return $session->query($_[0]); };
-my ($scans, $seq) = receipt_scans($in_session, $packages[0]);
+my ($scans, $package_seq) = receipt_scans($in_session, $packages[0]);
 ok($scans >= 1, "1.8: the session finds a package's receipt through the btree ($scans scans)");
-my $package_seq = $seq;
-($scans, $seq) = receipt_scans($in_session, $report_hashes[0]);
-my $report_seq = $seq;
+($scans, my $report_seq) = receipt_scans($in_session, $report_hashes[0]);
+ok($scans >= 1, "1.8: and a report's ($scans scans)");
 
 # --- 2. Update: every row, right, receipt and head as before ----------------
 
@@ -75,6 +76,9 @@ is(sql($index_kind), 'hash', 'the log entries\' hash index is a hash index');
 is(sql(q{SELECT pg_get_indexdef('jam.jam_log_entries_hash_idx'::regclass)}),
 	'CREATE INDEX jam_log_entries_hash_idx ON jam.jam_log_entries USING hash (hash)',
 	'on the hash column alone');
+is(sql(q{SELECT string_agg(indexrelid::regclass::text, ' ' ORDER BY indexrelid::regclass::text)
+	FROM pg_index WHERE indrelid = 'jam.jam_log_entries'::regclass}),
+	'jam.jam_log_entries_hash_idx jam.jam_log_entries_pkey', 'the log keeps its two indexes and no other');
 my $in_db = sub { return sql($_[0]); };
 for my $case ([ 'a new session', $in_db ], [ 'the session connected across the update', $in_session ]) {
 	my ($who, $run) = @$case;
@@ -100,7 +104,41 @@ is(sql(q{SELECT jam.jam_submit_package('u-batch', convert_to('s-after', 'UTF8'))
 is(unverified_receipts($node, $db, $new_package, $new_report, @packages[0 .. 1]), '0/4',
 	'the receipts of the new package and its report verify, and the older ones still do');
 
-# --- 4. pg_dump of the updated database, restored into a new one ------------
+# --- 4. What the update holds off --------------------------------------------
+
+# Building the index holds off the log's writers; dropping the old one
+# locks out readers too, until the update commits, so the update drops it
+# only after the build.  Seen through the lock queue, without timing: a
+# writer's open transaction keeps the update waiting at its first lock on
+# the log; a reader arriving then must get its receipt, which it could not
+# if the update were already waiting for the drop's exclusive lock (the
+# reader would queue behind it until its lock_timeout).
+my $ldb = 'jam_locks';
+sql("CREATE DATABASE $ldb");
+sql(q{CREATE EXTENSION jam VERSION '1.8'}, $ldb);
+my $held = sql(q{SELECT jam.jam_submit_package('u-locks', convert_to('held', 'UTF8'))->>'id'}, $ldb);
+my $writer = $node->background_psql($ldb, on_error_stop => 1);
+$writer->query_safe('BEGIN; LOCK TABLE jam.jam_log_entries IN ROW EXCLUSIVE MODE');
+my ($update_out, $update_err) = ('', '');
+my $update = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($ldb),
+	  '-c', q{SET application_name = 'jam-update'}, '-c', 'ALTER EXTENSION jam UPDATE' ],
+	'>', \$update_out, '2>', \$update_err);
+ok($node->poll_query_until($ldb, q{SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+	WHERE application_name = 'jam-update' AND wait_event_type = 'Lock')}),
+	'the update waits for the writer\'s transaction');
+my ($rc, $seq_read, $read_err) = (undef, '', '');
+$rc = $node->psql($ldb, qq{SET lock_timeout = '60s'; SELECT jam.jam_receipt('$held')->>'seq'},
+	stdout => \$seq_read, stderr => \$read_err);
+is("$rc $seq_read", '0 0', 'meanwhile a reader gets its receipt' . ($read_err ? ": $read_err" : ''));
+$writer->query_safe('COMMIT');
+$writer->quit;
+$update->finish;
+is($update_err, '', 'the update then completes');
+is(sql(q{SELECT extversion FROM pg_extension WHERE extname = 'jam'}, $ldb), $latest_version,
+	"at $latest_version");
+
+# --- 5. pg_dump of the updated database, restored into a new one ------------
 
 my $rdb = 'jam_restored';
 restored_with_heads($node, $db, $rdb, $latest_version);
