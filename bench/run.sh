@@ -108,7 +108,7 @@ run_pgbench() {
 	fi
 	local n
 	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
-	psql_q -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$wal_start') / greatest(0${n}, 1))" \
+	psql_q -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$wal_start') / greatest(${n:-0}, 1))" \
 		>"$work/wal_per_transaction"
 	sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out" |
 		awk '{ printf "%.1f\n", $1 }'
@@ -119,6 +119,7 @@ run_pgbench() {
 # best is its shortest.
 rate() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 have_function() {
 	[ "$(psql_q ${2:+-d "$2"} -c "SELECT to_regprocedure('$1') IS NOT NULL")" = t ]
@@ -190,8 +191,8 @@ if part submit; then
 	record submit_vs_insert_ratio "$submit_ratio" '>=' 0.80
 	# What each side wrote to the WAL, per row, the rounds' mean: both
 	# sides wait for its flush at every commit.
-	insert_wal_mean=$(printf '%s\n' "${insert_wal[@]}" | awk '{ s += $1 } END { printf "%.0f", s / NR }')
-	submit_wal_mean=$(printf '%s\n' "${submit_wal[@]}" | awk '{ s += $1 } END { printf "%.0f", s / NR }')
+	insert_wal_mean=$(mean "${insert_wal[@]}")
+	submit_wal_mean=$(mean "${submit_wal[@]}")
 	echo "insert_wal_bytes_per_row=$insert_wal_mean"
 	echo "submit_wal_bytes_per_package=$submit_wal_mean"
 	record insert_wal_bytes_per_row "$insert_wal_mean" info
