@@ -4,11 +4,13 @@
 #
 #   submit   jam_submit_package against a bare INSERT of the same row into
 #            a table with jam_work_packages' columns and indexes (and pgmq
-#            send, where the pgmq extension is installed)
+#            send, where the pgmq extension is installed), and against the
+#            floor: the rows a submit must write, by plain SQL (floor.sql)
 #   metrics  submits with jam.metrics on against off
 #   batch    jam_submit_packages of 100 against a bare multi-row INSERT of
-#            100, and against single submits to one service (which it also
-#            compares with sixteen)
+#            100, against the floor of a batch (floor_batch.sql), and
+#            against single submits to one service (which it also compares
+#            with sixteen)
 #   proofs   proofs at 10^6 log entries against 10^3
 #   auth     submits with auth and quotas on against off
 #   history  claims and drains behind a 10^6-package history (history.sh)
@@ -156,10 +158,12 @@ fi
 if part submit; then
 	echo "-- warm-up (5s each, not counted)"
 	run_pgbench insert.sql 5 >/dev/null
+	run_pgbench floor.sql 5 >/dev/null
 	run_pgbench submit.sql 5 >/dev/null
 	[ -n "$pgmq_skip" ] || run_pgbench pgmq_send.sql 5 >/dev/null
 
 	insert_tps=()
+	floor_tps=()
 	submit_tps=()
 	pgmq_tps=()
 	insert_wal=()
@@ -169,6 +173,9 @@ if part submit; then
 		insert_tps+=("$tps")
 		insert_wal+=("$(cat "$work/wal_per_transaction")")
 		printf '   round %d  baseline INSERT       tps=%s WAL=%sB\n' "$round" "$tps" "${insert_wal[-1]}"
+		tps=$(run_pgbench floor.sql "$seconds")
+		floor_tps+=("$tps")
+		printf '   round %d  floor (plain SQL)     tps=%s WAL=%sB\n' "$round" "$tps" "$(cat "$work/wal_per_transaction")"
 		tps=$(run_pgbench submit.sql "$seconds")
 		submit_tps+=("$tps")
 		submit_wal+=("$(cat "$work/wal_per_transaction")")
@@ -189,6 +196,16 @@ if part submit; then
 	echo "jam_submit_tps=$submit_rate"
 	echo "submit_vs_insert_ratio=$submit_ratio"
 	record submit_vs_insert_ratio "$submit_ratio" '>=' 0.80
+	# The floor bounds the ratio above: no implementation of a submit's
+	# write set reaches more than floor/insert here, and submit/floor is
+	# what jam's own work (checks, hashing, receipts, metrics, events)
+	# costs on top of its writes.
+	floor_rate=$(rate "${floor_tps[@]}")
+	echo "floor_tps=$floor_rate"
+	echo "submit_floor_vs_insert_ratio=$(ratio "$floor_rate" "$insert_rate")"
+	echo "submit_vs_floor_ratio=$(ratio "$submit_rate" "$floor_rate")"
+	record submit_floor_vs_insert_ratio "$(ratio "$floor_rate" "$insert_rate")" info
+	record submit_vs_floor_ratio "$(ratio "$submit_rate" "$floor_rate")" info
 	# What each side wrote to the WAL, per row, the rounds' mean: both
 	# sides wait for its flush at every commit.
 	insert_wal_mean=$(mean "${insert_wal[@]}")
@@ -281,10 +298,12 @@ if part batch; then
 		batch_skip="skipped: jam.jam_submit_packages not installed"
 	if [ -z "$batch_skip" ]; then
 		run_pgbench insert_batch.sql 5 >/dev/null
+		run_pgbench floor_batch.sql 5 >/dev/null
 		run_pgbench submit_batch.sql 5 >/dev/null
 	fi
 	run_pgbench submit_one_service.sql 5 >/dev/null
 	insert_batch_tps=()
+	floor_batch_tps=()
 	submit_batch_tps=()
 	one_tps=()
 	for round in $(seq 1 "$rounds"); do
@@ -292,6 +311,9 @@ if part batch; then
 			tps=$(run_pgbench insert_batch.sql "$seconds")
 			insert_batch_tps+=("$tps")
 			printf '   round %d  baseline INSERT of 100  rows/s=%.0f\n' "$round" "$(awk -v t="$tps" 'BEGIN { print t * 100 }')"
+			tps=$(run_pgbench floor_batch.sql "$seconds")
+			floor_batch_tps+=("$tps")
+			printf '   round %d  floor of 100            rows/s=%.0f\n' "$round" "$(awk -v t="$tps" 'BEGIN { print t * 100 }')"
 			tps=$(run_pgbench submit_batch.sql "$seconds")
 			submit_batch_tps+=("$tps")
 			printf '   round %d  jam batch of 100        rows/s=%.0f\n' "$round" "$(awk -v t="$tps" 'BEGIN { print t * 100 }')"
@@ -312,12 +334,20 @@ if part batch; then
 		echo "jam_batch_100_rows_per_s=$batch_rows"
 		echo "batch_vs_insert_ratio=$(ratio "$batch_rows" "$insert_rows")"
 		echo "batch_vs_single_one_service_ratio=$(ratio "$batch_rows" "$one_rate")"
+		floor_rows=$(awk -v t="$(rate "${floor_batch_tps[@]}")" 'BEGIN { printf "%.0f", t * 100 }')
+		echo "floor_100_rows_per_s=$floor_rows"
+		echo "batch_floor_vs_insert_ratio=$(ratio "$floor_rows" "$insert_rows")"
+		echo "batch_vs_floor_ratio=$(ratio "$batch_rows" "$floor_rows")"
 		record batch_vs_insert_ratio "$(ratio "$batch_rows" "$insert_rows")" '>=' 0.80
+		record batch_floor_vs_insert_ratio "$(ratio "$floor_rows" "$insert_rows")" info
+		record batch_vs_floor_ratio "$(ratio "$batch_rows" "$floor_rows")" info
 		record batch_vs_single_one_service_ratio "$(ratio "$batch_rows" "$one_rate")" '>=' 10
 	else
 		echo "batch_vs_insert_ratio: $batch_skip"
 		echo "batch_vs_single_one_service_ratio: $batch_skip"
 		record batch_vs_insert_ratio "$batch_skip" '>=' 0.80
+		record batch_floor_vs_insert_ratio "$batch_skip" info
+		record batch_vs_floor_ratio "$batch_skip" info
 		record batch_vs_single_one_service_ratio "$batch_skip" '>=' 10
 	fi
 fi

@@ -25,3 +25,19 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The floor: the rows a submit must write, written by plain SQL.  A
+-- submit stores its package (idempotently), appends a leaf to its
+-- service's log and moves the service's head, all in one transaction or
+-- none of it.  bench/floor.sql and bench/floor_batch.sql write exactly
+-- those rows, into copies of jam's tables with their columns, constraints
+-- and indexes, without jam's checks, hashing, receipts, metrics or
+-- events: a cost no implementation of that write set goes below on this
+-- machine.
+CREATE SEQUENCE bench_floor_seq;
+CREATE TABLE bench_floor_packages (LIKE jam.jam_work_packages INCLUDING ALL);
+ALTER TABLE bench_floor_packages ALTER COLUMN seq SET DEFAULT nextval('bench_floor_seq');
+CREATE TABLE bench_floor_log (LIKE jam.jam_log_entries INCLUDING ALL);
+CREATE TABLE bench_floor_heads (LIKE jam.jam_services INCLUDING ALL);
+INSERT INTO bench_floor_heads (service_id)
+SELECT 'svc-' || s FROM generate_series(0, 15) s UNION ALL SELECT 'svc-batch';
