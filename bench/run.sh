@@ -474,6 +474,9 @@ if part shim; then
 		suffix=$([ "$shim_conns" = 4 ] || echo "_$shim_conns")
 		record "shim_vs_direct_get_ratio$suffix" "$(from_output "$work/shim.out" shim_vs_direct_get_ratio)" '>=' 0.80
 		record "shim_get_ratio_ceiling$suffix" "$(from_output "$work/shim.out" shim_get_ratio_ceiling)" info
+		relay_skip=$(sed -n 's/^relay_vs_direct_get_ratio: //p' "$work/shim.out")
+		record "relay_vs_direct_get_ratio$suffix" "${relay_skip:-$(from_output "$work/shim.out" relay_vs_direct_get_ratio)}" info
+		record "shim_vs_relay_get_ratio$suffix" "${relay_skip:-$(from_output "$work/shim.out" shim_vs_relay_get_ratio)}" info
 		record "shim_vs_direct_post_ratio$suffix" "$(from_output "$work/shim.out" shim_vs_direct_post_ratio)" '>=' 0.80
 	done
 fi

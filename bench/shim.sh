@@ -22,6 +22,15 @@
 # direct statement, so no shim whose own Postgres leg cost nothing could
 # reach more than that ratio here.
 #
+# And the GET statement runs a third way, through a relay: pgbench through
+# HAProxy in TCP mode (event-driven, its default threads), which forwards
+# Postgres' protocol and does nothing else.  Any HTTP front of Postgres
+# adds at least that hop to every request (two more sleeping processes to
+# wake, and their copies), so relay_vs_direct_get_ratio is what the least
+# possible proxy reaches here, and shim_vs_relay_get_ratio how near the
+# shim comes to it.  Skipped, saying so, without haproxy (make deps
+# installs it).
+#
 # wrk opens BENCH_SHIM_CONNS connections (keep-alive); pgbench runs as many
 # clients, each statement exactly the one the shim sends (trace step, token
 # check, API call; bench/shim_*.sql), as the same login role.  Prints each
@@ -58,11 +67,15 @@ shim=$root/shim/jam-shim
 command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps installs it)" >&2; exit 1; }
 
 shim_pid=
+relay_pid=
 bench_cleanup_extra() {
-	if [ -n "$shim_pid" ] && kill -0 "$shim_pid" 2>/dev/null; then
-		kill "$shim_pid"
-		wait "$shim_pid" 2>/dev/null || true
-	fi
+	local pid
+	for pid in "$shim_pid" "$relay_pid"; do
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill "$pid"
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 }
 http_port=$(free_port) || exit 1
 bench_cluster .jam-bench-shim 'shared_buffers = 256MB' 'max_wal_size = 4GB' \
@@ -100,6 +113,33 @@ for _ in $(seq 1 100); do
 done
 base=http://127.0.0.1:$http_port
 echo "   $conns connections each side, $jobs threads, ${seconds}s per run, $rounds rounds, login role $user"
+
+# The relay: HAProxy forwarding TCP to the cluster, in a session of its own
+# like the shim, with timeouts far beyond a run.
+relay_port=
+relay_skip=
+if command -v haproxy >/dev/null; then
+	relay_port=$(free_port) || exit 1
+	cat >"$work/haproxy.cfg" <<-EOF
+	defaults
+	    mode tcp
+	    timeout connect 5s
+	    timeout client 10m
+	    timeout server 10m
+	listen postgres
+	    bind 127.0.0.1:$relay_port
+	    server cluster 127.0.0.1:$port
+	EOF
+	setsid haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+	relay_pid=$!
+	for _ in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$relay_port") 2>/dev/null && break
+		sleep 0.1
+	done
+	echo "   relay: $(haproxy -v | head -n 1 | cut -d' ' -f1-3) (TCP mode) on 127.0.0.1:$relay_port"
+else
+	relay_skip="skipped: haproxy is not installed (make deps installs it)"
+fi
 
 # packages: how many packages the cluster holds, once the shim has answered
 # every request it took (wrk stops counting with requests still in flight,
@@ -169,7 +209,8 @@ run_wrk() {
 		END { printf "%.1f %.2f %.2f %d\n", rps, p50, p99, n }' <<<"$out"
 }
 
-# run_pgbench SCRIPT SECONDS [latency]: a CHECKPOINT, then pgbench; prints
+# run_pgbench SCRIPT SECONDS [latency]: a CHECKPOINT, then pgbench (to
+# $pgbench_port, the cluster's unless set: the relay's); prints
 # "tps p50_ms p99_ms transactions".  The percentiles need pgbench's
 # per-transaction log, which slows the client side: only a run asked for
 # "latency" writes it (and then its tps is not used); the others print "tps
@@ -183,7 +224,7 @@ run_pgbench() {
 	psql_q -c 'CHECKPOINT' || return 1
 	rm -rf "$work/pgbench_log" && mkdir "$work/pgbench_log"
 	out=$(cd "$work/pgbench_log" && "$bindir/pgbench" -n -M prepared -c "$conns" -j "$jobs" -T "$2" \
-		-h 127.0.0.1 -p "$port" -U "$user" "${log[@]}" \
+		-h 127.0.0.1 -p "${pgbench_port:-$port}" -U "$user" "${log[@]}" \
 		-D hash="$hash" -D token="$token" -f "$here/$1" postgres 2>&1) || { echo "$out" >&2; return 1; }
 	local failed
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
@@ -221,6 +262,7 @@ run_pgbench() {
 echo "-- warm-up (3s each, not counted)"
 run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua 3 >/dev/null
 run_pgbench shim_meta.sql 3 >/dev/null
+[ -n "$relay_skip" ] || pgbench_port=$relay_port run_pgbench shim_meta.sql 3 >/dev/null
 # The 404 runs count every answer as an error: they must be the 404 of no route.
 no_route=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/jam/no-such-route")
 [ "$no_route" = 404 ] || { echo "bench: a path that is no route got $no_route, not 404" >&2; exit 1; }
@@ -228,13 +270,14 @@ run_wrk 404 "$base/jam/no-such-route" shim_meta.lua 3 >/dev/null
 run_wrk POST "$base/jam/packages" shim_submit.lua 3 >/dev/null
 run_pgbench shim_submit.sql 3 >/dev/null
 
-declare -a get_shim get_direct http_only post_shim post_direct
+declare -a get_shim get_direct get_relay http_only post_shim post_direct
 # measure WORKLOAD SIDE ROUND: one counted run (each starts with a CHECKPOINT).
 measure() {
 	local r rate p50 p99 n
 	case $1,$2 in
 	GET,shim) r=$(run_wrk GET "$base/jam/preimages/$hash/meta" shim_meta.lua "$seconds") ;;
 	GET,direct) r=$(run_pgbench shim_meta.sql "$seconds") ;;
+	GET,relay) r=$(pgbench_port=$relay_port run_pgbench shim_meta.sql "$seconds") ;;
 	HTTP,shim) r=$(run_wrk 404 "$base/jam/no-such-route" shim_meta.lua "$seconds") ;;
 	POST,shim) r=$(run_wrk POST "$base/jam/packages" shim_submit.lua "$seconds") ;;
 	POST,direct) r=$(run_pgbench shim_submit.sql "$seconds") ;;
@@ -243,6 +286,7 @@ measure() {
 	case $1,$2 in
 	GET,shim) get_shim+=("$r") && printf '   round %d  GET meta   shim    rps=%s p50=%sms p99=%sms\n' "$3" "$rate" "$p50" "$p99" ;;
 	GET,direct) get_direct+=("$r") && printf '   round %d  GET meta   direct  tps=%s\n' "$3" "$rate" ;;
+	GET,relay) get_relay+=("$r") && printf '   round %d  GET meta   relay   tps=%s (pgbench through HAProxy)\n' "$3" "$rate" ;;
 	HTTP,shim) http_only+=("$r") && printf '   round %d  404        shim    rps=%s (no Postgres call)\n' "$3" "$rate" ;;
 	POST,shim) post_shim+=("$r") && printf '   round %d  POST pkg   shim    rps=%s p50=%sms p99=%sms (%d new packages, all 201)\n' "$3" "$rate" "$p50" "$p99" "$n" ;;
 	POST,direct) post_direct+=("$r") && printf '   round %d  POST pkg   direct  tps=%s (%d new packages)\n' "$3" "$rate" "$n" ;;
@@ -252,6 +296,7 @@ for round in $(seq 1 "$rounds"); do
 	order=(shim direct)
 	[ $((round % 2)) -eq 1 ] || order=(direct shim)
 	for side in "${order[@]}"; do measure GET "$side" "$round"; done
+	[ -n "$relay_skip" ] || measure GET relay "$round"
 	measure HTTP shim "$round"
 	for side in "${order[@]}"; do measure POST "$side" "$round"; done
 done
@@ -286,6 +331,15 @@ echo "shim_vs_direct_get_ratio=$get_ratio"
 hs=$(mean 1 "${http_only[@]}")
 echo "shim_http_only_rps=$hs"
 echo "shim_get_ratio_ceiling=$(awk -v h="$hs" -v d="$gd" 'BEGIN { printf "%.2f", h / (h + d) }')"
+if [ -z "$relay_skip" ]; then
+	gr=$(mean 1 "${get_relay[@]}")
+	echo "relay_get_meta_tps=$gr"
+	echo "relay_vs_direct_get_ratio=$(ratio "$gr" "$gd")"
+	echo "shim_vs_relay_get_ratio=$(ratio "$gs" "$gr")"
+else
+	echo "relay_vs_direct_get_ratio: $relay_skip"
+	echo "shim_vs_relay_get_ratio: $relay_skip"
+fi
 echo "shim_post_package_rps=$ps direct_post_package_tps=$pd"
 echo "shim_post_package_p50_ms=$(mean 2 "${post_shim[@]}") shim_post_package_p99_ms=$(mean 3 "${post_shim[@]}")"
 echo "direct_post_package_p50_ms=$(mean 2 "$post_latency") direct_post_package_p99_ms=$(mean 3 "$post_latency") (a run with pgbench's log)"

@@ -12,6 +12,7 @@ packages=(
 	libssl-dev                          # SHA-256 (libcrypto); civetweb loads libssl.so for HTTPS
 	clang                               # libFuzzer, for the shim's fuzz target
 	wrk curl openssl                    # make bench (the shim under load), TLS tests
+	haproxy                             # make bench (the least proxy, beside the shim)
 	libipc-run-perl                     # PostgreSQL::Test::Cluster (TAP tests)
 	golang-go golang-golang-x-mod-dev   # x/mod's note and tlog check jam's proofs (TAP)
 	nodejs npm                          # the OpenAPI validators of TAP 053 (npm packages, see scripts/test.sh)
