@@ -26,10 +26,9 @@
 # HAProxy in TCP mode (event-driven, its default threads), which forwards
 # Postgres' protocol and does nothing else.  Any HTTP front of Postgres
 # adds at least that hop to every request (two more sleeping processes to
-# wake, and their copies), so relay_vs_direct_get_ratio is what the least
-# possible proxy reaches here, and shim_vs_relay_get_ratio how near the
-# shim comes to it.  Skipped, saying so, without haproxy (make deps
-# installs it).
+# wake, and their copies), so relay_vs_direct_get_ratio is what a bare
+# relay reaches here, and shim_vs_relay_get_ratio how near the shim comes
+# to it.  Skipped, saying so, without haproxy (make deps installs it).
 #
 # wrk opens BENCH_SHIM_CONNS connections (keep-alive); pgbench runs as many
 # clients, each statement exactly the one the shim sends (trace step, token
