@@ -73,10 +73,7 @@ if [ "$(id -u)" = 0 ]; then as_postgres=(runuser -u postgres --); fi
 setsid "${as_postgres[@]}" "$node" "$modules/s3rver/bin/s3rver.js" -d "$work/s3" -a 127.0.0.1 -p "$s3_port" \
 	--silent --configure-bucket jam-bench >"$work/s3rver.log" 2>&1 &
 s3_pid=$!
-for _ in $(seq 1 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
-	sleep 0.1
-done
+wait_up s3rver "$work/s3rver.log" tcp_open "$s3_port"
 cat >>"$data/postgresql.conf" <<EOF
 jam.blob_store_endpoint = '127.0.0.1:$s3_port'
 jam.blob_store_bucket = 'jam-bench'

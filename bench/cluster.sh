@@ -39,6 +39,23 @@ free_port() {
 
 bench_cleanup_extra() { :; }
 
+# wait_up NAME LOG COMMAND...: waits up to 10 s for COMMAND to succeed (a
+# server the script started answering); if it never does, says so with the
+# end of the server's LOG and exits.
+wait_up() {
+	local name=$1 log=$2
+	shift 2
+	for _ in $(seq 1 100); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "bench: $name did not answer within 10 s; the end of $log:" >&2
+	tail -n 20 "$log" >&2
+	exit 1
+}
+# tcp_open PORT: whether something listens on 127.0.0.1:PORT.
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 bench_cleanup() {
 	bench_cleanup_extra
 	if [ -n "${data:-}" ] && [ -f "$data/postmaster.pid" ]; then

@@ -106,10 +106,7 @@ JAM_LISTEN=127.0.0.1:$http_port \
 	JAM_POOL_SIZE=$conns JAM_THREADS=$((conns * 2)) \
 	setsid "$shim" >"$work/shim.log" 2>"$work/shim.err" &
 shim_pid=$!
-for _ in $(seq 1 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$http_port/system/status" && break
-	sleep 0.1
-done
+wait_up jam-shim "$work/shim.err" curl -s -o /dev/null "http://127.0.0.1:$http_port/system/status"
 base=http://127.0.0.1:$http_port
 echo "   $conns connections each side, $jobs threads, ${seconds}s per run, $rounds rounds, login role $user"
 
@@ -131,10 +128,7 @@ if command -v haproxy >/dev/null; then
 	EOF
 	setsid haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 	relay_pid=$!
-	for _ in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$relay_port") 2>/dev/null && break
-		sleep 0.1
-	done
+	wait_up haproxy "$work/haproxy.log" tcp_open "$relay_port"
 	echo "   relay: $(haproxy -v | head -n 1 | cut -d' ' -f1-3) (TCP mode) on 127.0.0.1:$relay_port"
 else
 	relay_skip="skipped: haproxy is not installed (make deps installs it)"

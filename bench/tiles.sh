@@ -82,10 +82,7 @@ JAM_LISTEN=127.0.0.1:$http_port \
 	JAM_POOL_SIZE=$conns JAM_THREADS=$threads \
 	setsid "$shim" >"$work/shim.log" 2>"$work/shim.err" &
 shim_pid=$!
-for _ in $(seq 1 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$http_port/system/status" && break
-	sleep 0.1
-done
+wait_up jam-shim "$work/shim.err" curl -s -o /dev/null "http://127.0.0.1:$http_port/system/status"
 base=http://127.0.0.1:$http_port/jam/logs/bench/
 
 # tile_path N: the tlog-tiles spelling of index N (x001/x234/067).
@@ -117,10 +114,7 @@ echo "   $entries entries; $full full tiles and bundles copied to $work/static (
 
 "$work/static_civetweb" "$work/static" "$static_port" "$threads" >"$work/static.log" 2>&1 &
 static_pid=$!
-for _ in $(seq 1 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$static_port/tile/0/000" && break
-	sleep 0.1
-done
+wait_up static_civetweb "$work/static.log" curl -s -o /dev/null "http://127.0.0.1:$static_port/tile/0/000"
 static=http://127.0.0.1:$static_port/
 
 # Each side's ETags, for the 304 runs: every tile must have one, and a GET
