@@ -149,6 +149,7 @@ stop:
 test: deps
 	$(MAKE) all install $(SHIM_FUZZ) WERROR=1
 	bash scripts/test.sh
-bench: deps
+bench:
+	bash scripts/deps.sh bench
 	$(MAKE) all install $(BENCH_LATENCY)
 	bash bench/run.sh

@@ -28,7 +28,7 @@
 # adds at least that hop to every request (two more sleeping processes to
 # wake, and their copies), so relay_vs_direct_get_ratio is what a bare
 # relay reaches here, and shim_vs_relay_get_ratio how near the shim comes
-# to it.  Skipped, saying so, without haproxy (make deps installs it).
+# to it.  Skipped, saying so, without haproxy (make bench installs it).
 #
 # wrk opens BENCH_SHIM_CONNS connections (keep-alive); pgbench runs as many
 # clients, each statement exactly the one the shim sends (trace step, token
@@ -131,7 +131,7 @@ if command -v haproxy >/dev/null; then
 	wait_up haproxy "$work/haproxy.log" tcp_open "$relay_port"
 	echo "   relay: $(haproxy -v | head -n 1 | cut -d' ' -f1-3) (TCP mode) on 127.0.0.1:$relay_port"
 else
-	relay_skip="skipped: haproxy is not installed (make deps installs it)"
+	relay_skip="skipped: haproxy is not installed (make bench installs it)"
 fi
 
 # packages: how many packages the cluster holds, once the shim has answered

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages jam needs to build, run and test.
+# Installs the Debian 12 packages jam needs to build, run and test, and with
+# the argument "bench" those make bench needs besides.
 # Idempotent: asks apt only when something is missing, so a second run is quick
 # and needs neither root nor the network.
 set -euo pipefail
@@ -12,11 +13,16 @@ packages=(
 	libssl-dev                          # SHA-256 (libcrypto); civetweb loads libssl.so for HTTPS
 	clang                               # libFuzzer, for the shim's fuzz target
 	wrk curl openssl                    # make bench (the shim under load), TLS tests
-	haproxy                             # make bench (the least proxy, beside the shim)
 	libipc-run-perl                     # PostgreSQL::Test::Cluster (TAP tests)
 	golang-go golang-golang-x-mod-dev   # x/mod's note and tlog check jam's proofs (TAP)
 	nodejs npm                          # the OpenAPI validators of TAP 053 (npm packages, see scripts/test.sh)
 )
+# Only for make bench: HAProxy, the bare relay the shim is measured beside.
+# Debian enables a service with it, which make run and make test have no
+# business installing.
+if [ "${1:-}" = bench ]; then
+	packages+=(haproxy)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
